@@ -1,0 +1,53 @@
+"""The one tree of errors diffc raises.
+
+Every error a user can cause is a :class:`DiffcError`; the subclasses say which
+stage refused the input and carry the facts needed to find it (line and column
+for text, both shapes for a mismatch, the op and back end for a missing
+printer). This module imports nothing, so every other module may import it.
+"""
+
+from __future__ import annotations
+
+
+class DiffcError(Exception):
+    """Base class of every error that diffc raises for a user's input."""
+
+
+class ParseError(DiffcError):
+    """An expression string that diffc does not accept.
+
+    Carries the 1-based ``line``, the 1-based ``column`` and the offending
+    ``text`` so that tools (the CLI) can point a caret at it.
+    """
+
+    def __init__(self, message: str, line: int = 0, column: int = 0,
+                 text: str = "", source_line: str = "") -> None:
+        self.line = line
+        self.column = column
+        self.text = text
+        self.source_line = source_line
+        self.message = message
+        where = f"line {line}, column {column}: " if line else ""
+        shown = f" (at {text!r})" if text else ""
+        super().__init__(f"{where}{message}{shown}")
+
+
+class TraceError(DiffcError):
+    """Tracing a NumPy function met something it cannot record.
+
+    Examples: an unsupported NumPy call (named in the message) or a Python
+    ``if`` on a traced value (the message suggests ``np.where``).
+    """
+
+
+class ShapeError(DiffcError, ValueError):
+    """Two shapes that must agree do not; the message names both."""
+
+
+class UnsupportedError(DiffcError, NotImplementedError):
+    """An op that a stage (an adjoint rule, a back end's printer) lacks."""
+
+    def __init__(self, message: str, op: str = "", backend: str = "") -> None:
+        self.op = op
+        self.backend = backend
+        super().__init__(message)
