@@ -136,7 +136,7 @@ class Sym:
         return dim_text(self)
 
 
-Dim = Union[int, Sym]
+Dim = Union[int, Sym]  # noqa: UP007 - a runtime alias, usable on Python 3.10
 Shape = tuple[Dim, ...]
 
 
@@ -506,31 +506,32 @@ class Graph:
 # per-op shape and dtype rules: (graph, inputs, attrs) -> (dtype, shape, attrs)
 
 Rule = Any
+RuleResult = tuple[DType, Shape, dict[str, Any]]
 
 
-def _elementwise(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _elementwise(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     return result_dtype(x.dtype for x in inputs), broadcast_shapes(graph, *(x.shape for x in inputs)), attrs
 
 
-def _float_elementwise(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _float_elementwise(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     dtype, shape, attrs = _elementwise(graph, inputs, attrs)
     return (dtype if dtype.is_float else DType.F64), shape, attrs
 
 
-def _compare(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _compare(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     return DType.BOOL, broadcast_shapes(graph, *(x.shape for x in inputs)), attrs
 
 
-def _where(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _where(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     cond, a, b = inputs
     return result_dtype((a.dtype, b.dtype)), broadcast_shapes(graph, cond.shape, a.shape, b.shape), attrs
 
 
-def _cast(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _cast(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     return attrs["dtype"], inputs[0].shape, attrs
 
 
-def _reduction(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _reduction(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     (x,) = inputs
     axes = _norm_axes(attrs.get("axis"), x.ndim)
     keepdims = bool(attrs.get("keepdims", False))
@@ -538,24 +539,24 @@ def _reduction(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) ->
     return dtype, _reduce_shape(x.shape, axes, keepdims), {"axis": axes, "keepdims": keepdims}
 
 
-def _mean(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _mean(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     dtype, shape, attrs = _reduction(graph, inputs, attrs)
     return (dtype if dtype.is_float else DType.F64), shape, attrs
 
 
-def _matmul(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _matmul(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     a, b = inputs
     return result_dtype((a.dtype, b.dtype)), _matmul_shape(graph, a.shape, b.shape), attrs
 
 
-def _outer(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _outer(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     a, b = inputs
     if a.ndim != 1 or b.ndim != 1:
         raise ShapeError(f"outer takes two vectors, got shapes {shape_text(a.shape)} and {shape_text(b.shape)}")
     return result_dtype((a.dtype, b.dtype)), (a.shape[0], b.shape[0]), attrs
 
 
-def _transpose(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _transpose(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     (x,) = inputs
     axes = attrs.get("axes")
     axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % max(x.ndim, 1) for a in axes)
@@ -565,7 +566,7 @@ def _transpose(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) ->
     return x.dtype, tuple(shape[a] for a in axes), {"axes": axes}
 
 
-def _broadcast(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _broadcast(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     (x,) = inputs
     target = tuple(graph.resolve(d) for d in attrs["shape"])
     got = broadcast_shapes(graph, x.shape, target)
@@ -574,7 +575,7 @@ def _broadcast(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) ->
     return x.dtype, target, {"shape": target}
 
 
-def _reshape(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> tuple[DType, Shape, dict[str, Any]]:
+def _reshape(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     (x,) = inputs
     target = tuple(graph.resolve(d) for d in attrs["shape"])
     return x.dtype, target, {"shape": target}
@@ -691,7 +692,7 @@ def program_text(program: Program) -> str:
     sig = ", ".join(f"{n.attr('name')}: {type_text(n.dtype, n.shape)}" for n in program.inputs)
     lines = [f"def {program.name}({sig}):"]
     lines += ["  " + node_text(n) for n in program.nodes() if n.op is not Op.INPUT]
-    rets = ", ".join(f"{name}=%{n.id}" for name, n in zip(program.output_names, program.outputs))
+    rets = ", ".join(f"{name}=%{n.id}" for name, n in zip(program.output_names, program.outputs, strict=True))
     lines.append(f"  return {rets}")
     return "\n".join(lines)
 
