@@ -3,4 +3,12 @@ expressions to readable forward and gradient code."""
 
 from __future__ import annotations
 
+from diffc.api import Compiled, compile, grad, value_and_grad
+from diffc.errors import DiffcError, ParseError, ShapeError, TraceError, UnsupportedError
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Compiled", "DiffcError", "ParseError", "ShapeError", "TraceError", "UnsupportedError",
+    "compile", "grad", "value_and_grad", "__version__",
+]

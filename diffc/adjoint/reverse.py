@@ -1,0 +1,107 @@
+"""Reverse mode: walk the forward graph backwards and emit adjoint nodes.
+
+The sweep visits the nodes that lie on a path from a ``wrt`` input to the
+output, in reverse topological order. Each node's adjoint is the sum of the
+contributions its users sent it (a value used twice receives both); the op's
+entry in :data:`ADJOINTS` turns that adjoint into contributions for its
+inputs. Adjoint nodes go into the *same* graph as the forward ones, so the
+gradient reuses forward values (``exp``'s adjoint multiplies by ``out``)
+instead of recomputing them.
+
+Broadcasting is undone here, once, for every rule: a contribution shaped like
+a broadcast output is summed over the broadcast axes down to its input's
+shape. A contribution smaller than its target (the scalar cotangent of a sum)
+stays small while elementwise rules consume it, and is broadcast only where a
+full-shaped value is needed (a matrix product, a returned gradient).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from diffc.adjoint.rules import ADJOINTS, NON_DIFFERENTIABLE
+from diffc.errors import DiffcError, UnsupportedError
+from diffc.ir import ELEMENTWISE, Node, Op, Program, Shape, broadcast_shapes, reachable
+
+
+def unbroadcast(c: Node, shape: Shape) -> Node:
+    """Fit contribution ``c`` to an input of ``shape``: sum broadcast axes away."""
+    graph = c.graph
+    if c.shape == shape:
+        return c
+    full = broadcast_shapes(graph, c.shape, shape)
+    if full == shape:
+        return c  # c broadcasts into the input as it is; expanded later if needed
+    if full != c.shape:
+        c = graph.apply(Op.BROADCAST, c, shape=full)
+    lead = len(full) - len(shape)
+    if lead:
+        c = graph.apply(Op.SUM, c, axis=tuple(range(lead)))
+    ones = tuple(i for i, d in enumerate(shape) if d == 1 and c.shape[i] != 1)
+    if ones:
+        c = graph.apply(Op.SUM, c, axis=ones, keepdims=True)
+    return c
+
+
+def expand(g: Node, shape: Shape) -> Node:
+    """Broadcast ``g`` to exactly ``shape`` (a no-op when it has it already)."""
+    return g if g.shape == shape else g.graph.apply(Op.BROADCAST, g, shape=shape)
+
+
+def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = None) -> Program:
+    """The value-and-gradient program of a one-output ``program``.
+
+    Returns a program over the same graph whose inputs are the forward inputs
+    followed by the output's cotangent (an input named ``<out>_bar``), and
+    whose outputs are the value followed by one gradient per ``wrt`` node.
+    """
+    if len(program.outputs) != 1:
+        raise DiffcError(f"reverse mode needs one output, {program.name} has {len(program.outputs)}")
+    graph = program.graph
+    (out,) = program.outputs
+    out_name = program.output_names[0]
+    for w in wrt:
+        if not w.dtype.is_float:
+            raise DiffcError(f"cannot differentiate with respect to {w.name!r}: its dtype {w.dtype.value} "
+                             "is not floating point (integer and boolean inputs are data)")
+
+    forward = reachable([out])
+    wanted = set(wrt)
+    active: set[Node] = set()
+    for node in forward:  # ids ascend: inputs come first
+        if node in wanted or any(x in active for x in node.inputs):
+            active.add(node)
+
+    cotangent = graph.input(cotangent_name or f"{out_name}_bar", out.dtype, out.shape)
+    contributions: dict[Node, list[Node]] = {out: [cotangent]}
+    adjoint: dict[Node, Node] = {}
+    for node in reversed(forward):
+        parts = contributions.pop(node, None)
+        if node not in active or not parts:
+            continue
+        g = parts[0]
+        for part in parts[1:]:
+            g = g + part
+        if node.op not in ELEMENTWISE:
+            g = expand(g, node.shape)
+        adjoint[node] = g
+        name = node.name
+        if name and g.op is not Op.INPUT:
+            graph.names.setdefault(g, f"{name}_bar")
+        if node.op in NON_DIFFERENTIABLE:
+            continue
+        rule = ADJOINTS.get(node.op)
+        if rule is None:
+            raise UnsupportedError(f"no adjoint rule for op {node.op.value!r}", op=node.op.value)
+        for x, c in zip(node.inputs, rule(g, node, *node.inputs), strict=True):
+            if c is not None and x in active:
+                contributions.setdefault(x, []).append(unbroadcast(c, x.shape))
+
+    grads = []
+    for w in wrt:
+        g = adjoint.get(w)
+        if g is None:  # the output does not depend on w
+            g = graph.const(0.0, w.dtype)
+        grads.append(expand(g, w.shape))
+    names = [out_name] + [f"{w.name}_bar" for w in wrt]
+    return Program(graph, [*program.inputs, cotangent], [out, *grads], names, name=program.name)

@@ -1,0 +1,421 @@
+"""The public API: ``diffc.compile`` and the callable it returns.
+
+``compile`` picks the front end from what it is given (a string, a SymPy
+expression, a Python callable), and returns a :class:`Compiled` function.
+Each argument signature (dtype and rank of every argument, and which axes
+have size 1, since NumPy broadcasts those) is traced, differentiated,
+simplified, printed and loaded once, under a lock, and reused; sizes stay
+symbolic, so one compiled signature serves every size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from diffc.adjoint.reverse import reverse
+from diffc.codegen.module import FunctionSpec, print_function, render_module
+from diffc.errors import DiffcError, ShapeError
+from diffc.ir import DType, Program, Shape, Sym, parse_type, type_text
+from diffc.passes.pipeline import simplify
+from diffc.passes.rebuild import rebuild
+
+ArgTypes = Mapping[str, str] | Sequence[str] | None
+Param = tuple[str, DType, Shape]
+
+
+# ---------------------------------------------------------------------------
+# the three front ends behind one door
+
+
+def _is_sympy(obj: Any) -> bool:
+    """SymPy objects, recognised without importing SymPy (import diffc stays light)."""
+    return type(obj).__module__.split(".")[0] == "sympy"
+
+
+def _params_from_types(names: Sequence[str], types: Mapping[str, str]) -> list[Param]:
+    out = []
+    for name in names:
+        try:
+            dtype, shape = parse_type(types.get(name, "f64"))
+        except ValueError as error:
+            raise DiffcError(f"argument {name!r}: {error}") from None
+        out.append((name, dtype, shape))
+    return out
+
+
+def _param_from_value(name: str, value: Any) -> tuple[Param, Any]:
+    """Infer a parameter's type from a first call: dtype, rank, size-1 axes."""
+    if isinstance(value, bool | np.bool_):
+        return (name, DType.BOOL, ()), bool(value)
+    if isinstance(value, int | float):
+        return (name, DType.F64, ()), float(value)
+    array = np.asarray(value)
+    dtype = DType.from_numpy(array.dtype)
+    shape: Shape = tuple(1 if size == 1 else Sym.named(f"{name}_{axis}" if array.ndim > 1 else f"{name}_n")
+                         for axis, size in enumerate(array.shape))
+    return (name, dtype, shape), (array if array.ndim else array.item())
+
+
+def _signature_key(params: Sequence[Param]) -> tuple[Any, ...]:
+    return tuple((dtype, tuple(d == 1 for d in shape)) for _, dtype, shape in params)
+
+
+# ---------------------------------------------------------------------------
+# one compiled signature
+
+
+@dataclass
+class Specialization:
+    """Everything built for one argument signature."""
+
+    params: list[Param]
+    forward: Program
+    backend: str
+    wrt: tuple[str, ...]
+    bare: bool
+    _grad: Program | None = None
+    _vjp: Program | None = None
+    _module: ModuleType | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def scalar_output(self) -> bool:
+        return self.forward.outputs[0].shape == ()
+
+    def vjp_program(self) -> Program:
+        if self._vjp is None:
+            wrt_nodes = [self.forward.inputs[[p[0] for p in self.params].index(w)] for w in self.wrt]
+            self._vjp = simplify(reverse(self.forward, wrt_nodes))
+        return self._vjp
+
+    def grad_program(self) -> Program:
+        """The value-and-gradient program: the scalar cotangent bound to 1.0."""
+        if self._grad is None:
+            vjp = self.vjp_program()
+            cotangent = vjp.inputs[-1]
+            one = vjp.graph.const(1.0, cotangent.dtype)
+            self._grad = simplify(rebuild(vjp, substitute={cotangent: one}))
+        return self._grad
+
+    def layout(self, with_value: bool) -> Any:
+        grads: Any = 1 if self.bare else tuple(range(1, 1 + len(self.wrt)))
+        return (0, grads) if with_value else grads
+
+    def vjp_layout(self) -> Any:
+        grads = tuple(range(1, 1 + len(self.wrt)))
+        return grads[0] if self.bare else grads
+
+    def specs(self) -> list[FunctionSpec]:
+        name = self.forward.name
+        specs = [FunctionSpec("forward", self.forward, 0, f"Value of {name}.")]
+        grad_doc = f"Value of {name} and its gradient with respect to {', '.join(self.wrt)}."
+        if self.scalar_output and self.wrt:
+            specs.append(FunctionSpec("value_and_grad", self.grad_program(), self.layout(True), grad_doc))
+        if self.wrt:
+            vjp_doc = f"Gradients of {name} with respect to {', '.join(self.wrt)}, pulled back from its cotangent."
+            vjp = self.vjp_program()
+            vjp_only = Program(vjp.graph, vjp.inputs, vjp.outputs, vjp.output_names, vjp.name)
+            specs.append(FunctionSpec("vjp", vjp_only, (0, self.vjp_layout()), vjp_doc))
+        return specs
+
+    def source(self, which: str) -> str:
+        for spec in self.specs():
+            if spec.name == which:
+                return print_function(spec, self.backend)
+        raise DiffcError(f"{self.forward.name} has no {which} function")
+
+    def module_source(self, doc: str, standalone: bool) -> str:
+        return render_module(self.specs(), self.backend, doc, standalone)
+
+    def module(self) -> ModuleType:
+        with self.lock:
+            if self._module is None:
+                text = self.module_source(f"Generated by diffc for {self.forward.name}.", standalone=False)
+                self._module = load_module(text)
+            return self._module
+
+
+def cache_dir() -> Path:
+    """Where generated modules live (DIFFC_CACHE_DIR, else the user's cache directory)."""
+    root = os.environ.get("DIFFC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "diffc")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_module(text: str) -> ModuleType:
+    """Write generated source to a stable path named by its hash, and import it.
+
+    A stable path lets Numba's on-disk cache find the compiled code again in
+    the next process. The file is written once, atomically, and never
+    rewritten (a new mtime would invalidate Numba's cache).
+    """
+    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    name = f"diffc_generated_{digest}"
+    path = cache_dir() / f"{name}.py"
+    if not path.exists() or path.read_text() != text:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------------
+# the compiled callable
+
+
+class Compiled:
+    """A compiled differentiable function.
+
+    Call it for the value; ``grad``, ``value_and_grad`` and ``vjp`` for
+    derivatives; read ``source``, ``grad_source``, ``ir`` and ``grad_ir``.
+    """
+
+    def __init__(self, build: Callable[[list[Param]], Program], names: list[str] | None,
+                 params: list[Param] | None, wrt: str | Sequence[str] | None, backend: str, label: str) -> None:
+        self._build = build
+        self._names = names
+        self._params = params
+        self._wrt = wrt
+        self.backend = backend
+        self.label = label
+        self._specs: dict[tuple[Any, ...], Specialization] = {}
+        self._lock = threading.Lock()
+        self._last: Specialization | None = None
+
+    def __repr__(self) -> str:
+        return f"<diffc.Compiled {self.label} backend={self.backend}>"
+
+    # -- specializations --------------------------------------------------------
+    def _specialize(self, params: list[Param]) -> Specialization:
+        key = _signature_key(params)
+        spec = self._specs.get(key)
+        if spec is not None:
+            return spec
+        with self._lock:
+            spec = self._specs.get(key)
+            if spec is None:
+                program = self._build(params)
+                wrt, bare = self._resolve_wrt(program)
+                spec = Specialization(params, program, self.backend, wrt, bare)
+                self._specs[key] = spec
+            return spec
+
+    def _resolve_wrt(self, program: Program) -> tuple[tuple[str, ...], bool]:
+        names = [n.attr("name") for n in program.inputs]
+        floats = [n.attr("name") for n in program.inputs if n.dtype.is_float]
+        if self._wrt is None:
+            return tuple(floats), False
+        bare = isinstance(self._wrt, str)
+        wanted = (self._wrt,) if isinstance(self._wrt, str) else tuple(self._wrt)
+        for w in wanted:
+            if w not in names:
+                raise DiffcError(f"wrt names {w!r}, which is not an argument of {program.name} "
+                                 f"(arguments: {', '.join(names)})")
+            if w not in floats:
+                dtype = program.inputs[names.index(w)].dtype.value
+                raise DiffcError(f"cannot differentiate with respect to {w!r}: its dtype {dtype} is not "
+                                 "floating point (integer and boolean arguments are data)")
+        return wanted, bare
+
+    def _declared(self) -> Specialization:
+        if self._params is None:
+            if self._last is not None:
+                return self._last
+            raise DiffcError(f"{self.label}: argument types are not known until the first call; "
+                             "call the function once, or give args={'x': 'f64[n]', ...} or annotations")
+        return self._specialize(self._params)
+
+    # -- argument binding -------------------------------------------------------
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], extra: int = 0) -> list[Any]:
+        names = self._names if self._names is not None else [p[0] for p in self._params or []]
+        if not kwargs and len(args) == len(names) + extra:
+            return list(args)
+        sig = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                 for n in names + (["cotangent"] if extra else [])])
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.label}{sig}: {error}") from None
+        return list(bound.arguments.values())
+
+    def _prepare(self, values: list[Any]) -> tuple[Specialization, list[Any]]:
+        if self._params is not None:
+            spec = self._specialize(self._params)
+            return spec, [_coerce(v, p) for v, p in zip(values, self._params, strict=True)]
+        names = self._names or []
+        inferred = [_param_from_value(n, v) for n, v in zip(names, values, strict=True)]
+        spec = self._specialize([p for p, _ in inferred])
+        self._last = spec
+        return spec, [_coerce(v, p) for (_, v), p in zip(inferred, spec.params, strict=True)]
+
+    # -- calls --------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        spec, values = self._prepare(self._bind(args, kwargs))
+        return _plain(spec.module().forward(*values))
+
+    def value_and_grad(self, *args: Any, **kwargs: Any) -> Any:
+        spec, values = self._prepare(self._bind(args, kwargs))
+        if not spec.scalar_output:
+            shape = type_text(spec.forward.outputs[0].dtype, spec.forward.outputs[0].shape)
+            raise DiffcError(f"{self.label} returns an array ({shape}), so it has no gradient; "
+                             "use f.vjp(*args, cotangent) for its vector-Jacobian product")
+        if not spec.wrt:
+            raise DiffcError(f"{self.label} has no floating-point argument to differentiate")
+        return _plain(spec.module().value_and_grad(*values))
+
+    def grad(self, *args: Any, **kwargs: Any) -> Any:
+        return self.value_and_grad(*args, **kwargs)[1]
+
+    def vjp(self, *args: Any, **kwargs: Any) -> Any:
+        """Gradients pulled back from ``cotangent`` (the last argument), in ``wrt`` order."""
+        values = self._bind(args, kwargs, extra=1)
+        spec, inputs = self._prepare(values[:-1])
+        out = spec.forward.outputs[0]
+        cotangent = np.asarray(values[-1], dtype=out.dtype.numpy)
+        if cotangent.ndim != out.ndim:
+            raise ShapeError(f"cotangent has shape {cotangent.shape} but {self.label} returns "
+                             f"{type_text(out.dtype, out.shape)}")
+        return _plain(spec.module().vjp(*inputs, cotangent if cotangent.ndim else cotangent.item())[1])
+
+    # -- what a person reads -----------------------------------------------------
+    @property
+    def source(self) -> str:
+        return self._declared().source("forward")
+
+    @property
+    def grad_source(self) -> str:
+        spec = self._declared()
+        return spec.source("value_and_grad" if spec.scalar_output else "vjp")
+
+    @property
+    def ir(self) -> str:
+        return self._declared().forward.text()
+
+    @property
+    def grad_ir(self) -> str:
+        spec = self._declared()
+        return (spec.grad_program() if spec.scalar_output else spec.vjp_program()).text()
+
+    def module_source(self, doc: str = "", standalone: bool = True) -> str:
+        return self._declared().module_source(doc or f"Generated by diffc for {self.label}.", standalone)
+
+
+def _coerce(value: Any, param: Param) -> Any:
+    """Python numbers to the parameter's dtype; arrays checked for rank."""
+    name, dtype, shape = param
+    if not shape:
+        if isinstance(value, np.ndarray) and value.ndim:
+            raise ShapeError(f"argument {name!r} must be a scalar ({type_text(dtype, shape)}), got shape {value.shape}")
+        return float(value) if dtype.is_float else value
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if array.ndim != len(shape):
+        raise ShapeError(f"argument {name!r} has shape {array.shape} but must be {type_text(dtype, shape)} "
+                         f"(rank {len(shape)})")
+    if array.dtype != dtype.numpy:
+        array = array.astype(dtype.numpy)
+    for axis, d in enumerate(shape):
+        if d == 1 and array.shape[axis] != 1:
+            raise ShapeError(f"argument {name!r} has shape {array.shape} but must be {type_text(dtype, shape)}")
+    return array
+
+
+def _plain(result: Any) -> Any:
+    """NumPy scalars come back as Python floats, inside tuples too."""
+    if isinstance(result, tuple):
+        return tuple(_plain(x) for x in result)
+    if isinstance(result, np.generic):
+        return result.item()
+    if isinstance(result, np.ndarray) and result.ndim == 0:
+        return result.item()
+    return result
+
+
+# ---------------------------------------------------------------------------
+# entry points
+
+
+def compile(fn_or_expr: Any, wrt: str | Sequence[str] | None = None, args: ArgTypes = None,  # noqa: A001
+            backend: str = "numba") -> Compiled:
+    """Compile a NumPy function, an expression string or a SymPy expression.
+
+    ``args`` gives argument types (``{"w": "f64[n]", "b": "f64"}``) or, for
+    strings and SymPy, an order (``["a", "b"]``); ``wrt`` names the inputs to
+    differentiate (default: every floating-point input, as a tuple).
+    """
+    if backend not in ("numba", "numpy"):
+        raise DiffcError(f"unknown backend {backend!r}: choose 'numba' or 'numpy'")
+    if isinstance(fn_or_expr, str):
+        from diffc.frontends.text import parse_text
+
+        program = parse_text(fn_or_expr, args)
+        return _from_program(program, wrt, backend, repr(fn_or_expr))
+    if _is_sympy(fn_or_expr):
+        from diffc.frontends.sympy import from_sympy
+
+        program = from_sympy(fn_or_expr, args)
+        return _from_program(program, wrt, backend, str(fn_or_expr))
+    if callable(fn_or_expr):
+        return _from_function(fn_or_expr, wrt, args, backend)
+    raise DiffcError(f"diffc.compile takes a function, an expression string or a SymPy expression, "
+                     f"not {type(fn_or_expr).__name__}")
+
+
+def _from_program(program: Program, wrt: Any, backend: str, label: str) -> Compiled:
+    params = [(n.attr("name"), n.dtype, n.shape) for n in program.inputs]
+    return Compiled(lambda _params: program, [p[0] for p in params], params, wrt, backend, label)
+
+
+def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: str) -> Compiled:
+    from diffc.frontends.trace import annotation_types, signature_names, trace
+
+    names = signature_names(fn)
+    if args is not None and not isinstance(args, Mapping):
+        raise DiffcError("for a function, args must map argument names to types; its signature fixes the order")
+    types = dict(args or {})
+    unknown = sorted(set(types) - set(names))
+    if unknown:
+        raise DiffcError(f"args names {', '.join(unknown)}, not arguments of {getattr(fn, '__name__', fn)} "
+                         f"(arguments: {', '.join(names)})")
+    for name, text in annotation_types(fn).items():
+        types.setdefault(name, text)
+    params = _params_from_types(names, types) if set(names) <= set(types) else None
+
+    def build(params: list[Param]) -> Program:
+        program = trace(fn, params)
+        if program.output_names == ["out"] and program.name != "lambda_":
+            program.output_names = [program.name]
+        return program
+
+    label = getattr(fn, "__name__", type(fn).__name__)
+    return Compiled(build, names, params, wrt, backend, label)
+
+
+def grad(fn: Any, wrt: str | Sequence[str] | None = None, **options: Any) -> Callable[..., Any]:
+    """``diffc.grad(f)(*args)``: the gradient, with ``compile``'s defaults."""
+    return compile(fn, wrt=wrt, **options).grad
+
+
+def value_and_grad(fn: Any, wrt: str | Sequence[str] | None = None, **options: Any) -> Callable[..., Any]:
+    """``diffc.value_and_grad(f)(*args)``: ``(value, gradient)``."""
+    return compile(fn, wrt=wrt, **options).value_and_grad

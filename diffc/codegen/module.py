@@ -1,0 +1,77 @@
+"""Assemble printed functions into a Python module's source text.
+
+The same input always gives the same bytes: no timestamps, no random names,
+nothing that depends on dict order or hash seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from diffc.codegen.numba import NumbaPrinter
+from diffc.codegen.numpy import NumpyPrinter
+from diffc.codegen.printer import Layout, Printer
+from diffc.errors import UnsupportedError
+from diffc.ir import Program
+
+PRINTERS: dict[str, type[Printer]] = {"numpy": NumpyPrinter, "numba": NumbaPrinter}
+
+STANDALONE_SHAPE_ERROR = '''class ShapeError(ValueError):
+    """Argument sizes that do not agree (the message names both shapes)."""'''
+
+NUMBA_MISSING = '''try:
+    import numba
+except ImportError as error:  # pragma: no cover - depends on the machine
+    raise ImportError(
+        "this module was generated for Numba, which is not installed here; "
+        "install numba or regenerate the module with --backend numpy"
+    ) from error'''
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function of a module: its name, program, return layout and docstring."""
+
+    name: str
+    program: Program
+    layout: Layout
+    doc: str
+
+
+def printer_for(backend: str) -> Printer:
+    try:
+        return PRINTERS[backend]()
+    except KeyError:
+        raise UnsupportedError(f"unknown back end {backend!r}: choose one of {sorted(PRINTERS)}",
+                               backend=backend) from None
+
+
+def print_function(spec: FunctionSpec, backend: str) -> str:
+    """The source of one function, with its decorator."""
+    printer = printer_for(backend)
+    lines = printer.function(spec.name, spec.program, spec.layout, spec.doc)
+    if printer.decorator:
+        lines.insert(0, printer.decorator)
+    return "\n".join(lines) + "\n"
+
+
+def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standalone: bool) -> str:
+    """A whole module: docstring, imports, ``ShapeError``, then each function.
+
+    A standalone module (``diffc emit``) needs nothing of diffc: it defines its
+    own ``ShapeError``; a module diffc loads itself imports diffc's.
+    """
+    printer = printer_for(backend)
+    parts = [f'"""{doc}"""' if "\n" not in doc else f'"""{doc}\n"""', ""]
+    imports = list(printer.imports)
+    if standalone and "import numba" in imports:
+        imports.remove("import numba")
+        parts += imports + ["", NUMBA_MISSING, "", "", STANDALONE_SHAPE_ERROR]
+    elif standalone:
+        parts += imports + ["", "", STANDALONE_SHAPE_ERROR]
+    else:
+        parts += imports + ["", "from diffc.errors import ShapeError"]
+    for spec in specs:
+        parts += ["", "", print_function(spec, backend).rstrip("\n")]
+    return "\n".join(parts) + "\n"

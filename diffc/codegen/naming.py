@@ -1,0 +1,44 @@
+"""Names in generated code: the user's own where possible, never a clash.
+
+User names reach generated source only through :func:`sanitize`, so a name
+can neither inject code nor shadow what the generated code relies on
+(``np``, ``numba``, builtins, keywords, our helpers).
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
+    "np", "numba", "math", "ShapeError", "forward", "value_and_grad", "vjp", "self",
+}
+
+
+def sanitize(name: str) -> str:
+    """A valid, non-reserved identifier made from ``name`` (``lambda`` -> ``lambda_``)."""
+    text = re.sub(r"\W", "_", name, flags=re.ASCII) or "_"
+    if text[0].isdigit():
+        text = "_" + text
+    if text.startswith("__"):
+        text = "u" + text
+    while text in RESERVED:
+        text += "_"
+    return text
+
+
+class Namer:
+    """Hands out unique identifiers; a number is added only on collision."""
+
+    def __init__(self, taken: set[str] | None = None) -> None:
+        self.taken: set[str] = set(taken or ())
+
+    def fresh(self, base: str) -> str:
+        base = sanitize(base)
+        name, k = base, 2
+        while name in self.taken:
+            name = f"{base}_{k}"
+            k += 1
+        self.taken.add(name)
+        return name

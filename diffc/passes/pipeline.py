@@ -1,0 +1,34 @@
+"""The order in which passes run, and the simplifier built from them."""
+
+from __future__ import annotations
+
+from diffc.ir import Node, Program, program_text
+from diffc.passes.algebra import REWRITES
+from diffc.passes.fold import fold_constants
+from diffc.passes.rebuild import rebuild
+
+MAX_ROUNDS = 8
+
+
+def local_rewrite(node: Node) -> Node | None:
+    """Fold constants first, then try the node's algebraic identities in order."""
+    folded = fold_constants(node)
+    if folded is not None:
+        return folded
+    for rewrite in REWRITES.get(node.op, ()):
+        better = rewrite(node)
+        if better is not None and better is not node:
+            return better
+    return None
+
+
+def simplify(program: Program) -> Program:
+    """Constant folding, identities, CSE and DCE, repeated until nothing changes."""
+    text = program_text(program)
+    for _ in range(MAX_ROUNDS):
+        program = rebuild(program, local_rewrite)
+        new_text = program_text(program)
+        if new_text == text:
+            break
+        text = new_text
+    return program

@@ -1,0 +1,64 @@
+"""Rebuild a program into a fresh graph, rewriting each node on the way.
+
+Every pass is a pure function ``Program -> Program``: it never mutates its
+input. Rebuilding walks the old nodes in topological order and interns copies
+in a new graph, so common subexpressions merge (interning *is* CSE) and nodes
+that no output needs are never copied (dead code disappears).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from diffc.ir import Graph, Node, Program
+
+Rewrite = Callable[[Node], "Node | None"]
+
+MAX_REWRITES_PER_NODE = 32
+
+
+def rebuild(program: Program, rewrite: Rewrite | None = None,
+            substitute: Mapping[Node, Node] | None = None) -> Program:
+    """Copy ``program`` into a new graph, applying ``rewrite`` to every new node.
+
+    ``rewrite(node)`` returns a replacement (built in the node's graph) or
+    ``None``; it is applied again to each replacement, up to a cap, so a
+    chain of local identities settles within one walk. ``substitute`` maps
+    old nodes to old nodes that stand in for them (an input bound to a
+    constant, say).
+    """
+    old_graph = program.graph
+    graph = Graph()
+    graph.adopt_sizes(old_graph)
+    substitute = dict(substitute or {})
+    roots = [substitute.get(n, n) for n in program.outputs]
+    mapping: dict[Node, Node] = {}
+    stack = list(roots)
+    order: set[Node] = set()
+    while stack:  # the old nodes the outputs need, after substitution
+        node = stack.pop()
+        if node in order:
+            continue
+        order.add(node)
+        stack.extend(substitute.get(x, x) for x in node.inputs)
+    for node in program.inputs:
+        mapping[node] = graph.copy_node(node, ())
+    for node in sorted(order, key=lambda n: n.id):
+        if node in mapping:
+            continue
+        fresh_from = len(graph.nodes)
+        new = graph.copy_node(node, [mapping[substitute.get(x, x)] for x in node.inputs])
+        for _ in range(MAX_REWRITES_PER_NODE):
+            better = rewrite(new) if rewrite else None
+            if better is None or better is new:
+                break
+            new = better
+        mapping[node] = new
+        name = old_graph.names.get(node)
+        if name is not None and new.id >= fresh_from:  # an older node rewritten to keeps its own name
+            graph.names.setdefault(new, name)
+    for node in program.inputs:
+        graph.names[mapping[node]] = old_graph.names.get(node, node.attr("name"))
+    inputs = [mapping[n] for n in program.inputs if n not in substitute]
+    outputs = [mapping[n] for n in roots]
+    return Program(graph, inputs, outputs, program.output_names, program.name)
