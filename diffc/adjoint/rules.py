@@ -76,19 +76,19 @@ def maximum(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
     argument takes the tie.
     """
     if is_constant(y):
-        return select(x > y, g), None
+        return select(apply(Op.GT, x, y), g), None
     if is_constant(x):
-        return None, select(y > x, g)
-    return select(x >= y, g), select(x < y, g)
+        return None, select(apply(Op.GT, y, x), g)
+    return select(apply(Op.GE, x, y), g), select(apply(Op.LT, x, y), g)
 
 
 def minimum(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
     """min mirrors max: the strictly smaller side, the first argument on a tie."""
     if is_constant(y):
-        return select(x < y, g), None
+        return select(apply(Op.LT, x, y), g), None
     if is_constant(x):
-        return None, select(y < x, g)
-    return select(x <= y, g), select(x > y, g)
+        return None, select(apply(Op.LT, y, x), g)
+    return select(apply(Op.LE, x, y), g), select(apply(Op.GT, x, y), g)
 
 
 def power(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from diffc.codegen.numba import NumbaPrinter
 from diffc.codegen.numpy import NumpyPrinter
-from diffc.codegen.printer import Layout, Printer
+from diffc.codegen.printer import Layout, Printer, docstring
 from diffc.errors import UnsupportedError
 from diffc.ir import Program
 
@@ -37,6 +37,7 @@ class FunctionSpec:
     program: Program
     layout: Layout
     doc: str
+    delegate: tuple[str, int] | None = None  # (function, index): return function(...)[index]
 
 
 def printer_for(backend: str) -> Printer:
@@ -50,7 +51,10 @@ def printer_for(backend: str) -> Printer:
 def print_function(spec: FunctionSpec, backend: str) -> str:
     """The source of one function, with its decorator."""
     printer = printer_for(backend)
-    lines = printer.function(spec.name, spec.program, spec.layout, spec.doc)
+    if spec.delegate:
+        lines = printer.delegate(spec.name, spec.program, *spec.delegate, spec.doc)
+    else:
+        lines = printer.function(spec.name, spec.program, spec.layout, spec.doc)
     if printer.decorator:
         lines.insert(0, printer.decorator)
     return "\n".join(lines) + "\n"
@@ -63,6 +67,7 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
     own ``ShapeError``; a module diffc loads itself imports diffc's.
     """
     printer = printer_for(backend)
+    doc = docstring(doc)
     parts = [f'"""{doc}"""' if "\n" not in doc else f'"""{doc}\n"""', ""]
     imports = list(printer.imports)
     if standalone and "import numba" in imports:

@@ -12,7 +12,7 @@ import keyword
 import re
 
 RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
-    "np", "numba", "math", "ShapeError", "forward", "value_and_grad", "vjp", "self",
+    "np", "numba", "math", "ShapeError", "forward", "grad", "value_and_grad", "vjp", "self",
 }
 
 

@@ -36,6 +36,11 @@ class Expr:
     depth: int = 0
 
 
+def docstring(text: str) -> str:
+    """Text made safe inside triple quotes: no escape or closing quote of the user's survives."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
 Layout = Any  # an output index, or a tuple of layouts: how the return value nests
 
 
@@ -233,7 +238,7 @@ class Printer:
         """Print ``program`` as ``def fn_name(params): ...`` returning ``layout``."""
         self.namer = Namer({fn_name})
         self.dims = {}
-        names = [self.namer.fresh(n.name or "x") for n in program.inputs] if params is None else list(params)
+        names = self.parameters(program) if params is None else list(params)
         self.namer.taken.update(names)
         body = self.entry_checks(program.inputs, names)
         exprs: dict[Node, Expr] = {n: Expr(p) for n, p in zip(program.inputs, names, strict=True)}
@@ -271,8 +276,19 @@ class Printer:
                 current = var
             returned.append(current)
         body.append("return " + self._layout_text(layout, returned, top=True))
-        lines = [f"def {fn_name}({', '.join(names)}):", f'    """{doc}"""']
+        lines = [f"def {fn_name}({', '.join(names)}):", f'    """{docstring(doc)}"""']
         return lines + ["    " + line for line in body]
+
+    @staticmethod
+    def parameters(program: Program) -> list[str]:
+        """The generated function's parameter names: the user's, sanitised and unique."""
+        namer = Namer()
+        return [namer.fresh(n.name or "x") for n in program.inputs]
+
+    def delegate(self, fn_name: str, program: Program, target: str, index: int, doc: str) -> list[str]:
+        """``def grad(a, b): return value_and_grad(a, b)[1]``: one function built on another."""
+        names = ", ".join(self.parameters(program))
+        return [f"def {fn_name}({names}):", f'    """{docstring(doc)}"""', f"    return {target}({names})[{index}]"]
 
     def temp_name(self, node: Node, program: Program, forward: set[Node]) -> str:
         """Temporaries are named after their op (``exp``, ``matmul``), outputs after the output.

@@ -286,7 +286,7 @@ def _axis(axis: Any, what: str) -> int | tuple[int, ...] | None:
 
 def _reduce(op: Op, a: Any, axis: Any, keepdims: Any, what: str) -> Tracer:
     x = _traced(a, what)
-    if x.node.ndim == 0 and x.node.dtype.is_float and axis in (None, (), 0, -1):
+    if x.node.ndim == 0 and x.node.dtype.is_float and axis in (None, ()):
         return Tracer(x.node)  # the sum or mean of one number is that number
     return Tracer(_apply(x.graph, op, (x.node,), what, axis=_axis(axis, what), keepdims=bool(keepdims)))
 
@@ -308,11 +308,16 @@ def _matmul(a: Any, b: Any, what: str) -> Tracer:
     return Tracer(_apply(graph, Op.MATMUL, [_node(graph, item, dtype) for item in items], what))
 
 
+def _ndim(value: Any) -> int:
+    if isinstance(value, Tracer):
+        return value.node.ndim
+    return 0 if isinstance(value, _Traced) else int(np.ndim(value))
+
+
 def _np_dot(a: Any, b: Any, out: Any = None) -> Tracer:
     """np.dot is matmul for vectors and matrices, and a product when either side is a number."""
     _reject_kwargs("np.dot", out=out)
-    if any(np.ndim(v.node if isinstance(v, Tracer) else 0 if isinstance(v, _Traced) else v) == 0
-           for v in (a, b)):
+    if _ndim(a) == 0 or _ndim(b) == 0:
         return _elementwise(Op.MUL, (a, b), "np.dot")
     return _matmul(a, b, "np.dot")
 
@@ -360,7 +365,7 @@ def _np_where(condition: Any, x: Any = _UNSET, y: Any = _UNSET) -> Tracer:
 
 
 def _np_clip(a: Any, a_min: Any = _UNSET, a_max: Any = _UNSET, out: Any = None, *,
-             min: Any = _UNSET, max: Any = _UNSET, **kwargs: Any) -> Tracer:  # noqa: A002 - NumPy's names
+             min: Any = _UNSET, max: Any = _UNSET, **kwargs: Any) -> Tracer:
     """``np.clip`` is ``np.minimum(np.maximum(a, lo), hi)``, which is how NumPy defines it."""
     _reject_kwargs("np.clip", out=out, **kwargs)
     lo = a_min if a_min is not _UNSET else min
@@ -921,7 +926,7 @@ def _outputs(graph: Graph, result: Any, fname: str) -> tuple[list[Node], list[st
         values = list(result.values())
     elif isinstance(result, (tuple, list)):
         values = list(result)
-        names = ["out"] if len(values) == 1 else [f"out{i}" for i in range(len(values))]
+        names = [f"out{i}" for i in range(len(values))]
     else:
         values, names = [result], ["out"]
     if not values:
@@ -935,7 +940,7 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
 
     ``params`` gives each parameter's name, dtype and shape in signature order
     (api.py works them out). A returned tracer is the output ``out``; a tuple
-    gives ``out0``, ``out1``, ...; a dict names its outputs by its keys; a
+    (even of one value) gives ``out0``, ``out1``, ...; a dict names its outputs by its keys; a
     number becomes a constant output.
     """
     graph = Graph()

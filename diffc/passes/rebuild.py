@@ -31,6 +31,7 @@ def rebuild(program: Program, rewrite: Rewrite | None = None,
     graph = Graph()
     graph.adopt_sizes(old_graph)
     substitute = dict(substitute or {})
+    targets = set(substitute.values())
     roots = [substitute.get(n, n) for n in program.outputs]
     mapping: dict[Node, Node] = {}
     stack = list(roots)
@@ -43,7 +44,8 @@ def rebuild(program: Program, rewrite: Rewrite | None = None,
         stack.extend(substitute.get(x, x) for x in node.inputs)
     for node in program.inputs:
         mapping[node] = graph.copy_node(node, ())
-    for node in sorted(order, key=lambda n: n.id):
+    # a leaf substitute (the constant 1.0 for a cotangent) may be newer than its users: it goes first
+    for node in sorted(order, key=lambda n: (not (n in targets and not n.inputs), n.id)):
         if node in mapping:
             continue
         fresh_from = len(graph.nodes)

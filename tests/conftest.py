@@ -1,0 +1,112 @@
+"""Shared test helpers: central-difference gradients, a gradient checker, a back-end fixture.
+
+Finite differences are the independent reference for every gradient test:
+they know nothing of diffc's adjoint table, so an agreement means the rule,
+the reverse sweep, the simplifier and the printer are all right at once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Generated modules go to a throwaway directory, set before diffc reads the variable."""
+    os.environ.setdefault("DIFFC_CACHE_DIR", tempfile.mkdtemp(prefix="diffc-test-cache-"))
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Both back ends; Numba costs about a second per compiled function, so use it sparingly."""
+    return request.param
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, float) or (isinstance(value, np.ndarray) and value.dtype.kind == "f")
+
+
+def numeric_grad(f: Callable[..., Any], args: Sequence[Any], eps: float = 1e-6,
+                 wrt: Sequence[int] | None = None) -> list[Any]:
+    """Central differences of scalar ``f(*args)``, element by element, in float64.
+
+    The step is relative (``eps * max(1, |x|)``) so large and small entries
+    are both differentiated well. Returns one gradient per index in ``wrt``
+    (default: every float argument), a float for a scalar argument and an
+    array of the argument's shape otherwise.
+    """
+    values = [np.array(a, dtype=np.float64) if _is_float(a) else a for a in args]
+    indices = list(wrt) if wrt is not None else [i for i, a in enumerate(args) if _is_float(a)]
+    grads: list[Any] = []
+
+    def call(vals: list[Any]) -> float:
+        plain = [v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v for v in vals]
+        return float(f(*plain))
+
+    for i in indices:
+        base = values[i]
+        grad = np.zeros(base.shape)
+        for k in np.ndindex(base.shape):
+            h = eps * max(1.0, abs(float(base[k])))
+            plus, minus = base.copy(), base.copy()
+            plus[k] += h
+            minus[k] -= h
+            up = call(values[:i] + [plus] + values[i + 1:])
+            down = call(values[:i] + [minus] + values[i + 1:])
+            grad[k] = (up - down) / (plus[k] - minus[k])
+        grads.append(grad.item() if grad.ndim == 0 else grad)
+    return grads
+
+
+def assert_close(actual: Any, expected: Any, rtol: float, atol: float, what: str = "") -> None:
+    """Shapes must agree exactly (a (3,) gradient for a (3,1) input is a bug), then values."""
+    actual_arr, expected_arr = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    assert actual_arr.shape == expected_arr.shape, f"{what}: shape {actual_arr.shape} != {expected_arr.shape}"
+    np.testing.assert_allclose(actual_arr, expected_arr, rtol=rtol, atol=atol, err_msg=what)
+
+
+def as_tuple(grads: Any, count: int) -> tuple[Any, ...]:
+    return tuple(grads) if isinstance(grads, tuple) else (grads,) if count == 1 else tuple(grads)
+
+
+def check_grad(compiled: Any, args: Sequence[Any], rtol: float = 1e-6, atol: float = 1e-8,
+               wrt: Sequence[int] | None = None, f: Callable[..., Any] | None = None,
+               eps: float = 1e-6) -> tuple[Any, ...]:
+    """``compiled.grad(*args)`` against central differences of ``f`` (default: ``compiled`` itself).
+
+    ``wrt`` lists the argument indices the compiled function differentiates
+    (default: every float argument, which is diffc's default too). Returns
+    diffc's gradients as a tuple.
+    """
+    value, grads = compiled.value_and_grad(*args)
+    indices = list(wrt) if wrt is not None else [i for i, a in enumerate(args) if _is_float(a)]
+    grads = as_tuple(grads, len(indices))
+    reference = numeric_grad(f or compiled, args, eps=eps, wrt=indices)
+    assert len(grads) == len(reference), f"{len(grads)} gradients for {len(reference)} differentiated arguments"
+    assert np.isfinite(value)
+    if f is not None:
+        assert_close(value, f(*args), rtol=1e-12, atol=1e-12, what="value")
+    for i, got, want in zip(indices, grads, reference, strict=True):
+        assert_close(got, want, rtol=rtol, atol=atol, what=f"gradient of argument {i}")
+    return grads
+
+
+def check_vjp(compiled: Any, args: Sequence[Any], cotangent: Any, rtol: float = 1e-6, atol: float = 1e-8,
+              wrt: Sequence[int] | None = None, eps: float = 1e-6) -> tuple[Any, ...]:
+    """``compiled.vjp(*args, cotangent)`` against central differences of ``sum(cotangent * f(args))``."""
+    indices = list(wrt) if wrt is not None else [i for i, a in enumerate(args) if _is_float(a)]
+    grads = as_tuple(compiled.vjp(*args, cotangent), len(indices))
+    ct = np.asarray(cotangent, dtype=np.float64)
+
+    def pulled(*values: Any) -> float:
+        return float(np.sum(ct * np.asarray(compiled(*values), dtype=np.float64)))
+
+    reference = numeric_grad(pulled, args, eps=eps, wrt=indices)
+    for i, got, want in zip(indices, grads, reference, strict=True):
+        assert_close(got, want, rtol=rtol, atol=atol, what=f"vjp of argument {i}")
+    return grads

@@ -1,0 +1,684 @@
+"""Reverse mode against independent references.
+
+Every rule in ``diffc.adjoint.rules.ADJOINTS`` is checked against central
+finite differences on IR built by hand (so the text front end is not in the
+way), at scalar and array shapes and under broadcasting; scalar expressions
+are checked against ``sympy.diff``; the tie rules of max/min/relu and the
+``wrt`` contract are pinned down exactly; and Hypothesis builds random
+expression trees and checks their gradients at random smooth points.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+import sympy as sp
+from conftest import assert_close, check_grad, check_vjp, numeric_grad
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import diffc
+from diffc.adjoint.rules import ADJOINTS, NON_DIFFERENTIABLE
+from diffc.ir import DType, Graph, Node, Op, Program, parse_type
+
+RTOL, ATOL = 1e-6, 1e-7
+SIZES = {"m": 3, "n": 4, "k": 2, "p": 5}
+
+
+# ---------------------------------------------------------------------------
+# building programs by hand
+
+
+def program(build: Callable[..., Node], **types: str) -> Program:
+    """A one-output program: ``types`` name the inputs in order, ``build(g, *inputs)`` the output."""
+    g = Graph()
+    inputs = []
+    for name, text in types.items():
+        dtype, shape = parse_type(text)
+        inputs.append(g.input(name, dtype, shape))
+    return Program(g, inputs, [build(g, *inputs)], ["out"], name="f")
+
+
+def compile_ir(build: Callable[..., Node], backend: str = "numpy", wrt: Any = None, **types: str) -> diffc.Compiled:
+    return diffc.compile(program(build, **types), wrt=wrt, backend=backend)
+
+
+DOMAINS: dict[str, Callable[[np.random.Generator, tuple[int, ...]], Any]] = {
+    "real": lambda rng, shape: rng.normal(size=shape),
+    "pos": lambda rng, shape: rng.uniform(0.5, 2.0, size=shape),   # log, sqrt, a divisor, a pow base
+    "tan": lambda rng, shape: rng.uniform(-1.2, 1.2, size=shape),  # away from the poles at ±pi/2
+    "unit": lambda rng, shape: rng.uniform(-0.9, 0.9, size=shape),
+}
+
+
+def sample(rng: np.random.Generator, text: str, domain: str) -> Any:
+    """A random value of type ``text`` (sizes from SIZES), drawn from ``domain``."""
+    dtype, shape = parse_type(text)
+    concrete = tuple(d if isinstance(d, int) else SIZES[d.name] for d in shape)
+    value = DOMAINS[domain](rng, concrete)
+    if dtype is DType.I64:
+        return np.asarray(rng.integers(-3, 4, size=concrete), dtype=np.int64)
+    if dtype is DType.BOOL:
+        return rng.random(size=concrete) > 0.5
+    return float(value) if not concrete else np.asarray(value, dtype=np.float64)
+
+
+@dataclass
+class Case:
+    """One gradient check: the ops it covers, input types and domains, and the IR to build."""
+
+    id: str
+    ops: tuple[Op, ...]
+    build: Callable[..., Node]
+    types: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (type, domain)
+    wrt: tuple[str, ...] | None = None
+
+
+def unary(op: Op, t: str, domain: str = "real") -> Case:
+    return Case(f"{op.value}-{t}", (op,), lambda g, x: g.apply(op, x), {"x": (t, domain)})
+
+
+def binary(op: Op, tx: str, ty: str, dx: str = "real", dy: str = "real") -> Case:
+    return Case(f"{op.value}-{tx}-{ty}", (op,), lambda g, x, y: g.apply(op, x, y), {"x": (tx, dx), "y": (ty, dy)})
+
+
+UNARY_DOMAINS = {Op.NEG: "real", Op.EXP: "real", Op.LOG: "pos", Op.SQRT: "pos", Op.SIN: "real", Op.COS: "real",
+                 Op.TAN: "tan", Op.TANH: "real", Op.SIGMOID: "real", Op.ABS: "real"}
+BINARY_DOMAINS = {Op.ADD: ("real", "real"), Op.SUB: ("real", "real"), Op.MUL: ("real", "real"),
+                  Op.DIV: ("real", "pos"), Op.POW: ("pos", "unit"), Op.MAX: ("real", "real"),
+                  Op.MIN: ("real", "real")}
+# shapes that broadcast: scalar + vector, (m,1) * (n,), a row against a matrix, ...
+BINARY_SHAPES = [("f64", "f64"), ("f64[n]", "f64[n]"), ("f64[m,n]", "f64[m,n]"), ("f64", "f64[n]"),
+                 ("f64[m,n]", "f64"), ("f64[m,1]", "f64[n]"), ("f64[m,n]", "f64[n]"), ("f64[1,n]", "f64[m,1]"),
+                 ("f64[m,n]", "f64[m,1]")]
+
+
+def reduction_cases() -> list[Case]:
+    out = []
+    for op in (Op.SUM, Op.MEAN):
+        for t, axes in (("f64[m,n]", None), ("f64[m,n]", (0,)), ("f64[m,n]", (1,)), ("f64[m,n]", (0, 1)),
+                        ("f64[n]", (0,)), ("f64[2,3,4]", (1,)), ("f64[2,3,4]", (0, 2)), ("f64[2,3,4]", (2,)),
+                        ("f64[m,k,n]", (1, 2)), ("f64[m,1]", (1,))):
+            for keep in (False, True):
+                def build(g: Graph, x: Node, op: Op = op, axes: Any = axes, keep: bool = keep) -> Node:
+                    # the sin makes the cotangent reach x through a nonlinear rule after the reduction
+                    return g.apply(op, g.apply(Op.SIN, x) * x, axis=axes, keepdims=keep)
+                out.append(Case(f"{op.value}-{t}-axis{axes}-keep{keep}", (op,), build, {"x": (t, "real")}))
+    return out
+
+
+def outer(g: Graph, u: Node, v: Node) -> Node:
+    return g.apply(Op.OUTER, u, v)
+
+
+CASES: list[Case] = [
+    *[unary(op, t, d) for op, d in UNARY_DOMAINS.items() for t in ("f64", "f64[n]", "f64[m,n]")],
+    *[binary(op, tx, ty, *BINARY_DOMAINS[op]) for op in BINARY_DOMAINS for tx, ty in BINARY_SHAPES],
+    # pow with a constant exponent and with a constant base
+    Case("pow-const-exponent", (Op.POW,), lambda g, x: x ** 3.0, {"x": ("f64[n]", "real")}),
+    Case("pow-const-base", (Op.POW,), lambda g, x: g.const(2.0) ** x, {"x": ("f64[n]", "real")}),
+    Case("pow-sqrt-exponent", (Op.POW,), lambda g, x: x ** 0.5, {"x": ("f64", "pos")}),
+    # where routes: a traced condition, and a boolean input
+    Case("where-traced-cond", (Op.WHERE,),
+         lambda g, x, y: g.apply(Op.WHERE, g.apply(Op.GT, x, y), x * y, g.apply(Op.SIN, x)),
+         {"x": ("f64[n]", "real"), "y": ("f64[n]", "real")}),
+    Case("where-bool-input", (Op.WHERE,), lambda g, c, a, b: g.apply(Op.WHERE, c, a, b),
+         {"c": ("bool[n]", "real"), "a": ("f64[n]", "real"), "b": ("f64", "real")}, wrt=("a", "b")),
+    Case("where-broadcast", (Op.WHERE,),
+         lambda g, x, y: g.apply(Op.WHERE, g.apply(Op.LT, x, g.const(0.0)), x * x, y),
+         {"x": ("f64[m,n]", "real"), "y": ("f64[n]", "real")}),
+    *reduction_cases(),
+    # matmul in all four rank combinations, and inside a nonlinear function
+    Case("matmul-mat-mat", (Op.MATMUL,), lambda g, a, b: a @ b, {"a": ("f64[m,n]", "real"), "b": ("f64[n,k]", "real")}),
+    Case("matmul-mat-vec", (Op.MATMUL,), lambda g, a, b: a @ b, {"a": ("f64[m,n]", "real"), "b": ("f64[n]", "real")}),
+    Case("matmul-vec-mat", (Op.MATMUL,), lambda g, a, b: a @ b, {"a": ("f64[n]", "real"), "b": ("f64[n,k]", "real")}),
+    Case("matmul-vec-vec", (Op.MATMUL,), lambda g, a, b: a @ b, {"a": ("f64[n]", "real"), "b": ("f64[n]", "real")}),
+    Case("matmul-tanh", (Op.MATMUL,), lambda g, a, b: g.apply(Op.TANH, a @ b),
+         {"a": ("f64[m,n]", "real"), "b": ("f64[n,k]", "real")}),
+    Case("outer", (Op.OUTER,), outer, {"u": ("f64[m]", "real"), "v": ("f64[n]", "real")}),
+    Case("outer-same", (Op.OUTER,), lambda g, u: outer(g, u, g.apply(Op.EXP, u)), {"u": ("f64[n]", "real")}),
+    Case("transpose-2d", (Op.TRANSPOSE,), lambda g, x: x.T, {"x": ("f64[m,n]", "real")}),
+    Case("transpose-matmul", (Op.TRANSPOSE,), lambda g, x, y: x.T @ y,
+         {"x": ("f64[m,n]", "real"), "y": ("f64[m,k]", "real")}),
+    Case("transpose-3d", (Op.TRANSPOSE,), lambda g, x: g.apply(Op.TRANSPOSE, x, axes=(2, 0, 1)),
+         {"x": ("f64[2,3,4]", "real")}),
+    Case("transpose-3d-swap", (Op.TRANSPOSE,), lambda g, x: g.apply(Op.TRANSPOSE, x, axes=(1, 0, 2)) * x,
+         {"x": ("f64[3,3,2]", "real")}),
+    Case("broadcast-scalar", (Op.BROADCAST,), lambda g, x: g.apply(Op.BROADCAST, x, shape=(SIZES["n"],)),
+         {"x": ("f64", "real")}),
+    Case("broadcast-row", (Op.BROADCAST,), lambda g, x, y: g.apply(Op.BROADCAST, x, shape=y.shape) * y,
+         {"x": ("f64[n]", "real"), "y": ("f64[m,n]", "real")}),
+    Case("broadcast-column", (Op.BROADCAST,), lambda g, x, y: g.apply(Op.BROADCAST, x, shape=y.shape) * y,
+         {"x": ("f64[m,1]", "real"), "y": ("f64[m,n]", "real")}),
+    Case("reshape-flat", (Op.RESHAPE,), lambda g, x: g.apply(Op.RESHAPE, x, shape=(6,)), {"x": ("f64[2,3]", "real")}),
+    Case("reshape-2d", (Op.RESHAPE,), lambda g, x: g.apply(Op.RESHAPE, g.apply(Op.EXP, x), shape=(3, 2)),
+         {"x": ("f64[2,3]", "real")}),
+    Case("reshape-unflatten", (Op.RESHAPE,), lambda g, x: g.apply(Op.RESHAPE, x, shape=(2, 1, 3)) * g.apply(Op.RESHAPE, x * x, shape=(3, 1)),
+         {"x": ("f64[6]", "real")}),
+    # an integer input cast to float is data: only x gets a gradient
+    Case("cast-int", (Op.CAST,), lambda g, x, k: x * g.apply(Op.CAST, k, dtype=DType.F64),
+         {"x": ("f64[n]", "real"), "k": ("i64[n]", "real")}, wrt=("x",)),
+    # sign and comparisons carry no gradient: d(sign(x) * x) = sign(x)
+    Case("sign", (Op.SIGN,), lambda g, x: g.apply(Op.SIGN, x) * x, {"x": ("f64[n]", "real")}),
+]
+
+
+def test_every_op_has_an_adjoint_or_is_declared_non_differentiable() -> None:
+    missing = [op for op in Op if op not in ADJOINTS and op not in NON_DIFFERENTIABLE]
+    assert missing == []
+    assert set(ADJOINTS) & NON_DIFFERENTIABLE == set()
+
+
+def test_every_adjoint_rule_has_a_gradient_case() -> None:
+    covered = {op for case in CASES for op in case.ops} | {Op.CAST}  # f32 casts: test_cast_through_f32
+    assert set(ADJOINTS) <= covered, sorted(op.value for op in set(ADJOINTS) - covered)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_adjoint_rule_against_central_differences(case: Case) -> None:
+    rng = np.random.default_rng(zlib.crc32(case.id.encode()))
+    types = {name: t for name, (t, _) in case.types.items()}
+    f = compile_ir(case.build, wrt=case.wrt, **types)
+    args = [sample(rng, t, d) for t, d in case.types.values()]
+    names = list(case.types)
+    wrt = [names.index(w) for w in case.wrt] if case.wrt else None
+    out = np.asarray(f(*args))
+    if out.ndim == 0:
+        check_grad(f, args, rtol=RTOL, atol=ATOL, wrt=wrt)
+    else:
+        check_vjp(f, args, rng.normal(size=out.shape), rtol=RTOL, atol=ATOL, wrt=wrt)
+
+
+def test_cast_through_f32() -> None:
+    """f64 -> f32 -> f64: the cotangent comes back through f32, so it is y rounded to f32."""
+    f = compile_ir(lambda g, x, y: g.apply(Op.SUM, g.apply(Op.CAST, g.apply(Op.CAST, x, dtype=DType.F32),
+                                                         dtype=DType.F64) * y),
+                   wrt="x", x="f64[n]", y="f64[n]")
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=4), rng.normal(size=4)
+    got = f.grad(x, y)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, y.astype(np.float32).astype(np.float64))
+
+
+# ---------------------------------------------------------------------------
+# the lecture notes' worked example, and shared nodes
+
+
+def test_seed_worked_example() -> None:
+    """e = (a + b)(b + 1) at a = 2, b = 1: e = 6, de/da = b + 1 = 2, de/db = (b + 1) + (a + b) = 5."""
+    for text in ("c = a + b\nd = b + 1\ne = c * d", "(a + b) * (b + 1)"):
+        f = diffc.compile(text, backend="numpy")
+        value, (da, db) = f.value_and_grad(2.0, 1.0)
+        assert (value, da, db) == (6.0, 2.0, 5.0)
+        assert f.grad(2.0, 1.0) == (2.0, 5.0)
+
+
+@pytest.mark.parametrize("text, grad", [
+    ("x * x", lambda x: 2 * x),
+    ("sin(x) * x", lambda x: np.cos(x) * x + np.sin(x)),
+    ("exp(x) * exp(x)", lambda x: 2 * np.exp(2 * x)),
+    ("x * x * x + x", lambda x: 3 * x * x + 1),
+    ("y = tanh(x)\ny * y + y / x", lambda x: (2 * np.tanh(x) + 1 / x) * (1 - np.tanh(x) ** 2) - np.tanh(x) / x ** 2),
+])
+def test_a_node_used_twice_gets_both_contributions(text: str, grad: Callable[[float], float]) -> None:
+    f = diffc.compile(text, backend="numpy", wrt="x")
+    for x in (0.3, -1.7, 2.5):
+        assert f.grad(x) == pytest.approx(grad(x), rel=1e-13, abs=1e-13)
+
+
+def test_undo_broadcasting_of_a_scalar_bias(backend: str) -> None:
+    """X @ w + b with scalar b: b's cotangent is the sum over the m examples."""
+    f = diffc.compile("sum((X @ w + b) * (X @ w + b)) / 2", args={"X": "f64[m,n]", "w": "f64[n]", "b": "f64"},
+                      wrt=("w", "b"), backend=backend)
+    rng = np.random.default_rng(2)
+    data, w, b = rng.normal(size=(5, 3)), rng.normal(size=3), 0.7
+    r = data @ w + b
+    dw, db = f.grad(data, w, b)
+    assert isinstance(db, float)
+    assert_close(dw, data.T @ r, 1e-12, 1e-12)
+    assert db == pytest.approx(np.sum(r), rel=1e-12)
+
+
+@pytest.mark.parametrize("tx, ty", [("f64[m,1]", "f64[n]"), ("f64[1,n]", "f64[m,1]"), ("f64", "f64[m,n]"),
+                                    ("f64[m,n]", "f64[1,1]")])
+def test_broadcast_gradients_have_the_input_shapes(tx: str, ty: str) -> None:
+    f = diffc.compile("sum(x * y + exp(x))", args={"x": tx, "y": ty}, backend="numpy")
+    rng = np.random.default_rng(3)
+    args = [sample(rng, tx, "real"), sample(rng, ty, "real")]
+    check_grad(f, args, rtol=RTOL, atol=ATOL)  # assert_close checks shapes exactly
+
+
+def test_reductions_with_axis_and_keepdims(backend: str) -> None:
+    """One program with every reduction form, so the Numba case compiles once."""
+    def build(g: Graph, x: Node) -> Node:
+        s = g.apply(Op.SIN, x)
+        parts = [g.apply(Op.SUM, s * x, axis=(1,), keepdims=True) * x,
+                 g.apply(Op.MEAN, s, axis=(0,), keepdims=True) * x,
+                 g.apply(Op.SUM, g.apply(Op.EXP, s), axis=(0, 2)),
+                 g.apply(Op.MEAN, x * x, axis=(2,))]
+        total = g.apply(Op.SUM, parts[0]) + g.apply(Op.SUM, parts[1])
+        return total + g.apply(Op.MEAN, parts[2]) + g.apply(Op.SUM, g.apply(Op.SIN, parts[3]))
+    f = compile_ir(build, backend=backend, x="f64[m,k,n]")
+    x = np.random.default_rng(4).normal(size=(3, 2, 4))
+    check_grad(f, [x], rtol=RTOL, atol=ATOL)
+
+
+# ---------------------------------------------------------------------------
+# max, min, relu: ties and kinks
+
+
+def test_relu_gradient_is_zero_at_and_below_zero(backend: str) -> None:
+    """relu'(x) = 1 for x > 0 and 0 for x <= 0, x = 0 (and -0.0) included, as the notes say."""
+    f = compile_ir(lambda g, x: g.apply(Op.SUM, g.apply(Op.MAX, x, g.const(0.0))), backend=backend, x="f64[n]")
+    x = np.array([-2.0, -0.0, 0.0, 1e-300, 3.0])
+    np.testing.assert_array_equal(f.grad(x)[0], [0.0, 0.0, 0.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("text", ["max(x, 0)", "max(0, x)", "relu(x)", "max(x, 0.0) * 1"])
+def test_relu_spellings(text: str) -> None:
+    f = diffc.compile(text, backend="numpy", wrt="x")
+    assert [f.grad(x) for x in (-1.0, -0.0, 0.0, 0.5)] == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_relu_against_a_broadcast_zero_and_a_constant_first() -> None:
+    """max(0, x) with the zero a broadcast constant array: still the constant side of the tie rule."""
+    def build(g: Graph, x: Node) -> Node:
+        zeros = g.const(0.0, shape=x.shape)
+        return g.apply(Op.SUM, g.apply(Op.MAX, zeros, x) + g.apply(Op.MIN, x, zeros) * 3.0)
+    f = compile_ir(build, x="f64[n]")
+    x = np.array([-1.0, 0.0, 2.0])
+    # max(0, x): 1 where x > 0; min(x, 0): 1 where x < 0, 0 at the tie
+    np.testing.assert_array_equal(f.grad(x)[0], [3.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("text, at, expected", [
+    ("max(a, b)", (1.0, 1.0), (1.0, 0.0)),   # a tie goes to the first argument
+    ("max(a, b)", (1.0, 2.0), (0.0, 1.0)),
+    ("max(a, b)", (3.0, 2.0), (1.0, 0.0)),
+    ("max(b, a)", (1.0, 1.0), (0.0, 1.0)),   # first *argument*, not first input
+    ("min(a, b)", (1.0, 1.0), (1.0, 0.0)),
+    ("min(a, b)", (1.0, 2.0), (1.0, 0.0)),
+    ("min(a, b)", (3.0, 2.0), (0.0, 1.0)),
+    ("max(a, b) * 2 + min(a, b)", (0.5, 0.5), (3.0, 0.0)),
+])
+def test_max_min_between_traced_inputs(text: str, at: tuple[float, float], expected: tuple[float, float]) -> None:
+    f = diffc.compile(text, args=["a", "b"], backend="numpy")
+    assert f.grad(*at) == expected
+
+
+def test_nested_max_three_way_tie_goes_to_the_first() -> None:
+    f = diffc.compile("max(a, b, c)", backend="numpy")
+    assert f.grad(1.0, 1.0, 1.0) == (1.0, 0.0, 0.0)
+    assert f.grad(1.0, 2.0, 2.0) == (0.0, 1.0, 0.0)
+    assert f.grad(1.0, 2.0, 3.0) == (0.0, 0.0, 1.0)
+
+
+def test_max_of_a_value_with_itself_has_slope_one() -> None:
+    f = compile_ir(lambda g, x: g.apply(Op.MAX, x, x) + g.apply(Op.MIN, x, x), x="f64")
+    assert f.grad(0.7) == (2.0,)
+
+
+def test_abs_gradient_is_sign() -> None:
+    f = diffc.compile("abs(x)", backend="numpy", wrt="x")
+    assert [f.grad(x) for x in (-2.0, -0.0, 0.0, 3.0)] == [-1.0, 0.0, 0.0, 1.0]
+
+
+def test_where_routes_each_element() -> None:
+    f = diffc.compile("sum(where(x > 0, x * x, -3 * x))", args={"x": "f64[n]"}, backend="numpy", wrt="x")
+    x = np.array([-1.0, 0.0, 2.0, 0.5])
+    np.testing.assert_array_equal(f.grad(x), [-3.0, -3.0, 4.0, 1.0])
+
+
+def test_where_does_not_leak_the_untaken_branch_through_its_own_rule() -> None:
+    """log(x) is NaN for x < 0, but g / x with g selected to 0 is -0.0, not NaN."""
+    f = diffc.compile("sum(where(x > 0, log(x), x))", args={"x": "f64[n]"}, backend="numpy", wrt="x")
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(f.grad(np.array([-1.0, 2.0])), [1.0, 0.5])
+
+
+@pytest.mark.xfail(strict=True, reason="BUG where-trap: the untaken branch's rule computes 0 / (2 * sqrt(-1)) = NaN; "
+                   "the function is 0 near x = -1, so the gradient should be 0")
+def test_where_gradient_is_finite_when_the_untaken_branch_is_nan() -> None:
+    f = diffc.compile("sum(where(x > 0, sqrt(x), 0))", args={"x": "f64[n]"}, backend="numpy", wrt="x")
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(f.grad(np.array([-1.0, 4.0])), [0.0, 0.25])
+
+
+@pytest.mark.xfail(strict=True, reason="BUG numpy back end: scalar arguments become Python floats, so 1/0.0 raises "
+                   "ZeroDivisionError (Numba and NumPy give inf); (-1.0)**0.5 is complex, 1e300**2 OverflowError")
+def test_numpy_backend_scalars_follow_ieee_like_numba() -> None:
+    f = diffc.compile("1 / x", backend="numpy")
+    assert f.value_and_grad(0.0) == (math.inf, (-math.inf,))
+
+
+def test_sign_and_comparisons_carry_no_gradient() -> None:
+    """d/dx [sign(x) * x + float(x > y) + y] = sign(x), d/dy = 1: sign and > pass nothing back."""
+    f = compile_ir(lambda g, x, y: g.apply(Op.SIGN, x) * x + g.apply(Op.CAST, g.apply(Op.GT, x, y),
+                                                                      dtype=DType.F64) + y, x="f64", y="f64")
+    assert f.grad(-2.0, 1.0) == (-1.0, 1.0)
+    assert f.grad(3.0, 1.0) == (1.0, 1.0)
+
+
+def _text_functions() -> set[str]:
+    from diffc.frontends.text import FUNCTIONS
+    return set(FUNCTIONS)
+
+
+# ---------------------------------------------------------------------------
+# wrt: which inputs, in which order, and only what is needed
+
+
+def test_wrt_a_single_name_returns_a_bare_gradient() -> None:
+    f = diffc.compile("a * sin(b)", wrt="a", backend="numpy")
+    value, grad = f.value_and_grad(2.0, 0.5)
+    assert grad == pytest.approx(math.sin(0.5), rel=1e-15)
+    assert isinstance(grad, float)
+    assert value == pytest.approx(2 * math.sin(0.5), rel=1e-15)
+
+
+def test_wrt_order_is_respected() -> None:
+    f = diffc.compile("a * sin(b)", wrt=("b", "a"), backend="numpy")
+    db, da = f.grad(2.0, 0.5)
+    assert db == pytest.approx(2 * math.cos(0.5), rel=1e-15)
+    assert da == pytest.approx(math.sin(0.5), rel=1e-15)
+    assert diffc.compile("a * sin(b)", wrt=("a",), backend="numpy").grad(2.0, 0.5) == (math.sin(0.5),)
+
+
+def test_only_nodes_on_a_path_from_wrt_get_adjoints() -> None:
+    """With wrt='a', sin(b) is a constant factor: no cos (b's adjoint) may be computed."""
+    f = diffc.compile("a * sin(b)", wrt="a", backend="numpy")
+    assert "cos" not in f.grad_ir and "cos" not in f.grad_source
+    assert "cos" in diffc.compile("a * sin(b)", backend="numpy").grad_ir
+    g = diffc.compile("a * a + exp(b) * log(b)", wrt="a", backend="numpy")
+    assert "div" not in g.grad_ir  # 1/b would be log's adjoint: b is not on a path from a
+    assert "div" in diffc.compile("a * a + exp(b) * log(b)", backend="numpy").grad_ir
+
+
+def test_a_wrt_input_the_output_ignores_gets_zeros_of_its_shape() -> None:
+    f = diffc.compile("a * a", args={"a": "f64", "v": "f64[n]", "c": "f64"}, wrt=("v", "a", "c"), backend="numpy")
+    dv, da, dc = f.grad(3.0, np.ones(4), 1.0)
+    assert isinstance(dv, np.ndarray) and dv.shape == (4,)
+    np.testing.assert_array_equal(dv, np.zeros(4))
+    assert (da, dc) == (6.0, 0.0)
+
+
+def test_wrt_an_integer_input_is_refused() -> None:
+    f = diffc.compile("x * k", args={"x": "f64", "k": "i64"}, wrt="k", backend="numpy")
+    with pytest.raises(diffc.DiffcError, match="'k'"):
+        f.grad(1.0, 2)
+
+
+def test_deep_chain_of_shared_nodes() -> None:
+    """3,000 nested assignments (each value used twice): the sweep and printer are iterative."""
+    depth = 3000
+    lines = ["x0 = a"] + [f"x{i + 1} = sin(x{i}) * 0.001 + x{i}" for i in range(depth)]
+    f = diffc.compile("\n".join(lines), backend="numpy", wrt="a")
+    x, grad = 0.3, 1.0
+    for _ in range(depth):
+        grad *= 1 + 0.001 * math.cos(x)
+        x = math.sin(x) * 0.001 + x
+    value, got = f.value_and_grad(0.3)
+    assert value == pytest.approx(x, rel=1e-12)
+    assert got == pytest.approx(grad, rel=1e-10)
+
+
+# ---------------------------------------------------------------------------
+# scalar expressions against sympy.diff
+
+A, B = sp.symbols("a b", real=True)
+
+
+def _sigmoid(x: sp.Expr) -> sp.Expr:
+    return 1 / (1 + sp.exp(-x))
+
+
+# (diffc text, the same function in SymPy, which ties to stay away from)
+SYMPY_CASES: list[tuple[str, sp.Expr, Callable[[float, float], float]]] = [
+    ("exp(a) * sin(b) / (1 + a*a)", sp.exp(A) * sp.sin(B) / (1 + A * A), lambda a, b: 1.0),
+    ("(a + b) * (b + 1)", (A + B) * (B + 1), lambda a, b: 1.0),
+    ("a - b * a", A - B * A, lambda a, b: 1.0),
+    ("-a / b", -A / B, lambda a, b: abs(b)),
+    ("log(a*a + 1) * cos(b)", sp.log(A * A + 1) * sp.cos(B), lambda a, b: 1.0),
+    ("sqrt(a*a + b*b)", sp.sqrt(A * A + B * B), lambda a, b: 1.0),
+    ("tan(a / 3) + tanh(b)", sp.tan(A / 3) + sp.tanh(B), lambda a, b: 1.0),
+    ("sigmoid(a * b)", _sigmoid(A * B), lambda a, b: 1.0),
+    ("log(sigmoid(a)) + log(1 - sigmoid(b))", sp.log(_sigmoid(A)) + sp.log(1 - _sigmoid(B)), lambda a, b: 1.0),
+    ("abs(a) * b", sp.Abs(A) * B, lambda a, b: abs(a)),
+    ("max(a, b) * a", sp.Max(A, B) * A, lambda a, b: abs(a - b)),
+    ("min(a * b, 1)", sp.Min(A * B, 1), lambda a, b: abs(a * b - 1)),
+    ("relu(a - b) + relu(b)", sp.Max(A - B, 0) + sp.Max(B, 0), lambda a, b: min(abs(a - b), abs(b))),
+    ("where(a > b, a * b, a - b)", sp.Piecewise((A * B, A > B), (A - B, True)), lambda a, b: abs(a - b)),
+    ("(a*a + 1) ** b", (A * A + 1) ** B, lambda a, b: 1.0),
+    ("a ** 3 - 2 ** b", A ** 3 - 2 ** B, lambda a, b: 1.0),
+    ("exp(-a*a) ** 0.5 * sin(a * b)", sp.exp(-A * A) ** sp.Rational(1, 2) * sp.sin(A * B), lambda a, b: 1.0),
+    ("cos(sin(a)) * exp(cos(b))", sp.cos(sp.sin(A)) * sp.exp(sp.cos(B)), lambda a, b: 1.0),
+    ("a / (1 + exp(-b)) - b / (2 + sin(a))", A * _sigmoid(B) - B / (2 + sp.sin(A)), lambda a, b: 1.0),
+    ("tanh(a * tanh(b * a))", sp.tanh(A * sp.tanh(B * A)), lambda a, b: 1.0),
+    ("c = a * b\nd = c + sin(c)\ne = d * d - c", (A * B + sp.sin(A * B)) ** 2 - A * B, lambda a, b: 1.0),
+    ("-(-a) * -b", -A * B, lambda a, b: 1.0),
+]
+
+
+@pytest.mark.parametrize("text, expr, clearance", SYMPY_CASES, ids=[c[0].replace("\n", "; ") for c in SYMPY_CASES])
+def test_scalar_expression_against_sympy_diff(text: str, expr: sp.Expr,
+                                              clearance: Callable[[float, float], float]) -> None:
+    f = diffc.compile(text, args=["a", "b"], backend="numpy")
+    value_fn = sp.lambdify((A, B), expr, "numpy")
+    grad_fns = [sp.lambdify((A, B), sp.diff(expr, s), "numpy") for s in (A, B)]
+    rng = np.random.default_rng(5)
+    checked = 0
+    while checked < 6:
+        a, b = (float(v) for v in rng.uniform(-2.0, 2.0, size=2))
+        if clearance(a, b) < 0.05:
+            continue
+        value, (da, db) = f.value_and_grad(a, b)
+        assert value == pytest.approx(float(value_fn(a, b)), rel=1e-12, abs=1e-12)
+        assert da == pytest.approx(float(grad_fns[0](a, b)), rel=1e-10, abs=1e-12)
+        assert db == pytest.approx(float(grad_fns[1](a, b)), rel=1e-10, abs=1e-12)
+        checked += 1
+
+
+def test_sympy_cases_cover_every_text_function() -> None:
+    used = set(re.findall(r"[a-z]+(?=\()", " ".join(text for text, _, _ in SYMPY_CASES)))
+    assert set(_text_functions()) - {"sum", "mean"} <= used
+
+
+# ---------------------------------------------------------------------------
+# random expression trees (Hypothesis)
+
+Tree = tuple[Any, ...]
+
+UNARY_TEXT = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "abs", "sigmoid", "neg"]
+BINARY_TEXT = ["+", "-", "*", "/", "**"]
+
+
+def trees(depth: int) -> st.SearchStrategy[Tree]:
+    """Expression trees of at most ``depth`` levels over a, b, c and a few constants."""
+    leaves = st.one_of(st.sampled_from(["a", "b", "c"]).map(lambda v: ("var", v)),
+                       st.sampled_from([0.5, 1.0, 2.0, 3.0]).map(lambda v: ("const", v)))
+    if depth == 0:
+        return leaves
+    sub = trees(depth - 1)
+    return st.one_of(
+        leaves,
+        st.tuples(st.just("un"), st.sampled_from(UNARY_TEXT), sub),
+        st.tuples(st.just("bin"), st.sampled_from(BINARY_TEXT), sub, sub),
+        st.tuples(st.just("pow"), sub, st.sampled_from([2.0, 3.0, 0.5, -1.0])),
+        st.tuples(st.just("call"), st.sampled_from(["max", "min"]), sub, sub),
+        st.tuples(st.just("where"), st.sampled_from([">", "<"]), sub, sub, sub, sub),
+    )
+
+
+def tree_text(t: Tree) -> str:
+    kind = t[0]
+    if kind == "var":
+        return t[1]
+    if kind == "const":
+        return repr(t[1])
+    if kind == "un":
+        return f"(-{tree_text(t[2])})" if t[1] == "neg" else f"{t[1]}({tree_text(t[2])})"
+    if kind == "bin":
+        return f"({tree_text(t[2])} {t[1]} {tree_text(t[3])})"
+    if kind == "pow":
+        return f"({tree_text(t[1])} ** {t[2]!r})"
+    if kind == "call":
+        return f"{t[1]}({tree_text(t[2])}, {tree_text(t[3])})"
+    return f"where({tree_text(t[2])} {t[1]} {tree_text(t[3])}, {tree_text(t[4])}, {tree_text(t[5])})"
+
+
+def real(v: float | complex) -> float:
+    """NumPy's float64 answer where Python's is complex: (-8.0) ** 0.5 is NaN."""
+    return math.nan if isinstance(v, complex) else v
+
+
+class UnsafePointError(Exception):
+    """The point is near a kink, a pole or outside the domain of some subexpression."""
+
+
+_UNARY_EVAL: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
+    # name: (value, derivative), for the well-conditioned check
+    "exp": (math.exp, math.exp), "log": (math.log, lambda x: 1 / x), "sqrt": (math.sqrt, lambda x: 0.5 / math.sqrt(x)),
+    "sin": (math.sin, math.cos), "cos": (math.cos, math.sin), "tan": (math.tan, lambda x: 1 + math.tan(x) ** 2),
+    "tanh": (math.tanh, lambda x: 1.0), "abs": (abs, lambda x: 1.0), "sigmoid": (lambda x: 1 / (1 + math.exp(-x)),
+                                                                              lambda x: 1.0),
+    "neg": (lambda x: -x, lambda x: 1.0),
+}
+KINK = 1e-3   # how far from a kink or a tie a point must be
+BIG = 1e6     # values and local derivatives must stay below this
+
+
+def tree_eval(t: Tree, env: dict[str, float], strict: bool = True) -> float:
+    """Evaluate in plain float64, raising UnsafePointError (when strict) unless every subexpression,
+    taken or not, is finite and well-conditioned and every kink is at least KINK away."""
+    kind = t[0]
+    if kind == "var":
+        return env[t[1]]
+    if kind == "const":
+        return t[1]
+
+    def check(v: float) -> float:
+        if strict and not (math.isfinite(v) and abs(v) < BIG):
+            raise UnsafePointError
+        return v
+
+    try:
+        if kind == "un":
+            x = tree_eval(t[2], env, strict)
+            fn, deriv = _UNARY_EVAL[t[1]]
+            if strict and t[1] in ("log", "sqrt") and x < KINK:
+                raise UnsafePointError
+            if strict and t[1] == "abs" and abs(x) < KINK:
+                raise UnsafePointError
+            if strict:
+                check(deriv(x))
+            return check(fn(x))
+        if kind == "bin":
+            x, y = tree_eval(t[2], env, strict), tree_eval(t[3], env, strict)
+            if t[1] == "/" and strict and abs(y) < KINK:
+                raise UnsafePointError
+            if t[1] == "**":
+                if strict:  # a traced exponent needs a positive base
+                    if x < KINK:
+                        raise UnsafePointError
+                    check(y * x ** (y - 1))
+                    check(math.log(x) * x ** y)
+                return check(real(x ** y))
+            return check({"+": x + y, "-": x - y, "*": x * y, "/": x / y}[t[1]])
+        if kind == "pow":
+            x, k = tree_eval(t[1], env, strict), t[2]
+            if strict:
+                if k in (0.5, -1.0) and x < KINK:
+                    raise UnsafePointError
+                check(k * x ** (k - 1))
+            return check(real(x ** k))
+        if kind == "call":
+            x, y = tree_eval(t[2], env, strict), tree_eval(t[3], env, strict)
+            if strict and abs(x - y) < KINK:
+                raise UnsafePointError
+            return max(x, y) if t[1] == "max" else min(x, y)
+        x, y = tree_eval(t[2], env, strict), tree_eval(t[3], env, strict)
+        if strict and abs(x - y) < KINK:
+            raise UnsafePointError
+        a, b = tree_eval(t[4], env, strict), tree_eval(t[5], env, strict)
+        return a if (x > y if t[1] == ">" else x < y) else b
+    except (OverflowError, ValueError, ZeroDivisionError):
+        raise UnsafePointError from None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(tree=trees(5), a=st.floats(-2.5, 2.5), b=st.floats(-2.5, 2.5), c=st.floats(-2.5, 2.5))
+def test_random_expression_trees(tree: Tree, a: float, b: float, c: float) -> None:
+    env = {"a": a, "b": b, "c": c}
+    try:
+        expected = tree_eval(tree, env)
+    except UnsafePointError:
+        assume(False)
+        return
+
+    def ref(a: float, b: float, c: float) -> float:
+        try:
+            return tree_eval(tree, {"a": a, "b": b, "c": c}, strict=False)
+        except UnsafePointError:
+            return math.nan
+
+    reference = numeric_grad(ref, [a, b, c], eps=1e-7)
+    coarse = numeric_grad(ref, [a, b, c], eps=1e-5)
+    for fine, rough in zip(reference, coarse, strict=True):  # smooth at this scale, or skip the point
+        assume(math.isfinite(fine) and abs(fine) < BIG and abs(fine - rough) <= 1e-4 * (1 + abs(fine)))
+
+    text = tree_text(tree)
+    f = diffc.compile(text, args=["a", "b", "c"], backend="numpy")
+    value, grads = f.value_and_grad(a, b, c)
+    assert value == pytest.approx(expected, rel=1e-9, abs=1e-9), text
+    for name, got, want in zip("abc", grads, reference, strict=True):
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-6), f"d/d{name} of {text} at {env}"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(tree=trees(4), seed=st.integers(0, 2**32 - 1), reduce=st.sampled_from(["sum", "mean"]))
+def test_random_expression_trees_over_a_vector_and_scalars(tree: Tree, seed: int, reduce: str) -> None:
+    """The same trees with b a vector: scalar-vector broadcasting and its undoing, then a reduction."""
+    assume(re.search(r"\bb\b", tree_text(tree)) is not None)  # otherwise nothing is a vector
+    rng = np.random.default_rng(seed)
+    a, c = (float(v) for v in rng.uniform(-2.0, 2.0, size=2))
+    b = rng.uniform(-2.0, 2.0, size=3)
+    per_element = []
+    for bi in b:
+        try:
+            per_element.append(tree_eval(tree, {"a": a, "b": float(bi), "c": c}))
+        except UnsafePointError:
+            assume(False)
+
+    def ref(a: float, b: np.ndarray, c: float) -> float:
+        vals = []
+        for bi in np.atleast_1d(b):
+            try:
+                vals.append(tree_eval(tree, {"a": a, "b": float(bi), "c": c}, strict=False))
+            except UnsafePointError:
+                vals.append(math.nan)
+        return float(np.sum(vals) if reduce == "sum" else np.mean(vals))
+
+    reference = numeric_grad(ref, [a, b, c], eps=1e-7)
+    coarse = numeric_grad(ref, [a, b, c], eps=1e-5)
+    for fine, rough in zip(reference, coarse, strict=True):
+        fine, rough = np.asarray(fine), np.asarray(rough)
+        assume(bool(np.all(np.isfinite(fine))) and bool(np.all(np.abs(fine) < BIG)))
+        assume(bool(np.all(np.abs(fine - rough) <= 1e-4 * (1 + np.abs(fine)))))
+
+    text = f"{reduce}({tree_text(tree)})"
+    f = diffc.compile(text, args={"a": "f64", "b": "f64[n]", "c": "f64"}, backend="numpy")
+    value, (da, db, dc) = f.value_and_grad(a, b, c)
+    expected = np.sum(per_element) if reduce == "sum" else np.mean(per_element)
+    assert value == pytest.approx(expected, rel=1e-9, abs=1e-9), text
+    assert isinstance(da, float) and isinstance(dc, float) and db.shape == (3,)
+    assert da == pytest.approx(reference[0], rel=1e-5, abs=1e-6), text
+    np.testing.assert_allclose(db, reference[1], rtol=1e-5, atol=1e-6, err_msg=text)
+    assert dc == pytest.approx(reference[2], rel=1e-5, abs=1e-6), text
