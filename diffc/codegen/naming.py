@@ -33,12 +33,18 @@ class Namer:
 
     def __init__(self, taken: set[str] | None = None) -> None:
         self.taken: set[str] = set(taken or ())
+        self._next: dict[str, int] = {}  # per base, where the search for a free number resumes
 
     def fresh(self, base: str) -> str:
         base = sanitize(base)
-        name, k = base, 2
-        while name in self.taken:
+        # ``taken`` only grows, so the smallest free number for ``base`` never goes down:
+        # resuming from the last one keeps the names and makes n temporaries O(n), not O(n^2)
+        name, k = base, self._next.get(base, 2)
+        if name in self.taken:
             name = f"{base}_{k}"
-            k += 1
+            while name in self.taken:
+                k += 1
+                name = f"{base}_{k}"
+            self._next[base] = k + 1
         self.taken.add(name)
         return name

@@ -170,7 +170,14 @@ def _graph_of(values: Sequence[Any], what: str) -> Graph | None:
     return graph
 
 
+_NUMPY_OF = {d: d.numpy for d in DType}
+_DTYPE_OF: dict[np.dtype[Any], DType] = {d.numpy: d for d in DType}  # a cache: tracing is a hot loop
+
+
 def _to_dtype(np_dtype: Any, what: str) -> DType:
+    dtype = _DTYPE_OF.get(np_dtype) if isinstance(np_dtype, np.dtype) else None
+    if dtype is not None:
+        return dtype
     try:
         return DType.from_numpy(np_dtype)
     except UnsupportedError as exc:
@@ -192,7 +199,7 @@ def _promote(values: Sequence[Any], what: str, graph: Graph | None = None) -> tu
     for value in values:
         item = _operand(value, what)
         if isinstance(item, Tracer):
-            exemplars.append(_weak_exemplar(item.node.dtype) if item.weak else item.node.dtype.numpy)
+            exemplars.append(_weak_exemplar(item.node.dtype) if item.weak else _NUMPY_OF[item.node.dtype])
             weak = weak and item.weak
         elif isinstance(item, np.ndarray):
             exemplars.append(item.dtype)

@@ -1,0 +1,114 @@
+"""The implementations compared: each becomes ``call(*args) -> (value, grads)`` for one workload.
+
+``build`` returns the callable and the arguments to give it: JAX gets its
+arrays converted to device arrays once, outside the timed region, as a JAX
+user keeps data on the device. Building does not call anything: JAX and diffc
+trace and compile on the first call, which the first-call column measures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from workloads import Workload
+
+NUMPY = "NumPy (hand)"
+NUMBA = "Numba (hand)"
+NUMBA_PAR = "Numba (hand, parallel)"
+JAX = "JAX jit"
+DIFFC = "diffc (numba)"
+DIFFC_NUMPY = "diffc (numpy)"
+ALL = (NUMPY, NUMBA, NUMBA_PAR, JAX, DIFFC, DIFFC_NUMPY)
+COMPILED = (NUMBA, NUMBA_PAR, JAX, DIFFC, DIFFC_NUMPY)  # those with a first-call cost worth measuring
+
+Call = Callable[..., tuple[Any, Any]]
+
+
+def have_jax() -> bool:
+    return importlib.util.find_spec("jax") is not None
+
+
+def _jax() -> Any:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def available(workload: Workload, name: str) -> bool:
+    if name == JAX:
+        return have_jax()
+    if name == NUMBA_PAR:
+        from kernels import HAND_NUMBA
+
+        return HAND_NUMBA[workload.key][1] is not None
+    return True
+
+
+def build(workload: Workload, name: str, args: tuple[Any, ...]) -> tuple[Call, tuple[Any, ...]]:
+    """The callable for implementation ``name`` and the arguments it takes."""
+    if name == NUMPY:
+        return workload.hand_numpy, args
+    if name in (NUMBA, NUMBA_PAR):
+        from kernels import HAND_NUMBA
+
+        return HAND_NUMBA[workload.key][name == NUMBA_PAR], args
+    if name == JAX:
+        jax = _jax()
+        import jax.numpy as jnp
+
+        fn = jax.jit(jax.value_and_grad(workload.model(jnp), argnums=workload.argnums))
+
+        def call(*a: Any) -> Any:
+            return jax.block_until_ready(fn(*a))
+
+        return call, tuple(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in args)
+    if name in (DIFFC, DIFFC_NUMPY):
+        import diffc
+
+        compiled = diffc.compile(workload.model(np), args=workload.types, wrt=workload.wrt,
+                                 backend="numba" if name == DIFFC else "numpy")
+        return compiled.value_and_grad, args
+    raise ValueError(f"unknown implementation {name!r}")
+
+
+def as_numpy(result: Any) -> tuple[float, list[np.ndarray]]:
+    """(value, grads) from any implementation, as a float and a list of NumPy arrays."""
+    value, grads = result
+    if not isinstance(grads, tuple | list):
+        grads = (grads,)
+    return float(np.asarray(value)), [np.asarray(g, dtype=np.float64) for g in grads]
+
+
+def mismatch(result: Any, reference: Any, rtol: float = 1e-6) -> str | None:
+    """None if ``result`` matches ``reference``, else what differs.
+
+    Each entry must satisfy |got − ref| ≤ rtol·|ref| + rtol·max|ref|: relative
+    error, with an absolute floor scaled by the array's largest entry, so a
+    gradient entry that is tiny by cancellation does not fail on rounding.
+    """
+    value, grads = as_numpy(result)
+    ref_value, ref_grads = as_numpy(reference)
+    if not np.isclose(value, ref_value, rtol=rtol, atol=0.0):
+        return f"value {value!r} ≠ {ref_value!r}"
+    if len(grads) != len(ref_grads):
+        return f"{len(grads)} gradients, expected {len(ref_grads)}"
+    for index, (got, ref) in enumerate(zip(grads, ref_grads, strict=True)):
+        if got.shape != ref.shape:
+            return f"gradient {index} has shape {got.shape}, expected {ref.shape}"
+        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+        bad = ~np.isclose(got, ref, rtol=rtol, atol=rtol * scale)
+        if bad.any():
+            where = np.unravel_index(np.argmax(np.abs(got - ref)), ref.shape) if ref.ndim else ()
+            return (f"gradient {index}: {int(bad.sum())} of {ref.size} entries differ "
+                    f"(worst at {tuple(int(i) for i in where)}: {got[where]!r} vs {ref[where]!r})")
+    return None
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type name if the message is empty)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,238 @@
+"""Markdown: the machine description and the result tables, and splicing them into docs/benchmarks.md.
+
+The generated parts of the document sit between ``<!-- begin NAME -->`` and
+``<!-- end NAME -->`` markers, so the prose around them is written by hand
+and survives a rerun, and a ``--scaling`` run replaces only its own section.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import glob
+import os
+import platform
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from impls import JAX, NUMBA, have_jax
+from timing import MEMORY_METHOD, Timing, bytes_text, seconds_text
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+                    "NUMBA_THREADING_LAYER", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "XLA_FLAGS")
+
+
+@dataclass
+class Entry:
+    """One implementation of one workload."""
+
+    impl: str
+    median: Timing | None = None
+    first: float | None = None     # trace + compile + first call, fresh process
+    warm: float | None = None      # the same in a second process, diffc's disk cache warm
+    first_note: str | None = None  # why first/warm are missing
+    memory: int | None = None
+    unavailable: str | None = None  # n/a: the error's first line
+    mismatch: str | None = None
+
+
+@dataclass
+class WorkloadResult:
+    key: str
+    title: str
+    size_text: str
+    entries: list[Entry] = field(default_factory=list)
+    floor: Timing | None = None
+    floor_bytes: int = 0
+
+    def entry(self, impl: str) -> Entry | None:
+        return next((e for e in self.entries if e.impl == impl), None)
+
+    def trusted_median(self, impl: str) -> float | None:
+        entry = self.entry(impl)
+        ok = entry is not None and entry.median is not None and not entry.mismatch and not entry.unavailable
+        return entry.median.median if ok else None  # type: ignore[union-attr]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    return "—" if value is None or base is None else f"{value / base:.2f}×"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_table(results: list[WorkloadResult], impls: list[str]) -> str:
+    """Workloads down, implementations across: the median, and its ratio to hand Numba."""
+    rows = []
+    for result in results:
+        base = result.trusted_median(NUMBA)
+        row = [f"{result.key} {result.title}", result.size_text]
+        for impl in impls:
+            entry = result.entry(impl)
+            if entry is None:
+                row.append("—")
+            elif entry.unavailable:
+                row.append("n/a")
+            elif entry.mismatch:
+                row.append("WRONG")
+            else:
+                median = entry.median.median if entry.median else None
+                row.append(f"{seconds_text(median)} ({_ratio(median, base)})")
+        rows.append(row)
+    return _table(["workload", "size", *impls], rows)
+
+
+def detail_table(results: list[WorkloadResult]) -> str:
+    header = ["workload", "implementation", "check", "first call (fresh process)", "2nd process (warm cache)",
+              "median / call", "× hand Numba", "× JAX", "peak RSS growth / call"]
+    rows = []
+    for result in results:
+        numba_median, jax_median = result.trusted_median(NUMBA), result.trusted_median(JAX)
+        for entry in result.entries:
+            if entry.unavailable:
+                rows.append([result.key, entry.impl, f"n/a ({entry.unavailable})"] + ["—"] * 6)
+                continue
+            median = entry.median.median if entry.median else None
+            check = f"**MISMATCH**: {entry.mismatch}" if entry.mismatch else "ok"
+            shown = f"~~{seconds_text(median)}~~ (wrong result)" if entry.mismatch else seconds_text(median)
+            trusted = None if entry.mismatch else median
+            first = seconds_text(entry.first) if entry.first is not None else (entry.first_note or "—")
+            rows.append([result.key, entry.impl, check, first, seconds_text(entry.warm), shown,
+                         _ratio(trusted, numba_median), _ratio(trusted, jax_median), bytes_text(entry.memory)])
+        if result.floor is not None:
+            rate = 2 * result.floor_bytes / result.floor.median / 1e9
+            rows.append([result.key, f"bandwidth floor: np.copyto of {bytes_text(result.floor_bytes)} "
+                         f"(read + write {rate:.1f} GB/s)", "—", "—", "—", seconds_text(result.floor.median),
+                         _ratio(result.floor.median, numba_median), _ratio(result.floor.median, jax_median), "—"])
+    return _table(header, rows)
+
+
+def scaling_table(key: str, sizes: list[int], elements: list[int], impls: list[str],
+                  medians: dict[tuple[int, str], float | str], label: str) -> str:
+    """ns per element at each size; a string cell is an n/a or mismatch note."""
+    rows = []
+    for size, count in zip(sizes, elements, strict=True):
+        row = [label.format(size=size), f"{count:.0e}".replace("e+0", "e")]
+        for impl in impls:
+            value = medians.get((size, impl))
+            if isinstance(value, str):
+                row.append(value)
+            elif value is None:
+                row.append("—")
+            else:
+                row.append(f"{value / count * 1e9:.3g}")
+        rows.append(row)
+    return f"**{key}**, ns per element (median per call ÷ elements):\n\n" + _table(["size", "elements", *impls], rows)
+
+
+# ---------------------------------------------------------------------------
+# the machine
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else "unknown"
+
+
+def _memory() -> str:
+    try:
+        match = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    except OSError:
+        return "unknown"
+    return f"{int(match.group(1)) / (1 << 20):.1f} GiB" if match else "unknown"
+
+
+def _openblas_threads() -> str:
+    """OpenBLAS's thread count, asked of the library NumPy loaded (no threadpoolctl needed)."""
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
+            if hasattr(lib, symbol):
+                return str(getattr(lib, symbol)())
+    return "unknown"
+
+
+def _blas() -> str:
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # older NumPy: no dict mode
+        return "unknown"
+
+
+def _git() -> str:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "diffc"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return head + (" + uncommitted changes in diffc/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine(load_before: tuple[float, ...], command: str) -> str:
+    import numba
+
+    import diffc
+
+    versions = [f"Python {platform.python_version()}", f"NumPy {np.__version__}", f"Numba {numba.__version__}",
+                f"diffc {getattr(diffc, '__version__', '?')} (git {_git()})"]
+    if have_jax():
+        import jax
+        import jaxlib
+
+        versions.append(f"JAX {jax.__version__} (jaxlib {jaxlib.__version__})")
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "not initialised (no parallel kernel ran)"
+    env = ", ".join(f"{name}={os.environ.get(name, '(unset)')}" for name in THREAD_VARIABLES)
+    load_after = os.getloadavg()
+    lines = [
+        f"- Date: {datetime.datetime.now().isoformat(timespec='minutes')}; command: `{command}`",
+        f"- CPU: {_cpu_model()}; {os.cpu_count()} logical cores "
+        f"({len(os.sched_getaffinity(0))} usable by this process); memory {_memory()}; {platform.platform()}",
+        f"- Versions: {', '.join(versions)}",
+        f"- BLAS: {_blas()}, {_openblas_threads()} threads; Numba: {numba.get_num_threads()} threads, "
+        f"threading layer {layer}",
+        f"- Environment: {env}",
+        f"- Load average (1 min) before / after the run: {load_before[0]:.2f} / {load_after[0]:.2f}",
+        f"- Memory column: {MEMORY_METHOD}",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# splicing into the document
+
+def splice(path: Path, sections: dict[str, str]) -> None:
+    """Replace each ``<!-- begin NAME -->`` … ``<!-- end NAME -->`` block; append the missing ones."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    for name, body in sections.items():
+        block = f"<!-- begin {name} -->\n{body.strip()}\n<!-- end {name} -->"
+        pattern = re.compile(rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->", re.DOTALL)
+        if pattern.search(text):
+            text = pattern.sub(lambda _: block, text)
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)

@@ -1,0 +1,131 @@
+"""Measuring: steady-state medians, peak memory growth of one call, the copy bandwidth floor.
+
+Medians, not means or minima: a shared machine produces occasional slow
+samples, and the median ignores them without hiding a consistently slow
+implementation. Each sample repeats the call enough times to last at least
+``min_sample`` seconds, so microsecond calls (W7) are not dominated by the
+clock's resolution.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_STATUS = "/proc/self/status"
+_CLEAR_REFS = "/proc/self/clear_refs"
+
+
+@dataclass
+class Timing:
+    median: float   # seconds per call
+    samples: int
+    number: int     # calls per sample
+
+
+def median_time(call: Callable[[], Any], repeats: int, min_sample: float, warmup: int = 1) -> Timing:
+    """Median seconds per call over ``repeats`` samples of ``number`` calls each."""
+    for _ in range(warmup):
+        call()
+    number = 1
+    while True:  # timeit.autorange: grow number until one sample lasts min_sample
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_sample or number >= 1 << 22:
+            break
+        number *= 2 if elapsed > min_sample / 10 else 10
+    per_call = [elapsed / number]
+    for _ in range(repeats - 1):
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        per_call.append((time.perf_counter() - start) / number)
+    return Timing(statistics.median(per_call), len(per_call), number)
+
+
+# ---------------------------------------------------------------------------
+# peak memory growth of one call
+
+def _status_kib(field: str) -> int:
+    with open(_STATUS) as handle:
+        match = re.search(rf"^{field}:\s+(\d+) kB", handle.read(), re.MULTILINE)
+    if match is None:
+        raise OSError(f"{field} not in {_STATUS}")
+    return int(match.group(1))
+
+
+def _can_reset_peak_rss() -> bool:
+    try:
+        with open(_CLEAR_REFS, "w") as handle:
+            handle.write("5")
+        return _status_kib("VmHWM") <= _status_kib("VmRSS") + 64
+    except OSError:
+        return False
+
+
+PEAK_RSS = _can_reset_peak_rss()
+MEMORY_METHOD = ("peak resident set growth of one warm call: /proc/self/clear_refs ← 5 resets VmHWM to the "
+                 "current RSS, then VmHWM − VmRSS after the call (counts every allocator: NumPy, Numba's NRT, "
+                 "XLA)" if PEAK_RSS else
+                 "tracemalloc peak of one warm call (sees NumPy allocations only; Numba and XLA buffers are "
+                 "invisible to it)")
+
+
+def peak_growth(call: Callable[[], Any]) -> int:
+    """Bytes of peak memory one call adds above what the process held before it."""
+    if PEAK_RSS:
+        with open(_CLEAR_REFS, "w") as handle:
+            handle.write("5")
+        before = _status_kib("VmRSS")
+        result = call()
+        peak = _status_kib("VmHWM")
+        del result
+        return max(0, peak - before) * 1024
+    tracemalloc.start()
+    try:
+        result = call()
+        _, peak = tracemalloc.get_traced_memory()
+        del result
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+# ---------------------------------------------------------------------------
+# the memory-bandwidth floor
+
+def copy_floor(elements: int, repeats: int, min_sample: float) -> Timing:
+    """Time of np.copyto over ``elements`` float64s: the same bytes read and written as a minimal pass."""
+    src = np.random.default_rng(1).random(elements)
+    dst = np.empty_like(src)
+    return median_time(lambda: np.copyto(dst, src), repeats, min_sample, warmup=2)
+
+
+# ---------------------------------------------------------------------------
+# formatting
+
+def seconds_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3g} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def bytes_text(count: int | None) -> str:
+    if count is None:
+        return "—"
+    if count < 1 << 20:
+        return f"{count / 1024:.0f} KiB"
+    return f"{count / (1 << 20):.1f} MiB"
