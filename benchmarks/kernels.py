@@ -11,6 +11,7 @@ bias, ReLU, softmax and cross-entropy around them.
 ``cache=False`` on purpose: the first-call column must show Numba's compile time.
 """
 
+# ruff: noqa: N803, N806  (X, W1, dZ: the notation of the lecture notes)
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -231,8 +231,7 @@ def splice(path: Path, sections: dict[str, str]) -> None:
     for name, body in sections.items():
         block = f"<!-- begin {name} -->\n{body.strip()}\n<!-- end {name} -->"
         pattern = re.compile(rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->", re.DOTALL)
-        if pattern.search(text):
-            text = pattern.sub(lambda _: block, text)
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
+        found = pattern.search(text)
+        text = (text[:found.start()] + block + text[found.end():] if found
+                else text.rstrip() + "\n\n" + block + "\n")
     path.write_text(text)

@@ -7,6 +7,7 @@ NumPy value and gradient is the reference every other implementation is
 checked against before it is timed.
 """
 
+# ruff: noqa: N803, N806  (X, W1, dZ: the notation of the lecture notes)
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,7 +37,7 @@ class Workload:
     model: Callable[[Any], Callable[..., Any]]
     hand_numpy: Callable[..., Result]
     sizes: dict[str, int] = field(default_factory=dict)  # "full" / "quick" -> size (rows or elements)
-    elements: Callable[[int], int] = lambda size: size  # noqa: E731  (elements touched, for ns/element)
+    elements: Callable[[int], int] = lambda size: size  # elements touched, for ns per element
     copy_elements: Callable[[int], int] | None = None  # float64 elements a minimal pass reads (and writes)
 
     def args(self, size: int, seed: int = 0) -> tuple[Any, ...]:

@@ -254,8 +254,14 @@ class Compiled:
         names = self._names if self._names is not None else [p[0] for p in self._params or []]
         if not kwargs and len(args) == len(names) + extra:
             return list(args)
+        cotangent = "cotangent"
+        while cotangent in names:  # an argument of the user's may be called cotangent
+            cotangent += "_"
         sig = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-                                 for n in names + (["cotangent"] if extra else [])])
+                                 for n in names + ([cotangent] if extra else [])])
+        unknown = [k for k in kwargs if k not in sig.parameters]
+        if unknown:  # said first: inspect would rather report a missing argument
+            raise TypeError(f"{self.label}{sig}: got an unexpected keyword argument {unknown[0]!r}")
         try:
             bound = sig.bind(*args, **kwargs)
         except TypeError as error:
@@ -273,11 +279,11 @@ class Compiled:
         return spec, [_coerce(v, p) for (_, v), p in zip(inferred, spec.params, strict=True)]
 
     # -- calls --------------------------------------------------------------------
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         spec, values = self._prepare(self._bind(args, kwargs))
         return _plain(spec.module().forward(*values))
 
-    def value_and_grad(self, *args: Any, **kwargs: Any) -> Any:
+    def value_and_grad(self, /, *args: Any, **kwargs: Any) -> Any:
         spec, values = self._prepare(self._bind(args, kwargs))
         if not spec.scalar_output:
             shape = type_text(spec.forward.outputs[0].dtype, spec.forward.outputs[0].shape)
@@ -287,10 +293,10 @@ class Compiled:
             raise DiffcError(f"{self.label} has no floating-point argument to differentiate")
         return _plain(spec.module().value_and_grad(*values))
 
-    def grad(self, *args: Any, **kwargs: Any) -> Any:
+    def grad(self, /, *args: Any, **kwargs: Any) -> Any:
         return self.value_and_grad(*args, **kwargs)[1]
 
-    def vjp(self, *args: Any, **kwargs: Any) -> Any:
+    def vjp(self, /, *args: Any, **kwargs: Any) -> Any:
         """Gradients pulled back from ``cotangent`` (the last argument), in ``wrt`` order."""
         values = self._bind(args, kwargs, extra=1)
         spec, inputs = self._prepare(values[:-1])
@@ -299,7 +305,7 @@ class Compiled:
         if cotangent.ndim != out.ndim:
             raise ShapeError(f"cotangent has shape {cotangent.shape} but {self.label} returns "
                              f"{type_text(out.dtype, out.shape)}")
-        return _plain(spec.module().vjp(*inputs, cotangent if cotangent.ndim else cotangent.item())[1])
+        return _plain(spec.module().vjp(*inputs, cotangent if cotangent.ndim else cotangent[()])[1])
 
     # -- what a person reads -----------------------------------------------------
     @property
@@ -348,7 +354,8 @@ def _coerce(value: Any, param: Param) -> Any:
     if not shape:
         if isinstance(value, np.ndarray) and value.ndim:
             raise ShapeError(f"argument {name!r} must be a scalar ({type_text(dtype, shape)}), got shape {value.shape}")
-        return float(value) if dtype.is_float else value
+        # a NumPy scalar, not a Python float: 1.0 / 0.0 is inf and (-8.0) ** 0.5 is nan, as in NumPy
+        return dtype.numpy.type(value) if dtype.is_float else value
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
     if array.ndim != len(shape):
         raise ShapeError(f"argument {name!r} has shape {array.shape} but must be {type_text(dtype, shape)} "

@@ -174,6 +174,10 @@ def dim_names(dim: Dim) -> tuple[str, ...]:
     return () if isinstance(dim, int) else tuple(k for k, _ in dim.terms)
 
 
+def dim_names_of(shape: Shape) -> list[str]:
+    return [name for d in shape for name in dim_names(d)]
+
+
 # ---------------------------------------------------------------------------
 # ops
 
@@ -401,6 +405,7 @@ class Graph:
         self.names: dict[Node, str] = {}
         self._alias: dict[str, Dim] = {}
         self.constraints: list[tuple[Dim, Dim]] = []
+        self._size_order: dict[str, int] = {}  # size names in the order inputs declare them
 
     # -- sizes ------------------------------------------------------------
     def resolve(self, dim: Dim) -> Dim:
@@ -428,8 +433,13 @@ class Graph:
         if isinstance(a, int) and isinstance(b, int):
             raise ShapeError(f"{what}: sizes {a} and {b} do not agree (shapes {shown})")
         self.constraints.append((a, b))
-        # bind a bare name to the other side, keeping the first operand's name
-        for name_side, other in ((b, a), (a, b)):
+        # bind a bare name to the other side; of two names, the one declared first stays
+        pairs = ((b, a), (a, b))
+        if isinstance(a, Sym) and isinstance(b, Sym) and a.name and b.name:
+            order = self._size_order
+            if order.get(a.name, len(order)) > order.get(b.name, len(order)):
+                pairs = ((a, b), (b, a))
+        for name_side, other in pairs:
             if isinstance(name_side, Sym) and name_side.name is not None:
                 if name_side.name in dim_names(other):
                     raise ShapeError(f"{what}: sizes {dim_text(a)} and {dim_text(b)} cannot agree (shapes {shown})")
@@ -453,6 +463,8 @@ class Graph:
     def input(self, name: str, dtype: DType = DType.F64, shape: Shape = ()) -> Node:
         node = self._make((Op.INPUT, name), Op.INPUT, (), (("name", name),), dtype, tuple(shape))
         self.names.setdefault(node, name)
+        for size in dim_names_of(shape):
+            self._size_order.setdefault(size, len(self._size_order))
         return node
 
     def const(self, value: Any, dtype: DType | None = None, shape: Shape | None = None) -> Node:
@@ -499,6 +511,7 @@ class Graph:
     def adopt_sizes(self, other: Graph) -> None:
         """Take over another graph's size unifications (passes rebuild graphs)."""
         self._alias.update(other._alias)
+        self._size_order.update(other._size_order)
         self.constraints.extend(other.constraints)
 
 

@@ -6,6 +6,7 @@ nothing that depends on dict order or hash seeds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,14 +70,19 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
     printer = printer_for(backend)
     doc = docstring(doc)
     parts = [f'"""{doc}"""' if "\n" not in doc else f'"""{doc}\n"""', ""]
-    imports = list(printer.imports)
+    functions = [print_function(spec, backend).rstrip("\n") for spec in specs]
+    # scalar-only code may not use NumPy at all: an unused import would fail a linter (F401)
+    uses_numpy = any(re.search(r"\bnp\.", text) for text in functions)
+    imports = [line for line in printer.imports if uses_numpy or line != "import numpy as np"]
     if standalone and "import numba" in imports:
         imports.remove("import numba")
         parts += imports + ["", NUMBA_MISSING, "", "", STANDALONE_SHAPE_ERROR]
     elif standalone:
         parts += imports + ["", "", STANDALONE_SHAPE_ERROR]
-    else:
+    elif any("raise ShapeError(" in text for text in functions):
         parts += imports + ["", "from diffc.errors import ShapeError"]
-    for spec in specs:
-        parts += ["", "", print_function(spec, backend).rstrip("\n")]
+    else:
+        parts += imports
+    for text in functions:
+        parts += ["", "", text]
     return "\n".join(parts) + "\n"

@@ -13,6 +13,7 @@ expressions nested about 200 deep, so nothing here can ever build one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -65,6 +66,8 @@ class Printer:
     def __init__(self) -> None:
         self.namer = Namer()
         self.dims: dict[str, str] = {}  # size name -> variable holding it
+        self.used_dims: set[str] = set()  # the size variables some printed text reads
+        self.optional: dict[str, str] = {}  # a line binding one size -> its variable, dropped if unread
 
     # -- lookup ---------------------------------------------------------------
     def method(self, op: Op) -> Callable[..., Expr]:
@@ -93,6 +96,7 @@ class Printer:
         return Expr(f"{self.wrap(x, prec)} {symbol} {self.wrap(y, prec + 1)}", prec)
 
     def dim(self, d: Dim) -> str:
+        self.used_dims.update(self.dims[name] for name in dim_names(d) if name in self.dims)
         return dim_text(d, self.dims)
 
     def shape(self, shape: Shape) -> str:
@@ -210,15 +214,20 @@ class Printer:
                     self.dims[n] = self.namer.fresh(n)
                     bound[n] = (param, axis)
                     lines.append(f"{self.dims[n]} = {param}.shape[{axis}]")
+                    self.optional[lines[-1]] = self.dims[n]
                 else:
                     checks.append((param, axis, d))
         rank = {p: n.ndim for n, p in zip(inputs, params, strict=True)}
         for param, axis, d in checks:
             sources = sorted({bound[name][0] for name in dim_names(d)} - {param})
-            shown = ' + " but " + '.join(self._shape_message(p, rank[p]) for p in [param, *sources])
-            expected = self._size_name(d, bound)
+            pieces = [self._shape_message(p, rank[p]) for p in [param, *sources]]
+            # a size name reaches the message only as the content of a string literal
+            tail = json.dumps(f": {param}.shape[{axis}] must equal {self._size_name(d, bound)}")
             lines.append(f"if {param}.shape[{axis}] != {self.dim(d)}:")
-            lines.append(f'    raise ShapeError({shown} + ": {param}.shape[{axis}] must equal {expected}")')
+            # one piece per line, so that the check stays as short as the shapes it names
+            lines.append(f"    raise ShapeError({pieces[0]}")
+            lines += [f'                     + " but " + {piece}' for piece in pieces[1:]]
+            lines.append(f"                     + {tail})")
         return lines
 
     @staticmethod
@@ -238,6 +247,8 @@ class Printer:
         """Print ``program`` as ``def fn_name(params): ...`` returning ``layout``."""
         self.namer = Namer({fn_name})
         self.dims = {}
+        self.used_dims = set()
+        self.optional = {}
         names = self.parameters(program) if params is None else list(params)
         self.namer.taken.update(names)
         body = self.entry_checks(program.inputs, names)
@@ -276,6 +287,8 @@ class Printer:
                 current = var
             returned.append(current)
         body.append("return " + self._layout_text(layout, returned, top=True))
+        # a size bound on entry but never read would be an unused variable (a linter's F841)
+        body = [line for line in body if line not in self.optional or self.optional[line] in self.used_dims]
         lines = [f"def {fn_name}({', '.join(names)}):", f'    """{docstring(doc)}"""']
         return lines + ["    " + line for line in body]
 

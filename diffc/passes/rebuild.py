@@ -45,20 +45,36 @@ def rebuild(program: Program, rewrite: Rewrite | None = None,
     for node in program.inputs:
         mapping[node] = graph.copy_node(node, ())
     # a leaf substitute (the constant 1.0 for a cotangent) may be newer than its users: it goes first
-    for node in sorted(order, key=lambda n: (not (n in targets and not n.inputs), n.id)):
-        if node in mapping:
-            continue
-        fresh_from = len(graph.nodes)
-        new = graph.copy_node(node, [mapping[substitute.get(x, x)] for x in node.inputs])
-        for _ in range(MAX_REWRITES_PER_NODE):
-            better = rewrite(new) if rewrite else None
-            if better is None or better is new:
-                break
-            new = better
-        mapping[node] = new
-        name = old_graph.names.get(node)
-        if name is not None and new.id >= fresh_from:  # an older node rewritten to keeps its own name
-            graph.names.setdefault(new, name)
+    for first in sorted(order, key=lambda n: (not (n in targets and not n.inputs), n.id)):
+        # id order is topological unless a substitute is newer than a user of what it replaces
+        # (exp(a) standing in for b in a * b): then its inputs are copied first, on demand
+        stack: list[tuple[Node, bool]] = [(first, False)]
+        open_nodes: set[Node] = set()  # expanded, waiting for their inputs: a path from ``first``
+        while stack:
+            node, expanded = stack.pop()
+            if node in mapping:
+                continue
+            if not expanded:
+                missing = [y for y in (substitute.get(x, x) for x in node.inputs) if y not in mapping]
+                if missing:
+                    if node in open_nodes:
+                        raise ValueError(f"substitution makes {node!r} depend on itself")
+                    open_nodes.add(node)
+                    stack.append((node, True))
+                    stack.extend((y, False) for y in reversed(missing))
+                    continue
+            open_nodes.discard(node)
+            fresh_from = len(graph.nodes)
+            new = graph.copy_node(node, [mapping[substitute.get(x, x)] for x in node.inputs])
+            for _ in range(MAX_REWRITES_PER_NODE):
+                better = rewrite(new) if rewrite else None
+                if better is None or better is new:
+                    break
+                new = better
+            mapping[node] = new
+            name = old_graph.names.get(node)
+            if name is not None and new.id >= fresh_from:  # an older node rewritten to keeps its own name
+                graph.names.setdefault(new, name)
     for node in program.inputs:
         graph.names[mapping[node]] = old_graph.names.get(node, node.attr("name"))
     inputs = [mapping[n] for n in program.inputs if n not in substitute]

@@ -1,0 +1,179 @@
+"""Benchmark diffc against hand-written NumPy, hand-fused Numba and JAX.
+
+    python benchmarks/run.py                 # full sizes
+    python benchmarks/run.py --quick         # small sizes, few repeats (under two minutes)
+    python benchmarks/run.py --only W1,W4    # some workloads
+    python benchmarks/run.py --scaling       # W4 and W1 at 1e3 … 1e7 elements, ns per element
+    python benchmarks/run.py --markdown docs/benchmarks.md   # also splice the tables into the document
+
+Every implementation's value and gradient is checked against the hand NumPy
+reference before it is timed; a mismatch is printed loudly and its time is
+struck through, never counted as a win. Markdown goes to stdout, progress to
+stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from impls import ALL, DIFFC, DIFFC_NUMPY, JAX, NUMBA, NUMBA_PAR, NUMPY, available, build, first_line, mismatch
+from report import Entry, WorkloadResult, detail_table, machine, scaling_table, splice, summary_table
+from timing import copy_floor, median_time, peak_growth
+from workloads import WORKLOADS, Workload
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Config:
+    mode: str            # "full" or "quick": picks each workload's size
+    repeats: int
+    min_sample: float    # seconds each timing sample lasts at least
+    first_call: tuple[str, ...]  # implementations whose first call is timed in a fresh process
+    impls: tuple[str, ...]
+
+
+FULL = Config("full", 21, 0.02, (NUMBA, NUMBA_PAR, JAX, DIFFC, DIFFC_NUMPY), ALL)
+QUICK = Config("quick", 7, 0.005, (JAX, DIFFC), (NUMPY, NUMBA, JAX, DIFFC, DIFFC_NUMPY))
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def fresh_process(key: str, impl: str, size: int, cache: str) -> dict[str, Any]:
+    """Run firstcall.py in a new interpreter with diffc's and Numba's caches in ``cache``."""
+    env = dict(os.environ, DIFFC_CACHE_DIR=cache, NUMBA_CACHE_DIR=cache)
+    done = subprocess.run([sys.executable, str(HERE / "firstcall.py"), key, impl, str(size)], env=env,
+                          capture_output=True, text=True, timeout=900, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def first_calls(entry: Entry, key: str, size: int) -> None:
+    """Cold first call in a fresh process; for diffc (numba) a second process reusing its disk cache."""
+    with tempfile.TemporaryDirectory(prefix="diffc-bench-") as cache:
+        cold = fresh_process(key, entry.impl, size, cache)
+        entry.first = cold.get("seconds")
+        if "error" in cold:
+            entry.first_note = f"failed: {cold['error']}"
+        elif entry.impl == DIFFC:
+            entry.warm = fresh_process(key, entry.impl, size, cache).get("seconds")
+
+
+def measure(workload: Workload, impl: str, args: tuple[Any, ...], reference: Any, cfg: Config,
+            size: int, with_first_call: bool) -> Entry:
+    entry = Entry(impl)
+    if not available(workload, impl):
+        entry.unavailable = "jax is not importable" if impl == JAX else "no such variant"
+        return entry
+    try:
+        call, call_args = build(workload, impl, args)
+        result = call(*call_args)
+    except Exception as error:  # an op diffc lacks, a JAX failure: report and go on
+        entry.unavailable = first_line(error)
+        log(f"  {workload.key} {impl}: n/a ({entry.unavailable})")
+        return entry
+    entry.mismatch = mismatch(result, reference)
+    if entry.mismatch:
+        log(f"  !!!!! {workload.key} {impl}: RESULT MISMATCH against hand NumPy: {entry.mismatch}")
+    entry.median = median_time(lambda: call(*call_args), cfg.repeats, cfg.min_sample)
+    entry.memory = peak_growth(lambda: call(*call_args))
+    if with_first_call and impl in cfg.first_call:
+        first_calls(entry, workload.key, size)
+    log(f"  {workload.key} {impl}: {entry.median.median * 1e3:.4g} ms"
+        + (f", first call {entry.first:.3g} s" if entry.first is not None else ""))
+    return entry
+
+
+def run_workload(workload: Workload, size: int, cfg: Config, with_first_call: bool = True) -> WorkloadResult:
+    log(f"{workload.key} {workload.title}, {workload.size_text(size)}")
+    args = workload.args(size)
+    reference = workload.hand_numpy(*args)
+    result = WorkloadResult(workload.key, workload.title, workload.size_text(size))
+    for impl in cfg.impls:
+        result.entries.append(measure(workload, impl, args, reference, cfg, size, with_first_call))
+    if workload.copy_elements is not None:
+        elements = workload.copy_elements(size)
+        result.floor = copy_floor(elements, cfg.repeats, cfg.min_sample)
+        result.floor_bytes = 8 * elements
+    return result
+
+
+def main_tables(keys: list[str], cfg: Config) -> str:
+    results = [run_workload(WORKLOADS[k], WORKLOADS[k].sizes[cfg.mode], cfg) for k in keys]
+    return "\n\n".join([
+        "Median per call, value and gradient together, and the ratio to hand Numba (serial):",
+        summary_table(results, list(cfg.impls)),
+        "Everything measured:",
+        detail_table(results),
+    ])
+
+
+def scaling_tables(cfg: Config) -> str:
+    top = 6 if cfg.mode == "quick" else 7
+    parts = []
+    for key, label in (("W4", "n = {size}"), ("W1", "m = {size} rows × 64")):
+        workload = WORKLOADS[key]
+        per_element = 64 if key == "W1" else 1
+        sizes = [max(2, round(10 ** e / per_element)) for e in range(3, top + 1)]
+        medians: dict[tuple[int, str], float | str] = {}
+        impls = list(cfg.impls) + (["copy floor"] if key == "W4" else [])
+        for size in sizes:
+            result = run_workload(workload, size, cfg, with_first_call=False)
+            for entry in result.entries:
+                if entry.unavailable:
+                    medians[(size, entry.impl)] = "n/a"
+                elif entry.mismatch:
+                    medians[(size, entry.impl)] = "WRONG"
+                elif entry.median is not None:
+                    medians[(size, entry.impl)] = entry.median.median
+            if result.floor is not None:
+                medians[(size, "copy floor")] = result.floor.median
+        parts.append(scaling_table(key, sizes, [workload.elements(s) for s in sizes], impls, medians, label))
+    note = ("Sizes are capped at 1e7 elements (W1: 156250 rows × 64, an 80 MB X) so every implementation's "
+            "copies fit in memory with room to spare; W1 counts the elements of X.")
+    return "\n\n".join([note, *parts])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats")
+    parser.add_argument("--only", help="comma-separated workloads, e.g. W1,W4")
+    parser.add_argument("--scaling", action="store_true", help="W4 and W1 from 1e3 to 1e7 elements")
+    parser.add_argument("--markdown", type=Path, help="splice the results into this Markdown file")
+    options = parser.parse_args(argv)
+
+    keys = [k.strip().upper() for k in options.only.split(",")] if options.only else list(WORKLOADS)
+    unknown = [k for k in keys if k not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload {', '.join(unknown)} (choose from {', '.join(WORKLOADS)})")
+    cfg = QUICK if options.quick else FULL
+    command = "python benchmarks/run.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="diffc-bench-main-") as cache:
+        os.environ["DIFFC_CACHE_DIR"] = cache  # this process's compiles start from nothing too
+        section = "scaling" if options.scaling else ("main-quick" if options.quick else "main")
+        body = scaling_tables(cfg) if options.scaling else main_tables(keys, cfg)
+        text = machine(load_before, command.strip()) + "\n\n" + body
+    print(text)
+    if options.markdown:
+        splice(options.markdown, {section: text})
+        log(f"wrote {options.markdown} (section {section})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
