@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from impls import JAX, NUMBA, have_jax
-from timing import MEMORY_METHOD, Timing, bytes_text, seconds_text
+from timing import MEMORY_METHOD, Timing, bytes_text, median_time, seconds_text
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
                     "NUMBA_THREADING_LAYER", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "XLA_FLAGS")
@@ -94,25 +94,27 @@ def summary_table(results: list[WorkloadResult], impls: list[str]) -> str:
 
 def detail_table(results: list[WorkloadResult]) -> str:
     header = ["workload", "implementation", "check", "first call (fresh process)", "2nd process (warm cache)",
-              "median / call", "× hand Numba", "× JAX", "peak RSS growth / call"]
+              "median / call", "min / call", "× hand Numba", "× JAX", "peak RSS growth / call"]
     rows = []
     for result in results:
         numba_median, jax_median = result.trusted_median(NUMBA), result.trusted_median(JAX)
         for entry in result.entries:
             if entry.unavailable:
-                rows.append([result.key, entry.impl, f"n/a ({entry.unavailable})"] + ["—"] * 6)
+                rows.append([result.key, entry.impl, f"n/a ({entry.unavailable})"] + ["—"] * 7)
                 continue
             median = entry.median.median if entry.median else None
             check = f"**MISMATCH**: {entry.mismatch}" if entry.mismatch else "ok"
             shown = f"~~{seconds_text(median)}~~ (wrong result)" if entry.mismatch else seconds_text(median)
             trusted = None if entry.mismatch else median
             first = seconds_text(entry.first) if entry.first is not None else (entry.first_note or "—")
-            rows.append([result.key, entry.impl, check, first, seconds_text(entry.warm), shown,
+            best = seconds_text(entry.median.best if entry.median else None)
+            rows.append([result.key, entry.impl, check, first, seconds_text(entry.warm), shown, best,
                          _ratio(trusted, numba_median), _ratio(trusted, jax_median), bytes_text(entry.memory)])
         if result.floor is not None:
             rate = 2 * result.floor_bytes / result.floor.median / 1e9
             rows.append([result.key, f"bandwidth floor: np.copyto of {bytes_text(result.floor_bytes)} "
                          f"(read + write {rate:.1f} GB/s)", "—", "—", "—", seconds_text(result.floor.median),
+                         seconds_text(result.floor.best),
                          _ratio(result.floor.median, numba_median), _ratio(result.floor.median, jax_median), "—"])
     return _table(header, rows)
 
@@ -190,6 +192,15 @@ def _git() -> str:
         return "unknown"
 
 
+def blas_probe() -> str:
+    """One BLAS matrix-vector product, timed: a contended multi-threaded BLAS shows up here first."""
+    x = np.random.default_rng(2).random((20_000, 64))
+    w = np.ones(64)
+    timing = median_time(lambda: x @ w, 21, 0.0)
+    return (f"X @ w with X 20000×64 (2.6 MFLOP, 10 MB): median {seconds_text(timing.median)}, "
+            f"min {seconds_text(timing.best)}")
+
+
 def machine(load_before: tuple[float, ...], command: str) -> str:
     import numba
 
@@ -215,6 +226,7 @@ def machine(load_before: tuple[float, ...], command: str) -> str:
         f"- Versions: {', '.join(versions)}",
         f"- BLAS: {_blas()}, {_openblas_threads()} threads; Numba: {numba.get_num_threads()} threads, "
         f"threading layer {layer}",
+        f"- BLAS probe at the end of the run: {blas_probe()}",
         f"- Environment: {env}",
         f"- Load average (1 min) before / after the run: {load_before[0]:.2f} / {load_after[0]:.2f}",
         f"- Memory column: {MEMORY_METHOD}",

@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated workloads, e.g. W1,W4")
     parser.add_argument("--scaling", action="store_true", help="W4 and W1 from 1e3 to 1e7 elements")
     parser.add_argument("--markdown", type=Path, help="splice the results into this Markdown file")
+    parser.add_argument("--section", help="name of the section --markdown replaces (default: main, main-quick "
+                        "or scaling)")
     options = parser.parse_args(argv)
 
     keys = [k.strip().upper() for k in options.only.split(",")] if options.only else list(WORKLOADS)
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="diffc-bench-main-") as cache:
         os.environ["DIFFC_CACHE_DIR"] = cache  # this process's compiles start from nothing too
-        section = "scaling" if options.scaling else ("main-quick" if options.quick else "main")
+        section = options.section or ("scaling" if options.scaling else "main-quick" if options.quick else "main")
         body = scaling_tables(cfg) if options.scaling else main_tables(keys, cfg)
         text = machine(load_before, command.strip()) + "\n\n" + body
     print(text)

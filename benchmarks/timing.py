@@ -27,6 +27,7 @@ _CLEAR_REFS = "/proc/self/clear_refs"
 @dataclass
 class Timing:
     median: float   # seconds per call
+    best: float     # the fastest sample, seconds per call
     samples: int
     number: int     # calls per sample
 
@@ -50,7 +51,7 @@ def median_time(call: Callable[[], Any], repeats: int, min_sample: float, warmup
         for _ in range(number):
             call()
         per_call.append((time.perf_counter() - start) / number)
-    return Timing(statistics.median(per_call), len(per_call), number)
+    return Timing(statistics.median(per_call), min(per_call), len(per_call), number)
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,8 @@ nothing that depends on dict order or hash seeds.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,8 +51,8 @@ def printer_for(backend: str) -> Printer:
                                backend=backend) from None
 
 
-def print_function(spec: FunctionSpec, backend: str) -> str:
-    """The source of one function, with its decorator."""
+def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | None = None) -> str:
+    """The source of one function, with its decorator; support helpers it calls go into ``helpers``."""
     printer = printer_for(backend)
     if spec.delegate:
         lines = printer.delegate(spec.name, spec.program, *spec.delegate, spec.doc)
@@ -58,7 +60,41 @@ def print_function(spec: FunctionSpec, backend: str) -> str:
         lines = printer.function(spec.name, spec.program, spec.layout, spec.doc)
     if printer.decorator:
         lines.insert(0, printer.decorator)
+    if helpers is not None:
+        helpers.update(printer.helpers)
     return "\n".join(lines) + "\n"
+
+
+def helper_sources(helpers: dict[str, str], standalone: bool) -> list[str]:
+    """Import lines for the support helpers, or (standalone) copies of their source.
+
+    A helper's own dependencies are listed in its module's ``REQUIRES``
+    mapping (name -> names), and come first.
+    """
+    ordered: list[tuple[str, str]] = []
+    stack = sorted(helpers.items())
+    seen: set[str] = set()
+    while stack:
+        name, module_name = stack.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        module = importlib.import_module(f"diffc.support.{module_name}")
+        for dep in getattr(module, "REQUIRES", {}).get(name, ()):
+            if dep not in seen:
+                stack.append((dep, module_name))
+        ordered.append((name, module_name))
+    if not standalone:
+        by_module: dict[str, list[str]] = {}
+        for name, module_name in ordered:
+            by_module.setdefault(module_name, []).append(name)
+        return [f"from diffc.support.{m} import {', '.join(sorted(names))}" for m, names in sorted(by_module.items())]
+    sources = []
+    for name, module_name in reversed(ordered):  # dependencies first
+        module = importlib.import_module(f"diffc.support.{module_name}")
+        sources.append(inspect.getsource(getattr(module, name).py_func if hasattr(getattr(module, name), "py_func")
+                                         else getattr(module, name)).rstrip("\n"))
+    return sources
 
 
 def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standalone: bool) -> str:
@@ -70,7 +106,9 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
     printer = printer_for(backend)
     doc = docstring(doc)
     parts = [f'"""{doc}"""' if "\n" not in doc else f'"""{doc}\n"""', ""]
-    functions = [print_function(spec, backend).rstrip("\n") for spec in specs]
+    helpers: dict[str, str] = {}
+    functions = [print_function(spec, backend, helpers).rstrip("\n") for spec in specs]
+    support = helper_sources(helpers, standalone)
     # scalar-only code may not use NumPy at all: an unused import would fail a linter (F401)
     uses_numpy = any(re.search(r"\bnp\.", text) for text in functions)
     imports = [line for line in printer.imports if uses_numpy or line != "import numpy as np"]
@@ -83,6 +121,8 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
         parts += imports + ["", "from diffc.errors import ShapeError"]
     else:
         parts += imports
-    for text in functions:
+    if support and not standalone:
+        parts += [""] + support
+    for text in (support if standalone else []) + functions:
         parts += ["", "", text]
     return "\n".join(parts) + "\n"

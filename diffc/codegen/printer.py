@@ -68,6 +68,16 @@ class Printer:
         self.dims: dict[str, str] = {}  # size name -> variable holding it
         self.used_dims: set[str] = set()  # the size variables some printed text reads
         self.optional: dict[str, str] = {}  # a line binding one size -> its variable, dropped if unread
+        self.helpers: dict[str, str] = {}  # support helpers the printed code calls: name -> module
+
+    def require(self, module: str, name: str) -> str:
+        """Use helper ``name`` of support module ``module`` (``diffc.support.<module>``).
+
+        Modules diffc loads itself import the helper; standalone modules
+        (``diffc emit``) get a copy of its source, so they need no diffc.
+        """
+        self.helpers.setdefault(name, module)
+        return name
 
     # -- lookup ---------------------------------------------------------------
     def method(self, op: Op) -> Callable[..., Expr]:
