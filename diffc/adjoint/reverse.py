@@ -48,6 +48,41 @@ def expand(g: Node, shape: Shape) -> Node:
     return g if g.shape == shape else g.graph.apply(Op.BROADCAST, g, shape=shape)
 
 
+Guard = frozenset[tuple[Node, bool]]  # conditions (and their polarity) under which a value is used
+
+
+def branch_guards(forward: Sequence[Node], out: Node) -> dict[Node, Guard]:
+    """For each node, the ``where`` conditions that guard *every* use of it.
+
+    A value that only a ``where`` branch uses (``sqrt(x)`` in
+    ``where(x > 0, sqrt(x), 0)``) matters only where its branch is selected.
+    Its contributions are selected with the same condition, so that a NaN or
+    inf it computes on the side not taken (``1 / (2 sqrt(x))`` at x < 0) never
+    reaches the gradient: JAX and PyTorch return NaN there; we return 0.
+    """
+    guards: dict[Node, Guard] = {out: frozenset()}
+    for node in reversed(forward):  # users before the values they use
+        mine = guards.get(node)
+        if mine is None:
+            continue
+        for position, x in enumerate(node.inputs):
+            # guards hold element by element: they stop at a reduction, a product or a broadcast
+            use = mine if node.op in ELEMENTWISE and x.shape == node.shape else frozenset()
+            if node.op is Op.WHERE and position > 0 and x is not node.inputs[0] and x.shape == node.shape:
+                use = use | {(node.inputs[0], position == 1)}
+            known = guards.get(x)
+            guards[x] = use if known is None else known & use  # used in both branches: unguarded
+    return guards
+
+
+def guarded(c: Node, guard: Guard) -> Node:
+    """Select contribution ``c`` by each guarding condition (exactly zero elsewhere)."""
+    for cond, taken in sorted(guard, key=lambda item: (item[0].id, item[1])):
+        zero = c.graph.const(0.0, c.dtype)
+        c = c.graph.apply(Op.WHERE, cond, c, zero) if taken else c.graph.apply(Op.WHERE, cond, zero, c)
+    return c
+
+
 def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = None) -> Program:
     """The value-and-gradient program of a one-output ``program``.
 
@@ -72,6 +107,7 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
         if node in wanted or any(x in active for x in node.inputs):
             active.add(node)
 
+    guards = branch_guards(forward, out)
     cotangent = graph.input(cotangent_name or f"{out_name}_bar", out.dtype, out.shape)
     contributions: dict[Node, list[Node]] = {out: [cotangent]}
     adjoint: dict[Node, Node] = {}
@@ -93,8 +129,11 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
         rule = ADJOINTS.get(node.op)
         if rule is None:
             raise UnsupportedError(f"no adjoint rule for op {node.op.value!r}", op=node.op.value)
+        guard = guards.get(node, frozenset())
         for x, c in zip(node.inputs, rule(g, node, *node.inputs), strict=True):
             if c is not None and x in active:
+                if guard and node.op is not Op.WHERE:  # where selects its own contributions
+                    c = guarded(c, guard)
                 contributions.setdefault(x, []).append(unbroadcast(c, x.shape))
 
     grads = []
