@@ -5,8 +5,9 @@ measuring process (Numba dispatchers, JAX's trace cache, diffc's in-memory
 specializations) hides the cost a user pays. Imports (NumPy, Numba, JAX,
 diffc) and data generation happen before the clock starts: the time is
 trace + differentiate + compile + the first call. diffc's disk cache is
-wherever DIFFC_CACHE_DIR points; run.py points two successive processes at the
-same fresh directory to get a cold and a warm time.
+wherever DIFFC_CACHE_DIR points (Numba's cache for a generated module sits
+beside it); run.py points two successive processes at the same fresh
+directory to get a cold and a warm time.
 
 Prints one JSON line: {"seconds": ...} or {"error": "first line of the message"}.
 """

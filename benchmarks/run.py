@@ -27,10 +27,11 @@ from typing import Any
 
 from impls import ALL, DIFFC, DIFFC_NUMPY, JAX, NUMBA, NUMBA_PAR, NUMPY, available, build, first_line, mismatch
 from report import Entry, WorkloadResult, detail_table, machine, scaling_table, splice, summary_table
-from timing import copy_floor, median_time, peak_growth
+from timing import copy_call, interleaved_times, peak_growth
 from workloads import WORKLOADS, Workload
 
 HERE = Path(__file__).resolve().parent
+FLOOR = "copy floor"
 
 
 @dataclass
@@ -51,8 +52,8 @@ def log(message: str) -> None:
 
 
 def fresh_process(key: str, impl: str, size: int, cache: str) -> dict[str, Any]:
-    """Run firstcall.py in a new interpreter with diffc's and Numba's caches in ``cache``."""
-    env = dict(os.environ, DIFFC_CACHE_DIR=cache, NUMBA_CACHE_DIR=cache)
+    """Run firstcall.py in a new interpreter with diffc's disk cache in ``cache``."""
+    env = dict(os.environ, DIFFC_CACHE_DIR=cache)
     done = subprocess.run([sys.executable, str(HERE / "firstcall.py"), key, impl, str(size)], env=env,
                           capture_output=True, text=True, timeout=900, check=False)
     lines = done.stdout.strip().splitlines()
@@ -62,53 +63,79 @@ def fresh_process(key: str, impl: str, size: int, cache: str) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def first_calls(entry: Entry, key: str, size: int) -> None:
-    """Cold first call in a fresh process; for diffc (numba) a second process reusing its disk cache."""
-    with tempfile.TemporaryDirectory(prefix="diffc-bench-") as cache:
-        cold = fresh_process(key, entry.impl, size, cache)
-        entry.first = cold.get("seconds")
-        if "error" in cold:
-            entry.first_note = f"failed: {cold['error']}"
-        elif entry.impl == DIFFC:
-            entry.warm = fresh_process(key, entry.impl, size, cache).get("seconds")
+def first_calls(entry: Entry, key: str, size: int, cache: str) -> None:
+    """Cold first call in a fresh process; for diffc (numba) a second process reusing its disk cache.
+
+    ``cache`` starts empty. Each generated module is a file named by the hash of
+    its source, so diffc (numpy) finds nothing of diffc (numba)'s there.
+    """
+    cold = fresh_process(key, entry.impl, size, cache)
+    entry.first = cold.get("seconds")
+    if "error" in cold:
+        entry.first_note = f"failed: {cold['error']}"
+    elif entry.impl == DIFFC:
+        entry.warm = fresh_process(key, entry.impl, size, cache).get("seconds")
 
 
-def measure(workload: Workload, impl: str, args: tuple[Any, ...], reference: Any, cfg: Config,
-            size: int, with_first_call: bool) -> Entry:
+def prepare(workload: Workload, impl: str, args: tuple[Any, ...], reference: Any) -> tuple[Entry, Any]:
+    """Build, run once and check one implementation; the callable to time, or None if it is n/a."""
     entry = Entry(impl)
-    if not available(workload, impl):
-        entry.unavailable = "jax is not importable" if impl == JAX else "no such variant"
-        return entry
+    if impl == JAX and not available(workload, impl):
+        entry.unavailable = "jax is not importable"
+        return entry, None
     try:
         call, call_args = build(workload, impl, args)
         result = call(*call_args)
     except Exception as error:  # an op diffc lacks, a JAX failure: report and go on
         entry.unavailable = first_line(error)
         log(f"  {workload.key} {impl}: n/a ({entry.unavailable})")
-        return entry
+        return entry, None
     entry.mismatch = mismatch(result, reference)
     if entry.mismatch:
         log(f"  !!!!! {workload.key} {impl}: RESULT MISMATCH against hand NumPy: {entry.mismatch}")
-    entry.median = median_time(lambda: call(*call_args), cfg.repeats, cfg.min_sample)
-    entry.memory = peak_growth(lambda: call(*call_args))
-    if with_first_call and impl in cfg.first_call:
-        first_calls(entry, workload.key, size)
-    log(f"  {workload.key} {impl}: {entry.median.median * 1e3:.4g} ms"
-        + (f", first call {entry.first:.3g} s" if entry.first is not None else ""))
-    return entry
+    return entry, lambda: call(*call_args)
 
 
-def run_workload(workload: Workload, size: int, cfg: Config, with_first_call: bool = True) -> WorkloadResult:
+def run_workload(workload: Workload, size: int, cfg: Config, with_first_call: bool = True,
+                 cache: str | None = None) -> WorkloadResult:
+    """First calls in fresh processes, then check, time (interleaved) and measure memory in this one.
+
+    The fresh processes go first and leave diffc's disk cache filled; this
+    process then loads from it instead of compiling a second time, which
+    keeps --quick quick. Steady-state timing does not depend on it. A given
+    ``cache`` (the scaling run's, shared across sizes) is used as it is.
+    """
     log(f"{workload.key} {workload.title}, {workload.size_text(size)}")
     args = workload.args(size)
     reference = workload.hand_numpy(*args)
     result = WorkloadResult(workload.key, workload.title, workload.size_text(size))
-    for impl in cfg.impls:
-        result.entries.append(measure(workload, impl, args, reference, cfg, size, with_first_call))
-    if workload.copy_elements is not None:
-        elements = workload.copy_elements(size)
-        result.floor = copy_floor(elements, cfg.repeats, cfg.min_sample)
-        result.floor_bytes = 8 * elements
+    impls = [i for i in cfg.impls if i == JAX or available(workload, i)]  # W3, W7: no parallel variant
+    entries = {impl: Entry(impl) for impl in impls}
+    with tempfile.TemporaryDirectory(prefix="diffc-bench-") as fresh:
+        cache = cache or fresh
+        for impl in impls:
+            if with_first_call and impl in cfg.first_call and (impl != JAX or available(workload, JAX)):
+                first_calls(entries[impl], workload.key, size, cache)
+        os.environ["DIFFC_CACHE_DIR"] = cache
+        calls = {}
+        for impl in impls:
+            entry, call = prepare(workload, impl, args, reference)
+            entry.first, entry.warm, entry.first_note = (entries[impl].first, entries[impl].warm,
+                                                         entries[impl].first_note)
+            result.entries.append(entry)
+            if call is not None:
+                calls[impl] = call
+        if workload.copy_elements is not None:
+            calls[FLOOR] = copy_call(workload.copy_elements(size))
+            result.floor_bytes = 8 * workload.copy_elements(size)
+        timings = interleaved_times(calls, cfg.repeats, cfg.min_sample)
+    result.floor = timings.get(FLOOR)
+    for entry in result.entries:
+        if entry.impl in calls:
+            entry.median = timings[entry.impl]
+            entry.memory = peak_growth(calls[entry.impl])
+            log(f"  {workload.key} {entry.impl}: {entry.median.median * 1e3:.4g} ms"
+                + (f", first call {entry.first:.3g} s" if entry.first is not None else ""))
     return result
 
 
@@ -130,19 +157,22 @@ def scaling_tables(cfg: Config) -> str:
         per_element = 64 if key == "W1" else 1
         sizes = [max(2, round(10 ** e / per_element)) for e in range(3, top + 1)]
         medians: dict[tuple[int, str], float | str] = {}
-        impls = list(cfg.impls) + (["copy floor"] if key == "W4" else [])
-        for size in sizes:
-            result = run_workload(workload, size, cfg, with_first_call=False)
+        notes: dict[str, str] = {}
+        impls = list(cfg.impls) + ([FLOOR] if key == "W4" else [])
+        with tempfile.TemporaryDirectory(prefix="diffc-bench-scaling-") as cache:
+            results = [run_workload(workload, size, cfg, with_first_call=False, cache=cache) for size in sizes]
+        for size, result in zip(sizes, results, strict=True):
             for entry in result.entries:
-                if entry.unavailable:
-                    medians[(size, entry.impl)] = "n/a"
-                elif entry.mismatch:
-                    medians[(size, entry.impl)] = "WRONG"
+                if entry.unavailable or entry.mismatch:
+                    medians[(size, entry.impl)] = "n/a" if entry.unavailable else "WRONG"
+                    notes.setdefault(entry.impl, f"n/a ({entry.unavailable})" if entry.unavailable
+                                     else f"MISMATCH: {entry.mismatch}")
                 elif entry.median is not None:
                     medians[(size, entry.impl)] = entry.median.median
             if result.floor is not None:
-                medians[(size, "copy floor")] = result.floor.median
+                medians[(size, FLOOR)] = result.floor.median
         parts.append(scaling_table(key, sizes, [workload.elements(s) for s in sizes], impls, medians, label))
+        parts += [f"- {key} {impl}: {note}" for impl, note in notes.items()]
     note = ("Sizes are capped at 1e7 elements (W1: 156250 rows × 64, an 80 MB X) so every implementation's "
             "copies fit in memory with room to spare; W1 counts the elements of X.")
     return "\n\n".join([note, *parts])
@@ -165,11 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = QUICK if options.quick else FULL
     command = "python benchmarks/run.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="diffc-bench-main-") as cache:
-        os.environ["DIFFC_CACHE_DIR"] = cache  # this process's compiles start from nothing too
-        section = options.section or ("scaling" if options.scaling else "main-quick" if options.quick else "main")
-        body = scaling_tables(cfg) if options.scaling else main_tables(keys, cfg)
-        text = machine(load_before, command.strip()) + "\n\n" + body
+    section = options.section or ("scaling" if options.scaling else "main-quick" if options.quick else "main")
+    body = scaling_tables(cfg) if options.scaling else main_tables(keys, cfg)
+    text = machine(load_before, command.strip()) + "\n\n" + body
     print(text)
     if options.markdown:
         splice(options.markdown, {section: text})

@@ -4,7 +4,8 @@ Medians, not means or minima: a shared machine produces occasional slow
 samples, and the median ignores them without hiding a consistently slow
 implementation. Each sample repeats the call enough times to last at least
 ``min_sample`` seconds, so microsecond calls (W7) are not dominated by the
-clock's resolution.
+clock's resolution. The implementations of one workload are sampled in turn
+(round robin), so they share whatever load the machine had.
 """
 
 from __future__ import annotations
@@ -32,26 +33,48 @@ class Timing:
     number: int     # calls per sample
 
 
+def _sample(call: Callable[[], Any], number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        call()
+    return (time.perf_counter() - start) / number
+
+
+def calls_per_sample(call: Callable[[], Any], min_sample: float) -> int:
+    """timeit.autorange: grow the count until one sample lasts ``min_sample`` seconds."""
+    number = 1
+    while True:
+        elapsed = _sample(call, number) * number
+        if elapsed >= min_sample or number >= 1 << 22:
+            return number
+        number *= 2 if elapsed > min_sample / 10 else 10
+
+
+def interleaved_times(calls: dict[str, Callable[[], Any]], repeats: int, min_sample: float,
+                      warmup: int = 1) -> dict[str, Timing]:
+    """Median seconds per call of each callable, their samples taken in turn.
+
+    Round r takes one sample of every callable, starting at a different one
+    each round, so a burst of load from another process on a shared machine
+    slows all of them alike instead of whichever happened to be running.
+    """
+    names = list(calls)
+    for name in names:
+        for _ in range(warmup):
+            calls[name]()
+    numbers = {name: calls_per_sample(calls[name], min_sample) for name in names}
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(repeats):
+        for k in range(len(names)):
+            name = names[(round_ + k) % len(names)]
+            samples[name].append(_sample(calls[name], numbers[name]))
+    return {name: Timing(statistics.median(samples[name]), min(samples[name]), repeats, numbers[name])
+            for name in names}
+
+
 def median_time(call: Callable[[], Any], repeats: int, min_sample: float, warmup: int = 1) -> Timing:
     """Median seconds per call over ``repeats`` samples of ``number`` calls each."""
-    for _ in range(warmup):
-        call()
-    number = 1
-    while True:  # timeit.autorange: grow number until one sample lasts min_sample
-        start = time.perf_counter()
-        for _ in range(number):
-            call()
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_sample or number >= 1 << 22:
-            break
-        number *= 2 if elapsed > min_sample / 10 else 10
-    per_call = [elapsed / number]
-    for _ in range(repeats - 1):
-        start = time.perf_counter()
-        for _ in range(number):
-            call()
-        per_call.append((time.perf_counter() - start) / number)
-    return Timing(statistics.median(per_call), min(per_call), len(per_call), number)
+    return interleaved_times({"": call}, repeats, min_sample, warmup)[""]
 
 
 # ---------------------------------------------------------------------------
@@ -125,11 +148,11 @@ def peak_growth(call: Callable[[], Any]) -> int:
 # ---------------------------------------------------------------------------
 # the memory-bandwidth floor
 
-def copy_floor(elements: int, repeats: int, min_sample: float) -> Timing:
-    """Time of np.copyto over ``elements`` float64s: the same bytes read and written as a minimal pass."""
+def copy_call(elements: int) -> Callable[[], Any]:
+    """np.copyto over ``elements`` float64s: the same bytes read and written as a minimal pass."""
     src = np.random.default_rng(1).random(elements)
     dst = np.empty_like(src)
-    return median_time(lambda: np.copyto(dst, src), repeats, min_sample, warmup=2)
+    return lambda: np.copyto(dst, src)
 
 
 # ---------------------------------------------------------------------------

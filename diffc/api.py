@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,10 +27,12 @@ import numpy as np
 
 from diffc.adjoint.reverse import reverse
 from diffc.codegen.module import FunctionSpec, print_function, render_module
-from diffc.errors import DiffcError, ShapeError
+from diffc.codegen.printer import INLINE_CONSTANT_MAX, hidden_constants
+from diffc.errors import DiffcError, ShapeError, UnsupportedError
 from diffc.ir import DType, Program, Shape, Sym, parse_type, type_text
 from diffc.passes.pipeline import simplify
 from diffc.passes.rebuild import rebuild
+from diffc.passes.stabilize import stabilize
 
 ArgTypes = Mapping[str, str] | Sequence[str] | None
 Param = tuple[str, DType, Shape]
@@ -89,6 +91,7 @@ class Specialization:
     _grad: Program | None = None
     _vjp: Program | None = None
     _module: ModuleType | None = None
+    _constants: tuple[Any, ...] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -132,7 +135,17 @@ class Specialization:
             vjp = self.vjp_program()
             vjp_only = Program(vjp.graph, vjp.inputs, vjp.outputs, vjp.output_names, vjp.name)
             specs.append(FunctionSpec("vjp", vjp_only, (0, self.vjp_layout()), vjp_doc))
-        return specs
+        # constant arrays too large to print are trailing parameters of every function, bound by the calls below
+        self._constants = hidden_constants([spec.program for spec in specs])
+        return [replace(spec, constants=self._constants) for spec in specs]
+
+    @property
+    def constants(self) -> tuple[Any, ...]:
+        """The large constant arrays every generated function takes last (``_const0, ...``), bound once."""
+        if self._constants is None:
+            self.specs()
+        assert self._constants is not None
+        return self._constants
 
     def source(self, which: str) -> str:
         for spec in self.specs():
@@ -141,7 +154,14 @@ class Specialization:
         raise DiffcError(f"{self.forward.name} has no {which} function")
 
     def module_source(self, doc: str, standalone: bool) -> str:
-        return render_module(self.specs(), self.backend, doc, standalone)
+        specs = self.specs()
+        if standalone and self.constants:
+            sizes = ", ".join(f"{c.dtype.name}{list(c.shape)}" for c in self.constants)
+            raise UnsupportedError(
+                f"{self.forward.name} uses constant arrays too large to print ({sizes}: more than "
+                f"{INLINE_CONSTANT_MAX} elements, built by the function or captured from its closure); a standalone "
+                "module cannot carry them: pass them to the function as arguments instead", op="const")
+        return render_module(specs, self.backend, doc, standalone)
 
     def module(self) -> ModuleType:
         with self.lock:
@@ -205,6 +225,7 @@ class Compiled:
         self._specs: dict[tuple[Any, ...], Specialization] = {}
         self._lock = threading.Lock()
         self._last: Specialization | None = None
+        self._entries: dict[str, Any] = {}  # fast entries: name -> callable(args) -> result or _MISS
 
     def __repr__(self) -> str:
         return f"<diffc.Compiled {self.label} backend={self.backend}>"
@@ -218,7 +239,8 @@ class Compiled:
         with self._lock:
             spec = self._specs.get(key)
             if spec is None:
-                program = self._build(params)
+                # stable forms first, so that the gradient is derived from them (diffc/passes/stabilize.py)
+                program = simplify(stabilize(self._build(params)))
                 wrt, bare = self._resolve_wrt(program)
                 spec = Specialization(params, program, self.backend, wrt, bare)
                 self._specs[key] = spec
@@ -280,10 +302,48 @@ class Compiled:
 
     # -- calls --------------------------------------------------------------------
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        entry = self._entries.get("forward")
+        if entry is not None and not kwargs:
+            result = entry(args)
+            if result is not _MISS:
+                return result
         spec, values = self._prepare(self._bind(args, kwargs))
-        return _plain(spec.module().forward(*values))
+        self._remember("forward", spec)
+        return _plain(spec.module().forward(*values, *spec.constants))
+
+    def _remember(self, name: str, spec: Specialization) -> None:
+        """Keep a fast entry to ``name`` of the signature just called (see :func:`_fast_entry`).
+
+        For ``grad`` and ``value_and_grad`` the entry also shadows the method on
+        this instance, so a call costs one Python function call and a type check.
+        """
+        if self._entries.get(name) is not None and self._entries[name].spec is spec:  # type: ignore[attr-defined]
+            return
+        entry = _fast_entry(getattr(spec.module(), name), spec)
+        self._entries[name] = entry
+        if name == "forward":
+            return
+        slow = getattr(type(self), name).__get__(self)
+
+        def method(*args: Any, **kwargs: Any) -> Any:
+            if not kwargs:
+                result = entry(args)
+                if result is not _MISS:
+                    return result
+            return slow(*args, **kwargs)
+
+        method.__doc__ = slow.__doc__
+        setattr(self, name, method)
 
     def value_and_grad(self, /, *args: Any, **kwargs: Any) -> Any:
+        entry = self._entries.get("value_and_grad")
+        if entry is not None and not kwargs:
+            result = entry(args)
+            if result is not _MISS:
+                return result
+        return self._value_and_grad(args, kwargs, "value_and_grad")
+
+    def _value_and_grad(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
         spec, values = self._prepare(self._bind(args, kwargs))
         if not spec.scalar_output:
             shape = type_text(spec.forward.outputs[0].dtype, spec.forward.outputs[0].shape)
@@ -291,10 +351,16 @@ class Compiled:
                              "use f.vjp(*args, cotangent) for its vector-Jacobian product")
         if not spec.wrt:
             raise DiffcError(f"{self.label} has no floating-point argument to differentiate")
-        return _plain(spec.module().value_and_grad(*values))
+        self._remember(name, spec)
+        return _plain(getattr(spec.module(), name)(*values, *spec.constants))
 
     def grad(self, /, *args: Any, **kwargs: Any) -> Any:
-        return self.value_and_grad(*args, **kwargs)[1]
+        entry = self._entries.get("grad")
+        if entry is not None and not kwargs:
+            result = entry(args)
+            if result is not _MISS:
+                return result
+        return self._value_and_grad(args, kwargs, "grad")
 
     def vjp(self, /, *args: Any, **kwargs: Any) -> Any:
         """Gradients pulled back from ``cotangent`` (the last argument), in ``wrt`` order."""
@@ -305,7 +371,7 @@ class Compiled:
         if cotangent.ndim != out.ndim:
             raise ShapeError(f"cotangent has shape {cotangent.shape} but {self.label} returns "
                              f"{type_text(out.dtype, out.shape)}")
-        return _plain(spec.module().vjp(*inputs, cotangent if cotangent.ndim else cotangent[()])[1])
+        return _plain(spec.module().vjp(*inputs, cotangent if cotangent.ndim else cotangent[()], *spec.constants)[1])
 
     # -- what a person reads -----------------------------------------------------
     @property
@@ -368,6 +434,71 @@ def _coerce(value: Any, param: Param) -> Any:
     return array
 
 
+_MISS = object()  # a fast entry's answer when the arguments need the full path
+
+_THREADS: list[int | None] = [int(os.environ["DIFFC_NUM_THREADS"]) if os.environ.get("DIFFC_NUM_THREADS") else None]
+
+
+def set_num_threads(count: int | None) -> None:
+    """Cap the threads diffc's parallel loops use, for every calling thread (``None``: no cap).
+
+    Numba's own ``set_num_threads`` holds for the calling thread only, so
+    diffc applies the cap on each call of a function with parallel loops.
+    The environment variable ``DIFFC_NUM_THREADS`` sets it at import.
+    """
+    if count is not None and count < 1:
+        raise ValueError("set_num_threads takes a positive count or None")
+    _THREADS[0] = count
+
+
+def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple[Any, ...]], Any]:
+    """A call path that only checks each argument's type, then calls the compiled code.
+
+    Positional arguments of exactly the compiled types (a Python float for
+    an f64 scalar; an ndarray of the right dtype and rank) go straight in;
+    anything else (ints to convert, keywords, other ranks) answers ``_MISS``
+    and takes the full path, which converts or raises the friendly error.
+    Sizes are checked inside the compiled code.
+    """
+    checks: list[tuple[Any, int]] = []
+    for _, dtype, shape in spec.params:
+        if not shape:
+            checks.append((float if dtype.is_float else int if dtype is not DType.BOOL else bool, -1))
+        elif any(d == 1 for d in shape):
+            checks.append((None, -2))  # size-1 axes are checked on the full path
+        else:
+            checks.append((dtype.numpy, len(shape)))
+    count = len(checks)
+    constants = tuple(spec.constants)
+    plain = spec.backend == "numpy"
+    parallel = spec.backend == "numba" and "prange" in spec.module_source("", standalone=False)
+
+    scalar_types = tuple(kind for kind, _ in checks) if all(rank == -1 for _, rank in checks) else None
+
+    def entry(args: tuple[Any, ...]) -> Any:
+        if scalar_types is not None:  # all scalars: one comparison of types
+            if tuple(map(type, args)) != scalar_types:
+                return _MISS
+        elif len(args) != count:
+            return _MISS
+        else:
+            for value, (kind, rank) in zip(args, checks):  # noqa: B905 - lengths checked above
+                if rank == -1:
+                    if type(value) is not kind:
+                        return _MISS
+                elif type(value) is not np.ndarray or value.ndim != rank or value.dtype != kind:
+                    return _MISS
+        if parallel and _THREADS[0] is not None:
+            import numba
+
+            numba.set_num_threads(min(_THREADS[0], numba.config.NUMBA_NUM_THREADS))
+        result = fn(*args, *constants)
+        return _plain(result) if plain else result
+
+    entry.spec = spec  # type: ignore[attr-defined]
+    return entry
+
+
 def _plain(result: Any) -> Any:
     """NumPy scalars come back as Python floats, inside tuples too."""
     if isinstance(result, tuple):
@@ -413,7 +544,9 @@ def compile(fn_or_expr: Any, wrt: str | Sequence[str] | None = None, args: ArgTy
 
 def _from_program(program: Program, wrt: Any, backend: str, label: str) -> Compiled:
     params = [(n.attr("name"), n.dtype, n.shape) for n in program.inputs]
-    return Compiled(lambda _params: program, [p[0] for p in params], params, wrt, backend, label)
+    compiled = Compiled(lambda _params: program, [p[0] for p in params], params, wrt, backend, label)
+    compiled._resolve_wrt(program)  # the signature is known: refuse an unknown wrt name now
+    return compiled
 
 
 def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: str) -> Compiled:

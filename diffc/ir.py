@@ -70,12 +70,15 @@ _NUMPY_NAMES = {DType.F64: "float64", DType.F32: "float32", DType.I64: "int64",
 
 
 def result_dtype(dtypes: Iterable[DType]) -> DType:
-    """NumPy's promotion restricted to our dtypes: any f64 wins, then f32, then ints."""
-    seen = set(dtypes)
-    for candidate in (DType.F64, DType.F32, DType.I64, DType.I32, DType.BOOL):
-        if candidate in seen:
-            return candidate
-    return DType.F64
+    """NumPy's promotion of arrays of these dtypes (``np.result_type``): i64 with f32 is f64.
+
+    Operands are arrays (strong): a weak Python number is a constant built in
+    its partner's dtype by the front ends, so it never reaches this rule.
+    """
+    seen = tuple(dict.fromkeys(dtypes))
+    if not seen:
+        return DType.F64
+    return DType.from_numpy(np.result_type(*(d.numpy for d in seen)))
 
 
 # ---------------------------------------------------------------------------
@@ -83,19 +86,24 @@ def result_dtype(dtypes: Iterable[DType]) -> DType:
 
 
 class Sym:
-    """An integer linear combination of named sizes plus a constant: ``n - 1``.
+    """An integer linear combination of size terms plus a constant: ``n - 1``.
+
+    A term is a size name (``n``) or an opaque :class:`Term` (``max(n - 1, 0)``,
+    ``(n + 1) // 2``, ``m * n``): slicing a symbolic size needs them, since
+    ``x[1:]`` of ``f64[n]`` has ``max(n - 1, 0)`` entries (NumPy gives an empty
+    array for ``n = 0``, never a negative size).
 
     Immutable and hashable by value. Arithmetic with ints and other ``Sym``
-    returns an ``int`` when every name cancels, so concrete sizes stay ints.
+    returns an ``int`` when every term cancels, so concrete sizes stay ints.
     """
 
     __slots__ = ("terms", "const", "_key")
 
-    def __init__(self, terms: Iterable[tuple[str, int]] = (), const: int = 0) -> None:
-        merged: dict[str, int] = {}
+    def __init__(self, terms: Iterable[tuple[str | Term, int]] = (), const: int = 0) -> None:
+        merged: dict[str | Term, int] = {}
         for name, coeff in terms:
             merged[name] = merged.get(name, 0) + coeff
-        self.terms = tuple(sorted((k, v) for k, v in merged.items() if v != 0))
+        self.terms = tuple(sorted(((k, v) for k, v in merged.items() if v != 0), key=_term_order))
         self.const = const
         self._key = (self.terms, const)
 
@@ -106,7 +114,7 @@ class Sym:
     @property
     def name(self) -> str | None:
         """The size name when this is a bare name (``n``), else ``None``."""
-        if len(self.terms) == 1 and self.terms[0][1] == 1 and self.const == 0:
+        if len(self.terms) == 1 and self.terms[0][1] == 1 and self.const == 0 and isinstance(self.terms[0][0], str):
             return self.terms[0][0]
         return None
 
@@ -132,6 +140,11 @@ class Sym:
     def __rsub__(self, other: Dim) -> Dim:
         return (-self) + other
 
+    def __mul__(self, other: Dim) -> Dim:
+        return dim_mul(self, other)
+
+    __rmul__ = __mul__
+
     def __repr__(self) -> str:
         return dim_text(self)
 
@@ -144,13 +157,246 @@ def _norm(sym: Sym) -> Dim:
     return sym.const if not sym.terms else sym
 
 
+# -- opaque size terms (slices of symbolic sizes, products) ---------------------------------------
+# Sizes of slices are NumPy's exactly: a slice of a symbolic size clips, so its length is a
+# ``max``/``min``/floor division of linear sizes. These are opaque terms of a Sym. The builders
+# below simplify first (``max(n, 0)`` is ``n``, ``max(max(u, 0) - 1, 0)`` is ``max(u - 1, 0)``),
+# so that equal sizes reached in different ways (``x[1:]`` and ``x[:-1]``) are equal Syms and unify.
+# Every term is >= 0 (sizes are), which is what lets the builders prove signs. ``min(a, b)`` is
+# spelled ``a - max(a - b, 0)`` (one kind of term less) and printed back as ``min(...)``.
+
+
+class Term:
+    """An opaque, non-negative size: ``max(a, 0)`` (kind ``clamp``), ``a // k`` (``floordiv``,
+    ``args = (a, k)``) or a product of sizes (``mul``, ``args`` the factors in canonical order).
+
+    Built only by :func:`dim_clamp`, :func:`dim_floordiv` and :func:`dim_mul`.
+    """
+
+    __slots__ = ("kind", "args", "_key", "text")
+
+    def __init__(self, kind: str, args: tuple[Dim, ...]) -> None:
+        self.kind = kind
+        self.args = args
+        self._key = (kind, args)
+        self.text = _term_text(self, None)
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Term) and other._key == self._key
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def rebuild(self, fn: Any) -> Dim:
+        """The term with ``fn`` applied to its size arguments, simplified again."""
+        if self.kind == "clamp":
+            return dim_clamp(fn(self.args[0]))
+        if self.kind == "floordiv":
+            return dim_floordiv(fn(self.args[0]), int(self.args[1]))
+        total: Dim = 1
+        for factor in self.args:
+            total = dim_mul(total, fn(factor))
+        return total
+
+
+def _term_order(item: tuple[str | Term, int]) -> tuple[int, str]:
+    key = item[0]
+    return (0, key) if isinstance(key, str) else (1, key.text)
+
+
+def _scale(dim: Dim, factor: int) -> Dim:
+    if isinstance(dim, int):
+        return dim * factor
+    return _norm(Sym(((k, v * factor) for k, v in dim.terms), dim.const * factor))
+
+
+def _single(dim: Dim, kind: str) -> Term | None:
+    """The term of ``dim`` when ``dim`` is exactly one term of ``kind`` (coefficient 1, no constant)."""
+    if isinstance(dim, Sym) and len(dim.terms) == 1 and dim.terms[0][1] == 1 and dim.const == 0:
+        key = dim.terms[0][0]
+        if isinstance(key, Term) and key.kind == kind:
+            return key
+    return None
+
+
+def dim_nonneg(dim: Dim) -> bool:
+    """``dim`` is >= 0 whatever the (non-negative) sizes are: provable from its form alone."""
+    if isinstance(dim, int):
+        return dim >= 0
+    negative = [(k, v) for k, v in dim.terms if v < 0]
+    if not negative:
+        return dim.const >= 0  # names and terms are >= 0
+    if len(negative) == 1 and negative[0][1] == -1 and isinstance(negative[0][0], Term) \
+            and negative[0][0].kind == "clamp":
+        # rest - max(w, 0) = min(rest - w, rest)
+        term = negative[0][0]
+        rest = dim + Sym(((term, 1),))
+        return dim_nonneg(rest) and dim_nonneg(rest - term.args[0])
+    return False
+
+
+def dim_clamp(a: Dim) -> Dim:
+    """``max(a, 0)``, simplified."""
+    if isinstance(a, int):
+        return max(a, 0)
+    if dim_nonneg(a):
+        return a
+    if dim_nonneg(-a):
+        return 0
+    if len(a.terms) == 1 and a.terms[0][1] == 1 and a.const < 0:
+        inner = a.terms[0][0]
+        if isinstance(inner, Term) and inner.kind == "clamp":  # max(max(u, 0) - c, 0) = max(u - c, 0)
+            return dim_clamp(inner.args[0] + a.const)
+    return Sym(((Term("clamp", (a,)), 1),))
+
+
+def dim_max(a: Dim, b: Dim) -> Dim:
+    """``max(a, b)`` as ``b + max(a - b, 0)`` (an int side goes outside the clamp)."""
+    if isinstance(a, int) and not isinstance(b, int):
+        a, b = b, a
+    return b + dim_clamp(a - b)
+
+
+def dim_min(a: Dim, b: Dim) -> Dim:
+    """``min(a, b)`` as ``a - max(a - b, 0)`` (an int side goes outside, printed ``min(...)``)."""
+    if isinstance(b, int) and not isinstance(a, int):
+        a, b = b, a
+    return a - dim_clamp(a - b)
+
+
+def dim_floordiv(a: Dim, k: int) -> Dim:
+    """``a // k`` for ``a >= 0`` and ``k > 0``, simplified."""
+    if k <= 0:
+        raise ValueError(f"floor division of a size by {k}")
+    if k == 1:
+        return a
+    if isinstance(a, int):
+        return a // k
+    if all(v % k == 0 for _, v in a.terms):  # (k*u + c) // k = u + c // k
+        return _norm(Sym(((t, v // k) for t, v in a.terms), a.const // k))
+    if len(a.terms) == 1 and a.terms[0][1] == 1:
+        inner = a.terms[0][0]
+        if isinstance(inner, Term) and inner.kind == "floordiv":  # (u // m + c) // k = (u + c*m) // (m*k)
+            u, m = inner.args
+            return dim_floordiv(u + a.const * int(m), int(m) * k)
+    return Sym(((Term("floordiv", (a, k)), 1),))
+
+
+def _monomial(dim: Dim) -> tuple[int, tuple[Dim, ...]]:
+    """``dim`` as an int coefficient times factors (names, sums with coprime coefficients, terms)."""
+    if isinstance(dim, int):
+        return dim, ()
+    if dim.const == 0 and len(dim.terms) == 1:
+        key, coeff = dim.terms[0]
+        if isinstance(key, Term) and key.kind == "mul":
+            return coeff, key.args
+        return coeff, (Sym(((key, 1),)),)
+    common = math.gcd(dim.const, *(v for _, v in dim.terms))
+    if dim.terms[0][1] < 0:
+        common = -common
+    return common, (_scale(dim, 1) if common == 1 else Sym(((k, v // common) for k, v in dim.terms),
+                                                             dim.const // common),)
+
+
+def dim_mul(a: Dim, b: Dim) -> Dim:
+    """``a * b``: linear when a side is an int, else a product term (factors in canonical order)."""
+    if isinstance(a, int) or isinstance(b, int):
+        return _scale(b, a) if isinstance(a, int) else _scale(a, int(b))
+    ca, fa = _monomial(a)
+    cb, fb = _monomial(b)
+    factors = tuple(sorted(fa + fb, key=dim_text))
+    body: Dim = factors[0] if len(factors) == 1 else Sym(((Term("mul", factors), 1),))
+    return _scale(body, ca * cb)
+
+
+def dim_product(dims: Iterable[Dim]) -> Dim:
+    """The number of elements of a shape."""
+    total: Dim = 1
+    for d in dims:
+        total = dim_mul(total, d)
+    return total
+
+
+def dim_quotient(a: Dim, b: Dim) -> Dim | None:
+    """``a / b`` when it is provably a whole size (``m * n / m`` is ``n``), else ``None``."""
+    ca, fa = _monomial(a)
+    cb, fb = _monomial(b)
+    if cb == 0 or ca % cb:
+        return None
+    rest = list(fa)
+    for factor in fb:
+        if factor not in rest:
+            return None
+        rest.remove(factor)
+    return _scale(dim_product(rest), ca // cb)
+
+
+def map_names(dim: Dim, fn: Any) -> Dim:
+    """``dim`` with every size name replaced by ``fn(name)`` (a Dim), simplified again.
+
+    Recursion here follows the nesting of terms, which the builders keep flat
+    (slices of slices merge), so it is shallow.
+    """
+    if isinstance(dim, int):
+        return dim
+    total: Dim = dim.const
+    for key, coeff in dim.terms:
+        value = fn(key) if isinstance(key, str) else key.rebuild(lambda a: map_names(a, fn))
+        total = total + _scale(value, coeff)
+    return total
+
+
+def dim_value(dim: Dim, sizes: dict[str, int]) -> int:
+    """The size for concrete values of its names (tests, messages)."""
+    value = map_names(dim, lambda name: sizes[name])
+    assert isinstance(value, int)
+    return value
+
+
+def _term_text(term: Term, names: dict[str, str] | None) -> str:
+    if term.kind == "clamp":
+        return f"max({dim_text(term.args[0], names)}, 0)"
+    if term.kind == "floordiv":
+        return f"{_factor_text(term.args[0], names)} // {term.args[1]}"
+    return " * ".join(_factor_text(f, names) for f in term.args)
+
+
+def _factor_text(dim: Dim, names: dict[str, str] | None) -> str:
+    """A size as an operand of ``*`` or ``//``: parenthesised unless it is one name or one clamp."""
+    text = dim_text(dim, names)
+    if isinstance(dim, int):
+        return text if dim >= 0 else f"({text})"
+    key, coeff = dim.terms[0]
+    one = len(dim.terms) == 1 and (isinstance(key, str) or key.kind == "clamp")
+    simple = one and ((dim.const == 0 and coeff == 1) or (coeff == -1 and not isinstance(key, str)))  # x, max, min
+    return text if simple else f"({text})"
+
+
 def dim_text(dim: Dim, names: dict[str, str] | None = None) -> str:
-    """``n``, ``n - 1``, ``2*n + 1``: the text of a size (names renamed by ``names``)."""
+    """``n``, ``n - 1``, ``2*n + 1``, ``max(n - 1, 0)``: the text of a size (names renamed by ``names``).
+
+    The text is a Python expression over the size names (generated code
+    prints sizes with it): ``c - max(c - u, 0)`` reads back as ``min(u, c)``.
+    """
     if isinstance(dim, int):
         return str(dim)
+    negated = [k for k, v in dim.terms if v == -1 and isinstance(k, Term) and k.kind == "clamp"]
+    if len(negated) == 1:  # rest + c - max(c - u, 0) = rest + min(u, c)
+        clamp = negated[0]
+        rest = Sym((kv for kv in dim.terms if kv[0] != clamp))
+        shown = f"min({dim_text(dim.const - clamp.args[0], names)}, {dim.const})"
+        return shown if not rest.terms else f"{dim_text(rest, names)} + {shown}"
     parts: list[str] = []
-    for name, coeff in dim.terms:
-        shown = names.get(name, name) if names else name
+    for key, coeff in dim.terms:
+        if isinstance(key, str):
+            shown = names.get(key, key) if names else key
+        else:
+            shown = _term_text(key, names)
+            if key.kind == "floordiv" and (abs(coeff) != 1 or (coeff < 0 and not parts)):
+                shown = f"({shown})"  # -a // k would be (-a) // k in Python
         body = shown if abs(coeff) == 1 else f"{abs(coeff)}*{shown}"
         if not parts:
             parts.append(body if coeff > 0 else f"-{body}")
@@ -171,7 +417,19 @@ def type_text(dtype: DType, shape: Shape) -> str:
 
 
 def dim_names(dim: Dim) -> tuple[str, ...]:
-    return () if isinstance(dim, int) else tuple(k for k, _ in dim.terms)
+    """The size names ``dim`` reads, inside its terms too, each once, in order."""
+    out: dict[str, None] = {}
+    stack: list[Dim] = [dim]
+    while stack:
+        d = stack.pop()
+        if isinstance(d, int):
+            continue
+        for key, _ in d.terms:
+            if isinstance(key, str):
+                out.setdefault(key)
+            else:
+                stack.extend(a for a in key.args if isinstance(a, Sym))
+    return tuple(out)
 
 
 def dim_names_of(shape: Shape) -> list[str]:
@@ -226,16 +484,52 @@ class Op(enum.Enum):
     TRANSPOSE = "transpose"  # attrs: axes
     BROADCAST = "broadcast"  # attrs: shape (the target shape)
     RESHAPE = "reshape"      # attrs: shape
+    # -- indexing, joins and index arrays (the "indexing" block below has their rules) --
+    SLICE = "slice"          # basic indexing x[1:, 0, None]: attrs index (an Index)
+    UNSLICE = "unslice"      # zeros(shape) with g written at index: SLICE's adjoint; attrs index, shape
+    CONCAT = "concat"        # np.concatenate(xs, axis): attrs axis
+    STACK = "stack"          # np.stack(xs, axis): attrs axis
+    ARANGE = "arange"        # np.arange(size), no inputs: attrs size
+    GATHER = "gather"        # x[np.arange(m), idx]: entry idx[i] of row i of a matrix x
+    SCATTER = "scatter"      # zeros((m, size)) with g[i] at [i, idx[i]]: GATHER's adjoint; attrs size
+    # -- ops for real models: more elementwise math, max/min reductions, the softmax family --
+    LOG1P = "log1p"        # log(1 + x), accurate near 0
+    EXPM1 = "expm1"        # e^x - 1, accurate near 0
+    LOG2 = "log2"
+    LOG10 = "log10"
+    EXP2 = "exp2"
+    ARCSIN = "arcsin"
+    ARCCOS = "arccos"
+    ARCTAN = "arctan"
+    SINH = "sinh"
+    COSH = "cosh"
+    ARCSINH = "arcsinh"
+    SOFTPLUS = "softplus"  # log(1 + e^x), printed without overflow
+    ARCTAN2 = "arctan2"    # arctan2(y, x)
+    HYPOT = "hypot"        # sqrt(x^2 + y^2) without overflow
+    AMAX = "amax"          # reductions like SUM: attrs axis, keepdims
+    AMIN = "amin"
+    LOGSUMEXP = "logsumexp"  # log(sum(exp(x), axis)), printed max-shifted
+    NORM = "norm"          # sqrt(sum(x * x, axis)): np.linalg.norm (2-norm of a vector, Frobenius of a matrix)
+    SOFTMAX = "softmax"    # along attrs axis (a tuple); the shape of x
+    LOG_SOFTMAX = "log_softmax"
+    MAX_MASK = "max_mask"  # bool, the shape of x: true at the FIRST maximum along attrs axis (where amax's
+    MIN_MASK = "min_mask"  # gradient goes, as argmax would pick it); MIN_MASK likewise for the minimum
 
 
+# ops for real models: the elementwise ones join UNARY and BINARY below
+MATH_UNARY = frozenset({Op.LOG1P, Op.EXPM1, Op.LOG2, Op.LOG10, Op.EXP2, Op.ARCSIN, Op.ARCCOS, Op.ARCTAN,
+                        Op.SINH, Op.COSH, Op.ARCSINH, Op.SOFTPLUS})
+MATH_BINARY = frozenset({Op.ARCTAN2, Op.HYPOT})
 UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TAN, Op.TANH,
-                   Op.ABS, Op.SIGN, Op.SIGMOID, Op.CAST})
+                   Op.ABS, Op.SIGN, Op.SIGMOID, Op.CAST}) | MATH_UNARY
 BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN,
-                    Op.GT, Op.GE, Op.LT, Op.LE, Op.EQ, Op.NE})
+                    Op.GT, Op.GE, Op.LT, Op.LE, Op.EQ, Op.NE}) | MATH_BINARY
 COMPARISONS = frozenset({Op.GT, Op.GE, Op.LT, Op.LE, Op.EQ, Op.NE})
 ELEMENTWISE = UNARY | BINARY | frozenset({Op.WHERE})
-COMMUTATIVE = frozenset({Op.ADD, Op.MUL, Op.MAX, Op.MIN, Op.EQ, Op.NE})
-REDUCTIONS = frozenset({Op.SUM, Op.MEAN})
+COMMUTATIVE = frozenset({Op.ADD, Op.MUL, Op.MAX, Op.MIN, Op.EQ, Op.NE, Op.HYPOT})
+REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.AMAX, Op.AMIN, Op.LOGSUMEXP, Op.NORM})
+AXIS_OPS = frozenset({Op.SOFTMAX, Op.LOG_SOFTMAX, Op.MAX_MASK, Op.MIN_MASK})  # the shape of x, along attrs axis
 LEAVES = frozenset({Op.INPUT, Op.CONST, Op.DIM})
 
 
@@ -406,19 +700,17 @@ class Graph:
         self._alias: dict[str, Dim] = {}
         self.constraints: list[tuple[Dim, Dim]] = []
         self._size_order: dict[str, int] = {}  # size names in the order inputs declare them
+        # sizes that must be large enough for a static index (x[5] of f64[n] needs n >= 6): checked on entry
+        self.bounds: dict[tuple[Dim, int], str] = {}
 
     # -- sizes ------------------------------------------------------------
     def resolve(self, dim: Dim) -> Dim:
         """Substitute unified size names until none is left to substitute."""
-        for _ in range(len(self._alias) + 1):
-            if isinstance(dim, int) or not any(k in self._alias for k, _ in dim.terms):
+        alias = self._alias
+        for _ in range(len(alias) + 1):
+            if isinstance(dim, int) or not any(k in alias for k in dim_names(dim)):
                 return dim
-            total: Dim = dim.const
-            for name, coeff in dim.terms:
-                target = self._alias.get(name, Sym.named(name))
-                for _ in range(abs(coeff)):
-                    total = total + target if coeff > 0 else total - target
-            dim = total
+            dim = map_names(dim, lambda name: alias.get(name, Sym.named(name)))
         return dim
 
     def resolve_shape(self, shape: Shape) -> Shape:
@@ -513,6 +805,21 @@ class Graph:
         self._alias.update(other._alias)
         self._size_order.update(other._size_order)
         self.constraints.extend(other.constraints)
+        self.bounds.update(other.bounds)
+
+    def require(self, dim: Dim, minimum: int, what: str) -> None:
+        """Record that size ``dim`` must be at least ``minimum`` (``what`` needs it); refuse if it is not.
+
+        A concrete size is checked now; a symbolic one by the generated code on
+        entry, before anything is read (``ShapeError``).
+        """
+        dim = self.resolve(dim)
+        if isinstance(dim, int):
+            if dim < minimum:
+                raise ShapeError(f"{what}: needs a size of at least {minimum}, the size is {dim}")
+            return
+        if not dim_nonneg(dim - minimum):
+            self.bounds.setdefault((dim, minimum), what)
 
 
 # ---------------------------------------------------------------------------
@@ -555,6 +862,25 @@ def _reduction(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) ->
 def _mean(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     dtype, shape, attrs = _reduction(graph, inputs, attrs)
     return (dtype if dtype.is_float else DType.F64), shape, attrs
+
+
+def _extreme(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """amax/amin: a reduction that keeps the input's dtype (the max of ints is an int of that width)."""
+    _, shape, attrs = _reduction(graph, inputs, attrs)
+    return inputs[0].dtype, shape, attrs
+
+
+def _along_axis(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """softmax/log_softmax: x's shape, along ``axis`` (default -1, the last axis, as in JAX and SciPy)."""
+    (x,) = inputs
+    axes = _norm_axes(attrs.get("axis", -1), x.ndim)
+    return (x.dtype if x.dtype.is_float else DType.F64), x.shape, {"axis": axes}
+
+
+def _extreme_mask(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """max_mask/min_mask: a bool array of x's shape, one true entry per slice along ``axis``."""
+    (x,) = inputs
+    return DType.BOOL, x.shape, {"axis": _norm_axes(attrs.get("axis"), x.ndim)}
 
 
 def _matmul(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
@@ -604,7 +930,323 @@ _RULES: dict[Op, Rule] = {
     Op.SUM: _reduction, Op.MEAN: _mean,
     Op.MATMUL: _matmul, Op.OUTER: _outer, Op.TRANSPOSE: _transpose,
     Op.BROADCAST: _broadcast, Op.RESHAPE: _reshape,
+    # ops for real models (the unary ones are covered by UNARY above)
+    Op.ARCTAN2: _float_elementwise, Op.HYPOT: _float_elementwise,
+    Op.AMAX: _extreme, Op.AMIN: _extreme, Op.LOGSUMEXP: _mean, Op.NORM: _mean,
+    Op.SOFTMAX: _along_axis, Op.LOG_SOFTMAX: _along_axis, Op.MAX_MASK: _extreme_mask, Op.MIN_MASK: _extreme_mask,
 }
+
+
+# ---------------------------------------------------------------------------
+# indexing: basic indexing (slices, integer indices, new axes), joins, gathers
+#
+# A slice keeps NumPy's meaning exactly, symbolic sizes included: the generated
+# code prints the user's own slice (``x[1:]``), so at run time NumPy (or Numba)
+# clips it; the IR's size is the clipped length (``max(n - 1, 0)``), so an empty
+# array stays empty and no size ever goes negative. An integer index past the
+# end is refused: now for a concrete size, by the generated code's entry check
+# for a symbolic one (``Graph.require``).
+
+IndexItem = tuple[Any, ...]
+
+
+class Index:
+    """A basic NumPy index with one item per axis of the indexed array, plus new axes.
+
+    Items: ``("slice", start, stop, step)`` where start and stop are ``None``,
+    ints with Python's meaning (negative counts from the end, out of range
+    clips) or sizes (:class:`Sym`: exact, in-range positions, as the adjoint of
+    a concatenation slices at ``n``); ``("int", i)``, one entry (its axis
+    goes; ``i`` may be negative); ``("new",)``, a new axis of size 1. Printed
+    as NumPy writes it: ``[1:, 0, None]``.
+    """
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[IndexItem]) -> None:
+        self.items = tuple(tuple(item) for item in items)
+
+    def __hash__(self) -> int:
+        return hash(self.items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Index) and other.items == self.items
+
+    def __repr__(self) -> str:
+        return self.text(dim_text)
+
+    def text(self, size_text: Any) -> str:
+        """``[1:, 0]``, sizes printed by ``size_text``; trailing whole-axis slices are left out."""
+        items = list(self.items)
+        while len(items) > 1 and items[-1] == FULL:
+            items.pop()
+        return "[" + ", ".join(index_item_text(item, size_text) for item in items) + "]"
+
+    @property
+    def dropped(self) -> tuple[int, ...]:
+        """Output axes in order: for each, the input axis it comes from (``-1`` for a new axis)."""
+        out: list[int] = []
+        axis = 0
+        for item in self.items:
+            if item[0] == "new":
+                out.append(-1)
+                continue
+            if item[0] == "slice":
+                out.append(axis)
+            axis += 1
+        return tuple(out)
+
+
+FULL: IndexItem = ("slice", None, None, 1)
+
+
+def index_item_text(item: IndexItem, size_text: Any) -> str:
+    if item[0] == "new":
+        return "None"
+    if item[0] == "int":
+        return str(item[1])
+    _, start, stop, step = item
+
+    def bound(b: Any) -> str:
+        return "" if b is None else str(b) if isinstance(b, int) else size_text(b)
+
+    text = f"{bound(start)}:{bound(stop)}"
+    return text if step == 1 else f"{text}:{step}"
+
+
+def slice_length(n: Dim, start: Dim | None, stop: Dim | None, step: int) -> Dim:
+    """``len(range(n)[start:stop:step])``, for a symbolic ``n`` too.
+
+    Int bounds follow Python (negative from the end, clipped to the axis);
+    size (:class:`Sym`) bounds are exact positions (step 1 only).
+    """
+    if step == 0:
+        raise ShapeError("slice step cannot be zero")
+    if isinstance(start, Sym) or isinstance(stop, Sym):
+        if step != 1:
+            raise UnsupportedError("a slice with a symbolic bound must have step 1")
+        return dim_clamp((n if stop is None else stop) - (0 if start is None else start))
+    if isinstance(n, int):
+        return len(range(n)[slice(start, stop, step)])
+    s = abs(step)
+    if step > 0:
+        a = 0 if start is None else start
+        b = 0 if stop is None else stop  # None: the end, n + 0
+        a_from_end, b_from_end = start is not None and start < 0, stop is None or stop < 0
+        if not a_from_end and b_from_end:
+            length = dim_clamp(n + b - a)
+        elif not a_from_end:
+            length = 0 if b <= a else dim_min(b - a, dim_clamp(n - a))
+        elif b_from_end:
+            length = 0 if b <= a else dim_min(b - a, dim_clamp(n + b))
+        else:
+            length = dim_clamp(dim_min(b, n) - dim_clamp(n + a))
+    else:
+        a = -1 if start is None else start  # None: the last entry, n - 1
+        a_from_end = start is None or start < 0
+        if stop is None and a_from_end:
+            length = dim_clamp(n + a + 1)
+        elif stop is None:
+            length = dim_min(a + 1, n)
+        elif a_from_end and stop < 0:
+            length = 0 if stop >= a else dim_min(a - stop, dim_clamp(n + a + 1))
+        elif not a_from_end and stop >= 0:
+            length = 0 if stop >= a else dim_min(a - stop, dim_clamp(n - 1 - stop))
+        else:
+            first = dim_max(n + a, -1) if a_from_end else dim_min(a, n - 1)
+            last = dim_max(n + stop, -1) if stop < 0 else dim_min(stop, n - 1)
+            length = dim_clamp(first - last)
+    return dim_floordiv(length + s - 1, s)
+
+
+def index_shape(graph: Graph, shape: Shape, index: Index, what: str = "index") -> Shape:
+    """The shape of ``x[index]`` for ``x`` of ``shape``; integer indices past the end are refused."""
+    out: list[Dim] = []
+    axis = 0
+    for item in index.items:
+        if item[0] == "new":
+            out.append(1)
+            continue
+        if axis >= len(shape):
+            raise ShapeError(f"{what}: too many indices for an array of rank {len(shape)}")
+        size = graph.resolve(shape[axis])
+        axis += 1
+        if item[0] == "int":
+            i = item[1]
+            need = i + 1 if i >= 0 else -i
+            if isinstance(size, int) and size < need:
+                raise ShapeError(f"{what}: index {i} is out of range for axis {axis - 1} of size {size}")
+            graph.require(size, need, f"index {i} on axis {axis - 1}")
+        else:
+            out.append(slice_length(size, item[1], item[2], item[3]))
+    if axis != len(shape):
+        raise ShapeError(f"{what}: the index covers {axis} axes of an array of rank {len(shape)}")
+    return tuple(out)
+
+
+def _slice(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    (x,) = inputs
+    index = attrs["index"]
+    return x.dtype, index_shape(graph, x.shape, index), {"index": index}
+
+
+def _unslice(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    (g,) = inputs
+    shape = tuple(graph.resolve(d) for d in attrs["shape"])
+    index = attrs["index"]
+    expected = index_shape(graph, shape, index, "unslice")
+    if g.ndim == 0:  # one number written to every entry of the index
+        return g.dtype, shape, {"index": index, "shape": shape}
+    if len(expected) != g.ndim:
+        raise ShapeError(f"unslice: {type_text(g.dtype, g.shape)} does not fit {shape_text(shape)}{index!r}")
+    for a, b in zip(expected, g.shape, strict=True):
+        if graph.resolve(a) != graph.resolve(b):
+            graph.unify(a, b, (expected, g.shape), what="unslice")
+    return g.dtype, shape, {"index": index, "shape": shape}
+
+
+def _concat(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    first = inputs[0]
+    if first.ndim == 0:
+        raise ShapeError("concatenate: zero-dimensional arrays cannot be concatenated")
+    axis = _norm_axes(attrs.get("axis", 0), first.ndim)[0]
+    total: Dim = 0
+    shape = list(first.shape)
+    for x in inputs:
+        if x.ndim != first.ndim:
+            raise ShapeError(f"concatenate: all arrays need the same rank, got shapes "
+                             f"{', '.join(shape_text(y.shape) for y in inputs)}")
+        for k, d in enumerate(x.shape):
+            if k != axis and graph.resolve(d) != graph.resolve(shape[k]):
+                shape[k] = graph.unify(shape[k], d, (first.shape, x.shape), what="concatenate")
+        total = total + graph.resolve(x.shape[axis])
+    shape[axis] = total
+    return result_dtype(x.dtype for x in inputs), tuple(graph.resolve(d) for d in shape), {"axis": axis}
+
+
+def _stack(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    first = inputs[0]
+    axis = _norm_axes(attrs.get("axis", 0), first.ndim + 1)[0]
+    shape = broadcast_shapes(graph, *(x.shape for x in inputs))
+    if any(x.ndim != first.ndim or x.shape != shape for x in inputs):
+        raise ShapeError(f"stack: all arrays need the same shape, got {', '.join(shape_text(x.shape) for x in inputs)}")
+    out = shape[:axis] + (len(inputs),) + shape[axis:]
+    return result_dtype(x.dtype for x in inputs), out, {"axis": axis}
+
+
+def _arange(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    size = graph.resolve(attrs["size"])
+    return DType.I64, (size,), {"size": size}
+
+
+def _index_array(idx: Node, what: str) -> None:
+    if idx.ndim != 1 or idx.dtype not in (DType.I64, DType.I32):
+        raise ShapeError(f"{what}: the index must be a vector of integers, got {type_text(idx.dtype, idx.shape)}")
+
+
+def _gather(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    x, idx = inputs
+    if x.ndim != 2:
+        raise ShapeError(f"gather: x[np.arange(m), idx] needs a matrix, got {type_text(x.dtype, x.shape)}")
+    _index_array(idx, "gather")
+    rows = graph.unify(x.shape[0], idx.shape[0], (x.shape, idx.shape), what="gather (one index per row)") \
+        if graph.resolve(x.shape[0]) != graph.resolve(idx.shape[0]) else graph.resolve(x.shape[0])
+    return x.dtype, (rows,), {}
+
+
+def _scatter(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    g, idx = inputs
+    if g.ndim != 1:
+        raise ShapeError(f"scatter: needs a vector, got {type_text(g.dtype, g.shape)}")
+    _index_array(idx, "scatter")
+    rows = graph.unify(g.shape[0], idx.shape[0], (g.shape, idx.shape), what="scatter") \
+        if graph.resolve(g.shape[0]) != graph.resolve(idx.shape[0]) else graph.resolve(g.shape[0])
+    size = graph.resolve(attrs["size"])
+    return g.dtype, (rows, size), {"size": size}
+
+
+def _checked_reshape(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """A reshape keeps the number of elements: refused when the counts provably differ."""
+    (x,) = inputs
+    dtype, target, attrs = _reshape(graph, inputs, attrs)
+    before, after = graph.resolve(dim_product(x.shape)), graph.resolve(dim_product(target))
+    if isinstance(before, int) and isinstance(after, int) and before != after:
+        raise ShapeError(f"cannot reshape {shape_text(x.shape)} ({before} elements) to {shape_text(target)} "
+                         f"({after} elements)")
+    return dtype, target, attrs
+
+
+_RULES.update({
+    Op.SLICE: _slice, Op.UNSLICE: _unslice, Op.CONCAT: _concat, Op.STACK: _stack,
+    Op.ARANGE: _arange, Op.GATHER: _gather, Op.SCATTER: _scatter, Op.RESHAPE: _checked_reshape,
+})
+
+
+def basic_index(x: Node, key: Any, what: str = "x[...]") -> Node:
+    """``x[key]`` for a basic NumPy index: ints, slices, ``None`` and ``...`` (front ends share it).
+
+    Slice bounds are ints or ``None``; a size bound (``x.shape[0] - 1``, a
+    :class:`Sym`) is read as counting from the end of its axis, which is what
+    it means whenever it is in range. ``x[:]`` is ``x`` itself.
+    """
+    graph = x.graph
+    items = list(key) if isinstance(key, tuple) else [key]
+    if sum(1 for k in items if k is Ellipsis) > 1:
+        raise ShapeError(f"{what}: an index can only have a single ellipsis ('...')")
+    used = sum(1 for k in items if k is not None and k is not Ellipsis)
+    if used > x.ndim:
+        raise ShapeError(f"{what}: too many indices ({used}) for an array of rank {x.ndim}")
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items[at:at + 1] = [slice(None)] * (x.ndim - used)
+    else:
+        items += [slice(None)] * (x.ndim - used)
+    shape = x.shape
+    out: list[IndexItem] = []
+    axis = 0
+    for k in items:
+        if k is None:
+            out.append(("new",))
+            continue
+        size = shape[axis]
+        axis += 1
+        if isinstance(k, slice):
+            step = 1 if k.step is None else _static_int(k.step, what, "a slice step")
+            if step == 0:
+                raise ShapeError(f"{what}: slice step cannot be zero")
+            start = _bound(k.start, size, what, is_stop=False)
+            stop = _bound(k.stop, size, what, is_stop=True)
+            out.append(("slice", start, stop, step))
+        else:
+            out.append(("int", _static_int(k, what, "an index")))
+    if all(item == FULL for item in out):
+        return x
+    return graph.apply(Op.SLICE, x, index=Index(out))
+
+
+def _static_int(value: Any, what: str, role: str) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise UnsupportedError(f"{what}: a boolean as {role} is not supported (boolean masks change the shape "
+                               "with the data); use np.where(mask, a, b)")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, Sym):
+        raise UnsupportedError(f"{what}: a symbolic size as {role} is not supported: its value is only known at "
+                               "run time; give a concrete size in the argument type, or slice (x[-1:])")
+    raise UnsupportedError(f"{what}: {type(value).__name__} as {role} is not supported: use integers, slices "
+                           "with integer bounds, None (np.newaxis) and ...")
+
+
+def _bound(value: Any, size: Dim, what: str, is_stop: bool) -> int | None:
+    """A slice bound: an int, None, or a size ``n + c`` of this axis (``c < 0``, or ``c = 0`` for a stop)."""
+    if value is None or not isinstance(value, Sym):
+        return None if value is None else _static_int(value, what, "a slice bound")
+    offset = value - size
+    if isinstance(offset, int) and (offset < 0 or (offset == 0 and is_stop)):
+        return None if offset == 0 else offset
+    raise UnsupportedError(f"{what}: a slice bound {dim_text(value)} on an axis of size {dim_text(size)} is not "
+                           "supported: bounds must be integers, or the axis size minus a constant "
+                           "(x.shape[0] - 1)")
 
 
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ the reverse sweep, the simplifier and the printer are all right at once.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,10 +16,22 @@ from typing import Any
 import numpy as np
 import pytest
 
+_OWN_CACHE_DIR: list[str] = []
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Generated modules go to a throwaway directory, set before diffc reads the variable."""
-    os.environ.setdefault("DIFFC_CACHE_DIR", tempfile.mkdtemp(prefix="diffc-test-cache-"))
+    if "DIFFC_CACHE_DIR" not in os.environ:
+        path = tempfile.mkdtemp(prefix="diffc-test-cache-")
+        os.environ["DIFFC_CACHE_DIR"] = path
+        _OWN_CACHE_DIR.append(path)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the directory we made (never one the user chose)."""
+    for path in _OWN_CACHE_DIR:
+        shutil.rmtree(path, ignore_errors=True)
+        os.environ.pop("DIFFC_CACHE_DIR", None)
 
 
 @pytest.fixture(params=["numpy", "numba"])

@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 import sympy as sp
 from conftest import assert_close, check_grad, check_vjp, numeric_grad
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 import diffc
+from diffc import ir
 from diffc.adjoint.rules import ADJOINTS, NON_DIFFERENTIABLE
 from diffc.ir import DType, Graph, Node, Op, Program, parse_type
 
@@ -62,11 +63,12 @@ def sample(rng: np.random.Generator, text: str, domain: str) -> Any:
     """A random value of type ``text`` (sizes from SIZES), drawn from ``domain``."""
     dtype, shape = parse_type(text)
     concrete = tuple(d if isinstance(d, int) else SIZES[d.name] for d in shape)
-    value = DOMAINS[domain](rng, concrete)
-    if dtype is DType.I64:
-        return np.asarray(rng.integers(-3, 4, size=concrete), dtype=np.int64)
+    if dtype is DType.I64:  # "index": a valid column of an n-column matrix
+        low, high = (0, SIZES["n"]) if domain == "index" else (-3, 4)
+        return np.asarray(rng.integers(low, high, size=concrete), dtype=np.int64)
     if dtype is DType.BOOL:
         return rng.random(size=concrete) > 0.5
+    value = DOMAINS[domain](rng, concrete)
     return float(value) if not concrete else np.asarray(value, dtype=np.float64)
 
 
@@ -171,6 +173,109 @@ CASES: list[Case] = [
 ]
 
 
+# -- the ops for real models (more math, max/min reductions, the softmax family) --------------
+# Looked up by name, so this file still imports if one is renamed; a missing printer skips (see
+# compile_or_skip) while test_every_adjoint_rule_has_a_gradient_case keeps the table honest.
+
+def _op(name: str) -> Op | None:
+    return Op.__members__.get(name)
+
+
+MODEL_UNARY_DOMAINS = {"LOG1P": "pos", "EXPM1": "real", "LOG2": "pos", "LOG10": "pos", "EXP2": "real",
+                       "ARCSIN": "unit", "ARCCOS": "unit", "ARCTAN": "real", "SINH": "real", "COSH": "real",
+                       "ARCSINH": "real", "SOFTPLUS": "real"}
+MODEL_BINARY = ["ARCTAN2", "HYPOT"]
+MODEL_REDUCTIONS = ["AMAX", "AMIN", "LOGSUMEXP", "NORM"]
+MODEL_AXIS_OPS = ["SOFTMAX", "LOG_SOFTMAX"]
+
+
+def model_op_cases() -> list[Case]:
+    out: list[Case] = []
+    for name, domain in MODEL_UNARY_DOMAINS.items():
+        op = _op(name)
+        if op is not None:
+            out += [unary(op, t, domain) for t in ("f64", "f64[m,n]")]
+    for name in MODEL_BINARY:
+        op = _op(name)
+        if op is not None:
+            out += [binary(op, tx, ty) for tx, ty in (("f64", "f64"), ("f64[m,n]", "f64[n]"), ("f64[m,1]", "f64"))]
+    for name in MODEL_REDUCTIONS:
+        op = _op(name)
+        if op is None:
+            continue
+        for t, axes in (("f64[m,n]", None), ("f64[m,n]", (0,)), ("f64[m,n]", (1,)), ("f64[2,3,4]", (0, 2)),
+                        ("f64[n]", None)):
+            for keep in (False, True):
+                def build(g: Graph, x: Node, op: Op = op, axes: Any = axes, keep: bool = keep) -> Node:
+                    return g.apply(op, g.apply(Op.SIN, x) + x, axis=axes, keepdims=keep)
+                out.append(Case(f"{op.value}-{t}-axis{axes}-keep{keep}", (op,), build, {"x": (t, "real")}))
+    for name in MODEL_AXIS_OPS:
+        op = _op(name)
+        if op is None:
+            continue
+        for t, axes in (("f64[n]", None), ("f64[m,n]", (0,)), ("f64[m,n]", (1,)), ("f64[2,3,4]", (1,))):
+            def build_axis(g: Graph, x: Node, op: Op = op, axes: Any = axes) -> Node:
+                return g.apply(op, x) if axes is None else g.apply(op, x, axis=axes)
+            out.append(Case(f"{op.value}-{t}-axis{axes}", (op,), build_axis, {"x": (t, "real")}))
+    return out
+
+
+CASES += model_op_cases()
+
+
+def indexing_cases() -> list[Case]:
+    """slice / unslice / concat / stack / gather / scatter, built by hand (when the IR has them)."""
+    index_cls = getattr(ir, "Index", None)
+    if index_cls is None or _op("SLICE") is None:
+        return []
+
+    def idx(*items: tuple[Any, ...]) -> Any:
+        return index_cls(items)
+
+    full = ("slice", None, None, 1)
+    return [
+        Case("slice-rows-col", (Op.SLICE,), lambda g, x: g.apply(Op.SLICE, x, index=idx(("slice", 1, None, 1),
+                                                                                          ("int", 0))),
+             {"x": ("f64[m,n]", "real")}),
+        Case("slice-step-new-negative", (Op.SLICE,),
+             lambda g, x: g.apply(Op.SLICE, x, index=idx(("slice", None, None, 2), ("new",), ("int", -1))),
+             {"x": ("f64[p,n]", "real")}),
+        Case("slice-reversed", (Op.SLICE,), lambda g, x: g.apply(Op.SLICE, x, index=idx(("slice", None, None, -1))),
+             {"x": ("f64[n]", "real")}),
+        Case("slice-used-twice", (Op.SLICE,), lambda g, x: g.apply(Op.SLICE, x, index=idx(("slice", 1, None, 1)))
+             * g.apply(Op.SLICE, x, index=idx(("slice", None, -1, 1))), {"x": ("f64[n]", "real")}),
+        Case("unslice", (Op.UNSLICE,), lambda g, x: g.apply(Op.UNSLICE, x, index=idx(("slice", 1, 3, 1), full),
+                                                              shape=(5, SIZES["n"])),
+             {"x": ("f64[2,n]", "real")}),
+        Case("concat-axis0", (Op.CONCAT,), lambda g, x, y: g.apply(Op.CONCAT, x, y, x * y, axis=0),
+             {"x": ("f64[m,n]", "real"), "y": ("f64[m,n]", "real")}),
+        Case("concat-axis1", (Op.CONCAT,), lambda g, x, y: g.apply(Op.CONCAT, x, y, axis=1),
+             {"x": ("f64[m,n]", "real"), "y": ("f64[m,k]", "real")}),
+        Case("stack-axis0", (Op.STACK,), lambda g, x, y: g.apply(Op.STACK, x, g.apply(Op.SIN, y), axis=0),
+             {"x": ("f64[n]", "real"), "y": ("f64[n]", "real")}),
+        Case("stack-axis1", (Op.STACK,), lambda g, x, y: g.apply(Op.STACK, x, y, x, axis=1),
+             {"x": ("f64[m,n]", "real"), "y": ("f64[m,n]", "real")}),
+        Case("gather", (Op.GATHER,), lambda g, x, i: g.apply(Op.GATHER, g.apply(Op.EXP, x), i),
+             {"x": ("f64[m,n]", "real"), "i": ("i64[m]", "index")}, wrt=("x",)),
+        Case("scatter", (Op.SCATTER,), lambda g, x, i: g.apply(Op.SCATTER, x, i, size=SIZES["n"]),
+             {"x": ("f64[m]", "real"), "i": ("i64[m]", "index")}, wrt=("x",)),
+    ]
+
+
+CASES += indexing_cases()
+
+
+def compile_or_skip(f: diffc.Compiled) -> diffc.Compiled:
+    """Print every function now; skip (naming the op) if a back end cannot print an op yet."""
+    try:
+        f.module_source()
+    except diffc.UnsupportedError as error:
+        if "cannot print" not in str(error):
+            raise
+        pytest.skip(f"work in progress: {error}")
+    return f
+
+
 def test_every_op_has_an_adjoint_or_is_declared_non_differentiable() -> None:
     missing = [op for op in Op if op not in ADJOINTS and op not in NON_DIFFERENTIABLE]
     assert missing == []
@@ -186,7 +291,7 @@ def test_every_adjoint_rule_has_a_gradient_case() -> None:
 def test_adjoint_rule_against_central_differences(case: Case) -> None:
     rng = np.random.default_rng(zlib.crc32(case.id.encode()))
     types = {name: t for name, (t, _) in case.types.items()}
-    f = compile_ir(case.build, wrt=case.wrt, **types)
+    f = compile_or_skip(compile_ir(case.build, wrt=case.wrt, **types))
     args = [sample(rng, t, d) for t, d in case.types.values()]
     names = list(case.types)
     wrt = [names.index(w) for w in case.wrt] if case.wrt else None
@@ -248,13 +353,8 @@ def test_undo_broadcasting_of_a_scalar_bias(backend: str) -> None:
     assert db == pytest.approx(np.sum(r), rel=1e-12)
 
 
-# BUG (reverse.py): a cotangent smaller than its node (the scalar cotangent of a sum) is passed through
-# elementwise nodes unexpanded; an input broadcast by such a node then never gets summed over the broadcast
-# axes: sum(a + b) with scalar a and b of length n gives da = 1 instead of n. One-line fix, in reverse():
-#     if node.op in ELEMENTWISE and x.shape != node.shape: c = expand(c, node.shape)
-# before unbroadcast(c, x.shape). With it, every test here passes.
-SMALL_COTANGENT_BUG = pytest.mark.xfail(strict=True, reason="BUG reverse.py: a small (scalar) cotangent through a "
-                                        "broadcasting elementwise node is not summed over the broadcast axes")
+# A cotangent smaller than its node (the scalar cotangent of a sum) must still be summed over the axes
+# that an elementwise node broadcast its input along: sum(a + b) with scalar a and b of length n gives n.
 
 
 def test_broadcast_input_against_a_full_cotangent() -> None:
@@ -265,14 +365,12 @@ def test_broadcast_input_against_a_full_cotangent() -> None:
     np.testing.assert_array_equal(db, [1.0, 2.0, 4.0])
 
 
-@SMALL_COTANGENT_BUG
 def test_scalar_broadcast_under_a_sum_is_summed() -> None:
     """d/da sum(a + b) = n for scalar a and b of length n."""
     f = diffc.compile("sum(a + b)", args={"a": "f64", "b": "f64[n]"}, backend="numpy")
     assert f.grad(1.0, np.ones(3))[0] == 3.0
 
 
-@SMALL_COTANGENT_BUG
 def test_scalar_bias_under_a_sum_is_summed() -> None:
     """d/db sum(X @ w + b) = m: the notes' linear layer with a scalar bias."""
     f = diffc.compile("sum(X @ w + b)", args={"X": "f64[m,n]", "w": "f64[n]", "b": "f64"}, wrt="b",
@@ -281,9 +379,9 @@ def test_scalar_bias_under_a_sum_is_summed() -> None:
 
 
 @pytest.mark.parametrize("tx, ty", [
-    pytest.param("f64[m,1]", "f64[n]", marks=SMALL_COTANGENT_BUG),
-    pytest.param("f64[1,n]", "f64[m,1]", marks=SMALL_COTANGENT_BUG),
-    pytest.param("f64", "f64[m,n]", marks=SMALL_COTANGENT_BUG),
+    ("f64[m,1]", "f64[n]"),
+    ("f64[1,n]", "f64[m,1]"),
+    ("f64", "f64[m,n]"),
     ("f64[m,n]", "f64[1,1]")])
 def test_broadcast_gradients_have_the_input_shapes(tx: str, ty: str) -> None:
     f = diffc.compile("sum(x * y + exp(x))", args={"x": tx, "y": ty}, backend="numpy")
@@ -397,17 +495,19 @@ def test_where_does_not_leak_the_untaken_branch_through_its_own_rule() -> None:
         np.testing.assert_array_equal(f.grad(np.array([-1.0, 2.0])), [1.0, 0.5])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG where-trap: the untaken branch's rule still runs on the selected zero: "
-                   "0 / (2 * sqrt(-1)) and 0 / 0 (log at 0) are NaN, though the function is smooth there")
 @pytest.mark.parametrize("text, x, expected", [
-    ("sum(where(x > 0, sqrt(x), 0))", [-1.0, 4.0], [0.0, 0.25]),
-    ("sum(where(x > 1, log(x), x))", [0.0, 2.0], [1.0, 0.5]),
+    ("sum(where(x > 0, sqrt(x), 0))", [-1.0, 4.0], [0.0, 0.25]),            # sqrt(-1) is NaN
+    ("sum(where(x > 1, log(x), x))", [0.0, 2.0], [1.0, 0.5]),               # log'(0) = 1/0
+    ("sum(where(x > 0, exp(sqrt(x)) * 2, -x))", [-1.0, 4.0], [-1.0, math.exp(2.0) / 2]),  # nested in the branch
+    ("sum(where(x > 0, 1 / x, x))", [0.0, 2.0], [1.0, -0.25]),             # -1/x^2 is -inf at 0, not taken
 ])
 def test_where_gradient_is_finite_when_the_untaken_branch_is_not(text: str, x: list[float],
                                                                 expected: list[float]) -> None:
+    """A NaN or inf computed on the side not taken never reaches the gradient (JAX would give NaN)."""
     f = diffc.compile(text, args={"x": "f64[n]"}, backend="numpy", wrt="x")
     with np.errstate(invalid="ignore", divide="ignore"):
-        np.testing.assert_array_equal(f.grad(np.array(x)), expected)
+        got = f.grad(np.array(x))
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
 
 
 def test_numpy_backend_scalars_follow_ieee() -> None:
@@ -430,6 +530,76 @@ def test_sign_and_comparisons_carry_no_gradient() -> None:
 def _text_functions() -> set[str]:
     from diffc.frontends.text import FUNCTIONS
     return set(FUNCTIONS)
+
+
+# ---------------------------------------------------------------------------
+# the ops for real models: ties, zeros and overflow
+
+
+def model_op(name: str) -> Op:
+    op = _op(name)
+    if op is None:
+        pytest.skip(f"Op.{name} does not exist")
+    return op
+
+
+@pytest.mark.parametrize("name, x, axis, expected", [
+    ("AMAX", [1.0, 3.0, 3.0, 2.0], None, [0.0, 1.0, 0.0, 0.0]),          # the first maximum takes it all
+    ("AMIN", [2.0, 1.0, 5.0, 1.0], None, [0.0, 1.0, 0.0, 0.0]),
+    ("AMAX", [[1.0, 4.0, 4.0], [7.0, 7.0, 7.0]], (1,), [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]),
+    ("AMAX", [[1.0, 4.0], [1.0, 2.0]], (0,), [[1.0, 1.0], [0.0, 0.0]]),
+    ("AMIN", [[3.0, 3.0], [0.0, 3.0]], None, [[0.0, 0.0], [1.0, 0.0]]),
+    ("AMAX", [[5.0, 1.0], [2.0, 5.0]], None, [[1.0, 0.0], [0.0, 0.0]]),     # row-major: (0, 0) comes first
+])
+def test_max_reduction_ties_go_to_the_first_occurrence(name: str, x: list[Any], axis: Any,
+                                                       expected: list[Any]) -> None:
+    op = model_op(name)
+    data = np.array(x)
+    t = f"f64[{','.join('mn'[: data.ndim])}]"
+    f = compile_or_skip(compile_ir(lambda g, v: g.apply(Op.SUM, g.apply(op, v, axis=axis)), wrt="v", v=t))
+    np.testing.assert_array_equal(f.grad(data), expected)
+
+
+def test_norm_and_hypot_have_gradient_zero_at_the_origin() -> None:
+    norm, hypot = model_op("NORM"), model_op("HYPOT")
+    f = compile_or_skip(compile_ir(lambda g, v, a, b: g.apply(norm, v) + g.apply(hypot, a, b),
+                                   v="f64[n]", a="f64", b="f64"))
+    dv, da, db = f.grad(np.zeros(3), 0.0, 0.0)
+    np.testing.assert_array_equal(dv, np.zeros(3))
+    assert (da, db) == (0.0, 0.0)
+    dv, da, db = f.grad(np.array([3.0, 0.0, 4.0]), 3.0, -4.0)
+    np.testing.assert_allclose(dv, [0.6, 0.0, 0.8], rtol=1e-15)
+    assert (da, db) == pytest.approx((0.6, -0.8), rel=1e-15)
+
+
+def test_softmax_family_is_stable_for_large_inputs() -> None:
+    """logsumexp, softmax, log_softmax and softplus at ±1000: finite, and right to the rounding of
+    values near 1000 (an ulp there is 1e-13)."""
+    lse, softmax, log_softmax, softplus = (model_op(n) for n in ("LOGSUMEXP", "SOFTMAX", "LOG_SOFTMAX", "SOFTPLUS"))
+    x = np.array([1000.0, 1000.0, -1000.0])
+    f = compile_or_skip(compile_ir(lambda g, v: g.apply(lse, v), wrt="v", v="f64[n]"))
+    value, grad = f.value_and_grad(x)
+    assert value == pytest.approx(1000.0 + math.log(2.0), rel=1e-15)
+    np.testing.assert_allclose(grad, [0.5, 0.5, 0.0], rtol=1e-12, atol=0)
+    c = np.array([1.0, -2.0, 5.0])
+    s = np.array([0.5, 0.5, 0.0])
+    f = compile_or_skip(compile_ir(lambda g, v: g.apply(softmax, v), wrt="v", v="f64[n]"))
+    np.testing.assert_allclose(f(x), s, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(f.vjp(x, c), s * (c - s @ c), rtol=1e-12, atol=1e-300)
+    f = compile_or_skip(compile_ir(lambda g, v: g.apply(log_softmax, v), wrt="v", v="f64[n]"))
+    np.testing.assert_allclose(f.vjp(x, c), c - s * c.sum(), rtol=1e-12, atol=1e-300)
+    f = compile_or_skip(compile_ir(lambda g, v: g.apply(Op.SUM, g.apply(softplus, v)), wrt="v", v="f64[n]"))
+    value, grad = f.value_and_grad(x)
+    assert value == pytest.approx(2000.0, rel=1e-15)
+    np.testing.assert_allclose(grad, [1.0, 1.0, 0.0], rtol=1e-12, atol=1e-300)
+
+
+def test_pow_at_a_zero_base_has_no_nan_in_the_exponent_gradient() -> None:
+    """0 ** y = 0 for every y > 0, so d/dy is 0 there (log(0) must not turn it into 0 * -inf = NaN)."""
+    f = diffc.compile("x ** y", backend="numpy")
+    assert f.grad(0.0, 2.0) == (0.0, 0.0)
+    assert f.grad(0.0, 0.5)[1] == 0.0
+    assert f.grad(2.0, 3.0) == pytest.approx((12.0, 8.0 * math.log(2.0)), rel=1e-15)
 
 
 # ---------------------------------------------------------------------------
@@ -524,6 +694,17 @@ SYMPY_CASES: list[tuple[str, sp.Expr, Callable[[float, float], float]]] = [
     ("tanh(a * tanh(b * a))", sp.tanh(A * sp.tanh(B * A)), lambda a, b: 1.0),
     ("c = a * b\nd = c + sin(c)\ne = d * d - c", (A * B + sp.sin(A * B)) ** 2 - A * B, lambda a, b: 1.0),
     ("-(-a) * -b", -A * B, lambda a, b: 1.0),
+    # the math functions for real models
+    ("log1p(a*a) + expm1(b)", sp.log(1 + A * A) + sp.exp(B) - 1, lambda a, b: 1.0),
+    ("log2(1 + a*a) * log10(2 + cos(b))", sp.log(1 + A * A, 2) * sp.log(2 + sp.cos(B), 10), lambda a, b: 1.0),
+    ("exp2(a * b) - b", 2 ** (A * B) - B, lambda a, b: 1.0),
+    ("arcsin(sin(a) / 2) + arccos(b / 3)", sp.asin(sp.sin(A) / 2) + sp.acos(B / 3), lambda a, b: 1.0),
+    ("arctan(a * b) + arcsinh(a - b)", sp.atan(A * B) + sp.asinh(A - B), lambda a, b: 1.0),
+    ("sinh(a) * cosh(b)", sp.sinh(A) * sp.cosh(B), lambda a, b: 1.0),
+    ("softplus(a * b)", sp.log(1 + sp.exp(A * B)), lambda a, b: 1.0),
+    ("arctan2(a, b + 3) + arctan2(b, a)", sp.atan2(A, B + 3) + sp.atan2(B, A), lambda a, b: abs(a) + abs(b)),
+    ("hypot(a, b) * a", sp.sqrt(A * A + B * B) * A, lambda a, b: abs(a) + abs(b)),
+    ("square(a - b) + square(b)", (A - B) ** 2 + B ** 2, lambda a, b: 1.0),
 ]
 
 
@@ -546,9 +727,14 @@ def test_scalar_expression_against_sympy_diff(text: str, expr: sp.Expr,
         checked += 1
 
 
-def test_sympy_cases_cover_every_text_function() -> None:
-    used = set(re.findall(r"[a-z]+(?=\()", " ".join(text for text, _, _ in SYMPY_CASES)))
-    assert set(_text_functions()) - {"sum", "mean"} <= used
+def test_sympy_cases_cover_every_scalar_text_function() -> None:
+    """Every function of the text language that works on scalars has a SymPy case (the array-only
+    ones, reductions and softmax, are tested on arrays above)."""
+    from diffc.frontends import text
+
+    array_only = {*getattr(text, "REDUCTION_FUNCTIONS", {"sum": 0, "mean": 0}), *getattr(text, "AXIS_FUNCTIONS", {})}
+    used = set(re.findall(r"[a-z0-9_]+(?=\()", " ".join(text for text, _, _ in SYMPY_CASES)))
+    assert set(_text_functions()) - array_only <= used
 
 
 # ---------------------------------------------------------------------------
@@ -556,25 +742,31 @@ def test_sympy_cases_cover_every_text_function() -> None:
 
 Tree = tuple[Any, ...]
 
-UNARY_TEXT = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "abs", "sigmoid", "neg"]
 BINARY_TEXT = ["+", "-", "*", "/", "**"]
 
 
-def trees(depth: int) -> st.SearchStrategy[Tree]:
-    """Expression trees of at most ``depth`` levels over a, b, c and a few constants."""
-    leaves = st.one_of(st.sampled_from(["a", "b", "c"]).map(lambda v: ("var", v)),
-                       st.sampled_from([0.5, 1.0, 2.0, 3.0]).map(lambda v: ("const", v)))
+LEAVES = st.one_of(st.sampled_from(["a", "b", "c"]).map(lambda v: ("var", v)),
+                   st.sampled_from([0.5, 1.0, 2.0, 3.0]).map(lambda v: ("const", v)))
+
+
+def trees(depth: int, leaf_depth: int = 0) -> st.SearchStrategy[Tree]:
+    """Expression trees of at most ``depth`` levels over a, b, c and a few constants; the top
+    ``depth - leaf_depth`` levels are operators (Hypothesis would otherwise favour bare leaves)."""
     if depth == 0:
-        return leaves
-    sub = trees(depth - 1)
-    return st.one_of(
-        leaves,
+        return LEAVES
+    sub = trees(depth - 1, leaf_depth)
+    compound = st.one_of(
         st.tuples(st.just("un"), st.sampled_from(UNARY_TEXT), sub),
         st.tuples(st.just("bin"), st.sampled_from(BINARY_TEXT), sub, sub),
         st.tuples(st.just("pow"), sub, st.sampled_from([2.0, 3.0, 0.5, -1.0])),
-        st.tuples(st.just("call"), st.sampled_from(["max", "min"]), sub, sub),
+        st.tuples(st.just("call"), st.sampled_from(CALL_TEXT), sub, sub),
         st.tuples(st.just("where"), st.sampled_from([">", "<"]), sub, sub, sub, sub),
     )
+    return compound if depth > leaf_depth else st.one_of(LEAVES, compound)
+
+
+def operator_count(t: Tree) -> int:
+    return 0 if t[0] in ("var", "const") else 1 + sum(operator_count(x) for x in t[1:] if isinstance(x, tuple))
 
 
 def tree_text(t: Tree) -> str:
@@ -603,16 +795,50 @@ class UnsafePointError(Exception):
     """The point is near a kink, a pole or outside the domain of some subexpression."""
 
 
-_UNARY_EVAL: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
-    # name: (value, derivative), for the well-conditioned check
-    "exp": (math.exp, math.exp), "log": (math.log, lambda x: 1 / x), "sqrt": (math.sqrt, lambda x: 0.5 / math.sqrt(x)),
-    "sin": (math.sin, math.cos), "cos": (math.cos, math.sin), "tan": (math.tan, lambda x: 1 + math.tan(x) ** 2),
-    "tanh": (math.tanh, lambda x: 1.0), "abs": (abs, lambda x: 1.0), "sigmoid": (lambda x: 1 / (1 + math.exp(-x)),
-                                                                              lambda x: 1.0),
-    "neg": (lambda x: -x, lambda x: 1.0),
-}
 KINK = 1e-3   # how far from a kink or a tie a point must be
 BIG = 1e6     # values and local derivatives must stay below this
+
+
+def _any(x: float) -> bool:
+    return True
+
+
+def _softplus(x: float) -> float:
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+# name: (value, derivative, whether x is safely inside the domain and away from a kink)
+_UNARY_EVAL: dict[str, tuple[Callable[[float], float], Callable[[float], float], Callable[[float], bool]]] = {
+    "exp": (math.exp, math.exp, _any),
+    "log": (math.log, lambda x: 1 / x, lambda x: x > KINK),
+    "sqrt": (math.sqrt, lambda x: 0.5 / math.sqrt(x), lambda x: x > KINK),
+    "sin": (math.sin, math.cos, _any),
+    "cos": (math.cos, math.sin, _any),
+    "tan": (math.tan, lambda x: 1 + math.tan(x) ** 2, _any),   # poles: the derivative check
+    "tanh": (math.tanh, lambda x: 1.0, _any),
+    "abs": (abs, lambda x: 1.0, lambda x: abs(x) > KINK),
+    "sigmoid": (lambda x: 1 / (1 + math.exp(-x)), lambda x: 1.0, _any),
+    "neg": (lambda x: -x, lambda x: 1.0, _any),
+    "log1p": (math.log1p, lambda x: 1 / (1 + x), lambda x: x > -1 + KINK),
+    "expm1": (math.expm1, math.exp, _any),
+    "log2": (math.log2, lambda x: 1 / x, lambda x: x > KINK),
+    "log10": (math.log10, lambda x: 1 / x, lambda x: x > KINK),
+    "exp2": (lambda x: 2.0 ** x, lambda x: 2.0 ** x, _any),
+    "arcsin": (math.asin, lambda x: 1 / math.sqrt(1 - x * x), lambda x: abs(x) < 1 - KINK),
+    "arccos": (math.acos, lambda x: 1 / math.sqrt(1 - x * x), lambda x: abs(x) < 1 - KINK),
+    "arctan": (math.atan, lambda x: 1.0, _any),
+    "sinh": (math.sinh, math.cosh, _any),
+    "cosh": (math.cosh, math.sinh, _any),
+    "arcsinh": (math.asinh, lambda x: 1.0, _any),
+    "softplus": (_softplus, lambda x: 1.0, _any),
+}
+# two-argument functions: name -> (value, whether (x, y) is away from a kink, a tie or a branch cut)
+_CALL_EVAL: dict[str, tuple[Callable[[float, float], float], Callable[[float, float], bool]]] = {
+    "max": (max, lambda x, y: abs(x - y) > KINK),
+    "min": (min, lambda x, y: abs(x - y) > KINK),
+    "arctan2": (math.atan2, lambda y, x: abs(y) > KINK or x > KINK),   # the cut: y = 0, x <= 0
+    "hypot": (math.hypot, lambda x, y: abs(x) + abs(y) > KINK),
+}
 
 
 def tree_eval(t: Tree, env: dict[str, float], strict: bool = True) -> float:
@@ -632,12 +858,10 @@ def tree_eval(t: Tree, env: dict[str, float], strict: bool = True) -> float:
     try:
         if kind == "un":
             x = tree_eval(t[2], env, strict)
-            fn, deriv = _UNARY_EVAL[t[1]]
-            if strict and t[1] in ("log", "sqrt") and x < KINK:
-                raise UnsafePointError
-            if strict and t[1] == "abs" and abs(x) < KINK:
-                raise UnsafePointError
+            fn, deriv, safe = _UNARY_EVAL[t[1]]
             if strict:
+                if not safe(x):
+                    raise UnsafePointError
                 check(deriv(x))
             return check(fn(x))
         if kind == "bin":
@@ -661,9 +885,10 @@ def tree_eval(t: Tree, env: dict[str, float], strict: bool = True) -> float:
             return check(real(x ** k))
         if kind == "call":
             x, y = tree_eval(t[2], env, strict), tree_eval(t[3], env, strict)
-            if strict and abs(x - y) < KINK:
+            fn2, safe2 = _CALL_EVAL[t[1]]
+            if strict and not safe2(x, y):
                 raise UnsafePointError
-            return max(x, y) if t[1] == "max" else min(x, y)
+            return check(fn2(x, y))
         x, y = tree_eval(t[2], env, strict), tree_eval(t[3], env, strict)
         if strict and abs(x - y) < KINK:
             raise UnsafePointError
@@ -673,8 +898,13 @@ def tree_eval(t: Tree, env: dict[str, float], strict: bool = True) -> float:
         raise UnsafePointError from None
 
 
+# the functions the text language knows (all of them, as the SymPy cases check), plus unary minus
+UNARY_TEXT = [name for name in _UNARY_EVAL if name == "neg" or name in _text_functions()]
+CALL_TEXT = [name for name in _CALL_EVAL if name in _text_functions()]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(tree=trees(5), a=st.floats(-2.5, 2.5), b=st.floats(-2.5, 2.5), c=st.floats(-2.5, 2.5))
+@given(tree=trees(5, leaf_depth=3), a=st.floats(-2.5, 2.5), b=st.floats(-2.5, 2.5), c=st.floats(-2.5, 2.5))
 def test_random_expression_trees(tree: Tree, a: float, b: float, c: float) -> None:
     env = {"a": a, "b": b, "c": c}
     try:
@@ -695,6 +925,7 @@ def test_random_expression_trees(tree: Tree, a: float, b: float, c: float) -> No
         assume(math.isfinite(fine) and abs(fine) < BIG and abs(fine - rough) <= 1e-4 * (1 + abs(fine)))
 
     text = tree_text(tree)
+    event(f"operators in the tree: {min(operator_count(tree) // 4 * 4, 12)}+")  # --hypothesis-show-statistics
     f = diffc.compile(text, args=["a", "b", "c"], backend="numpy")
     value, grads = f.value_and_grad(a, b, c)
     assert value == pytest.approx(expected, rel=1e-9, abs=1e-9), text
@@ -702,10 +933,9 @@ def test_random_expression_trees(tree: Tree, a: float, b: float, c: float) -> No
         assert got == pytest.approx(want, rel=1e-5, abs=1e-6), f"d/d{name} of {text} at {env}"
 
 
-@SMALL_COTANGENT_BUG
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(tree=trees(4), seed=st.integers(0, 2**32 - 1), reduce=st.sampled_from(["sum", "mean"]))
-@example(tree=("bin", "+", ("var", "a"), ("var", "b")), seed=0, reduce="sum")  # the bug, found first
+@given(tree=trees(4, leaf_depth=2), seed=st.integers(0, 2**32 - 1), reduce=st.sampled_from(["sum", "mean"]))
+@example(tree=("bin", "+", ("var", "a"), ("var", "b")), seed=0, reduce="sum")  # found a reverse-mode bug once
 def test_random_expression_trees_over_a_vector_and_scalars(tree: Tree, seed: int, reduce: str) -> None:
     """The same trees with b a vector: scalar-vector broadcasting and its undoing, then a reduction."""
     assume(re.search(r"\bb\b", tree_text(tree)) is not None)  # otherwise nothing is a vector
@@ -718,22 +948,23 @@ def test_random_expression_trees_over_a_vector_and_scalars(tree: Tree, seed: int
             per_element.append(tree_eval(tree, {"a": a, "b": float(bi), "c": c}))
         except UnsafePointError:
             assume(False)
+    # central differences lose about |f| * 1e-16 / eps to rounding: keep the values where that is small
+    assume(max(abs(v) for v in per_element) < 1e3)
 
-    def ref(a: float, b: np.ndarray, c: float) -> float:
-        vals = []
-        for bi in np.atleast_1d(b):
-            try:
-                vals.append(tree_eval(tree, {"a": a, "b": float(bi), "c": c}, strict=False))
-            except UnsafePointError:
-                vals.append(math.nan)
-        return float(np.sum(vals) if reduce == "sum" else np.mean(vals))
+    # central differences element by element, then summed: differencing the sum itself would lose a
+    # small element's slope in the rounding of a large one
+    def element(a: float, bi: float, c: float) -> float:
+        try:
+            return tree_eval(tree, {"a": a, "b": bi, "c": c}, strict=False)
+        except UnsafePointError:
+            return math.nan
 
-    reference = numeric_grad(ref, [a, b, c], eps=1e-7)
-    coarse = numeric_grad(ref, [a, b, c], eps=1e-5)
-    for fine, rough in zip(reference, coarse, strict=True):
-        fine, rough = np.asarray(fine), np.asarray(rough)
-        assume(bool(np.all(np.isfinite(fine))) and bool(np.all(np.abs(fine) < BIG)))
-        assume(bool(np.all(np.abs(fine - rough) <= 1e-4 * (1 + np.abs(fine)))))
+    fine = np.array([numeric_grad(element, [a, float(bi), c], eps=1e-7) for bi in b])      # (3 elements, 3 args)
+    rough = np.array([numeric_grad(element, [a, float(bi), c], eps=1e-5) for bi in b])
+    assume(bool(np.all(np.isfinite(fine))) and bool(np.all(np.abs(fine) < BIG)))
+    assume(bool(np.all(np.abs(fine - rough) <= 1e-4 * (1 + np.abs(fine)))))
+    scale = 1.0 if reduce == "sum" else 1.0 / len(b)
+    reference = [scale * fine[:, 0].sum(), scale * fine[:, 1], scale * fine[:, 2].sum()]
 
     text = f"{reduce}({tree_text(tree)})"
     f = diffc.compile(text, args={"a": "f64", "b": "f64[n]", "c": "f64"}, backend="numpy")
@@ -741,6 +972,7 @@ def test_random_expression_trees_over_a_vector_and_scalars(tree: Tree, seed: int
     expected = np.sum(per_element) if reduce == "sum" else np.mean(per_element)
     assert value == pytest.approx(expected, rel=1e-9, abs=1e-9), text
     assert isinstance(da, float) and isinstance(dc, float) and db.shape == (3,)
-    assert da == pytest.approx(reference[0], rel=1e-5, abs=1e-6), text
+    magnitude = [scale * np.abs(fine[:, k]).sum() for k in (0, 2)]  # the sum may cancel: scale by its terms
+    assert da == pytest.approx(reference[0], rel=1e-5, abs=1e-6 + 1e-5 * magnitude[0]), text
     np.testing.assert_allclose(db, reference[1], rtol=1e-5, atol=1e-6, err_msg=text)
-    assert dc == pytest.approx(reference[2], rel=1e-5, abs=1e-6), text
+    assert dc == pytest.approx(reference[2], rel=1e-5, abs=1e-6 + 1e-5 * magnitude[1]), text

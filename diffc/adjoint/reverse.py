@@ -108,7 +108,11 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
             active.add(node)
 
     guards = branch_guards(forward, out)
-    cotangent = graph.input(cotangent_name or f"{out_name}_bar", out.dtype, out.shape)
+    taken = {n.attr("name") for n in graph.nodes if n.op is Op.INPUT}
+    name = cotangent_name or f"{out_name}_bar"
+    while name in taken:  # a user's argument may already be called e_bar
+        name += "_"
+    cotangent = graph.input(name, out.dtype, out.shape)
     contributions: dict[Node, list[Node]] = {out: [cotangent]}
     adjoint: dict[Node, Node] = {}
     for node in reversed(forward):
@@ -134,6 +138,10 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
             if c is not None and x in active:
                 if guard and node.op is not Op.WHERE:  # where selects its own contributions
                     c = guarded(c, guard)
+                if node.op in ELEMENTWISE and x.shape != node.shape:
+                    # x was broadcast here: a cotangent still smaller than the node (the scalar of
+                    # a sum) stands for every element, so it expands before summing down to x
+                    c = expand(c, broadcast_shapes(graph, c.shape, node.shape))
                 contributions.setdefault(x, []).append(unbroadcast(c, x.shape))
 
     grads = []

@@ -15,9 +15,10 @@ side not taken cannot leak into the gradient.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
-from diffc.ir import COMPARISONS, DType, Node, Op, Shape
+from diffc.ir import COMPARISONS, FULL, Dim, DType, Index, Node, Op, Shape
 
 AdjointRule = Callable[..., tuple[Node | None, ...]]
 
@@ -95,11 +96,15 @@ def power(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
     """d(x^y) = y x^(y-1) dx + x^y log(x) dy.
 
     The ``dy`` term is only built when ``y`` is differentiated; it is NaN for
-    x < 0, where x^y is not differentiable in y either.
+    x < 0, where x^y is not differentiable in y either, and 0 at x = 0.
     """
     dx = g * (y * x ** (y - 1.0))
-    dy = None if is_constant(y) else g * (out * apply(Op.LOG, x))
-    return dx, dy
+    if is_constant(y):
+        return dx, None
+    # at x = 0 (and y > 0) x^y is 0 for every y: log(x) is replaced by log(1) = 0 there, as in JAX,
+    # instead of 0 * -inf = NaN
+    base = apply(Op.WHERE, apply(Op.EQ, x, x.graph.const(0.0, x.dtype)), x.graph.const(1.0, x.dtype), x)
+    return dx, g * (out * apply(Op.LOG, base))
 
 
 def matmul(g: Node, out: Node, a: Node, b: Node) -> tuple[Node | None, ...]:
@@ -125,7 +130,10 @@ def reduce_sum(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
 def reduce_mean(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
     """A mean is a sum divided by the count: each element gets g / count."""
     axes = out.attr("axis")
-    return (keep_reduced_axes(g / size(x, axes), x, axes, out.attr("keepdims")),)
+    count = size(x, axes)
+    if g.dtype is not DType.F64:  # an i64 count would promote f32 to f64 (NumPy's rule for arrays)
+        count = apply(Op.CAST, count, dtype=g.dtype)
+    return (keep_reduced_axes(g / count, x, axes, out.attr("keepdims")),)
 
 
 def transpose(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
@@ -145,6 +153,94 @@ def unary(fn: Op) -> Callable[[Node], Node]:
 
 
 sin, cos, sign = unary(Op.SIN), unary(Op.COS), unary(Op.SIGN)
+
+
+# -- rules of the ops for real models (more math, max/min reductions, softmax family) --
+
+LN2, LN10 = math.log(2.0), math.log(10.0)
+
+
+def _nonzero(x: Node) -> Node:
+    """``x`` with its zeros replaced by 1: a divisor that cannot make 0/0 = NaN."""
+    graph = x.graph
+    return apply(Op.WHERE, apply(Op.EQ, x, graph.const(0.0, x.dtype)), graph.const(1.0, x.dtype), x)
+
+
+def reduce_extreme(mask_op: Op) -> AdjointRule:
+    """amax/amin route the whole cotangent to ONE element per reduced slice.
+
+    Tie rule: the FIRST occurrence (in row-major order over the reduced axes)
+    of the maximum gets all of ``g``; the others get exactly 0. That is the
+    rule of binary max (the first argument takes the tie), and it makes the
+    gradient of ``max(x)`` the one-hot vector of ``argmax(x)``. The mask op
+    (MAX_MASK / MIN_MASK) marks that element; the contribution is selected
+    with ``where``, never multiplied by the mask.
+    """
+    def rule(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+        axes = out.attr("axis")
+        mask = apply(mask_op, x, axis=axes)
+        return (select(mask, keep_reduced_axes(g, x, axes, out.attr("keepdims"))),)
+    return rule
+
+
+def _normalized(e: Node, axes: tuple[int, ...]) -> Node:
+    """``e / sum(e, axes)``: a softmax from exponentials shifted by ANY amount constant along ``axes``."""
+    return e / apply(Op.SUM, e, axis=axes, keepdims=True)
+
+
+def logsumexp(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """d logsumexp(x) = g * softmax(x), with softmax = exp(x - out) / sum(exp(x - out)).
+
+    Reusing the forward value makes it stable by construction: x - out <= 0,
+    so the exponential never overflows. Dividing by the sum (1 up to rounding)
+    keeps it exact where ``out`` has lost ``log 2`` to rounding (x ~ 1e17 and
+    beyond): softmax does not change under a shift, so any shift works.
+    """
+    axes, keepdims = out.attr("axis"), out.attr("keepdims")
+    lse = keep_reduced_axes(out, x, axes, keepdims)
+    return (keep_reduced_axes(g, x, axes, keepdims) * _normalized(apply(Op.EXP, x - lse), axes),)
+
+
+def softmax(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """d softmax: out * (g - sum(g * out, axis)), the Jacobian diag(s) - s sᵀ applied to g."""
+    return (out * (g - apply(Op.SUM, g * out, axis=out.attr("axis"), keepdims=True)),)
+
+
+def log_softmax(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """d log_softmax: g - softmax * sum(g, axis), with softmax = exp(out) (out <= 0: no overflow),
+    normalized as in :func:`logsumexp`."""
+    axes = out.attr("axis")
+    return (g - _normalized(apply(Op.EXP, out), axes) * apply(Op.SUM, g, axis=axes, keepdims=True),)
+
+
+def norm(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """d ||x|| = g * x / ||x||.
+
+    At x = 0 the norm has no derivative; diffc returns 0 there (the smallest
+    subgradient, as PyTorch does; JAX gives NaN): the divisor 0 becomes 1,
+    and x is all zeros, so no NaN is ever computed.
+    """
+    axes, keepdims = out.attr("axis"), out.attr("keepdims")
+    r = _nonzero(keep_reduced_axes(out, x, axes, keepdims))
+    return (keep_reduced_axes(g, x, axes, keepdims) * (x / r),)
+
+
+def hypot(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
+    """d hypot(x, y) = (g x / h, g y / h); 0 at the origin, as for the norm it is."""
+    h = _nonzero(out)
+    return g * (x / h), g * (y / h)
+
+
+def arctan2(g: Node, out: Node, y: Node, x: Node) -> tuple[Node | None, ...]:
+    """d arctan2(y, x) = (x, -y) / (x² + y²), divided by hypot(x, y) twice so that large x, y do not
+    overflow. NaN at the origin, where the angle jumps."""
+    h = apply(Op.HYPOT, x, y)
+    return g * ((x / h) / h), -(g * ((y / h) / h))
+
+
+def _one_minus_square(x: Node) -> Node:
+    """1 - x² as (1 - x)(1 + x): accurate near ±1, where arcsin' blows up."""
+    return (1.0 - x) * (1.0 + x)
 
 
 # -- the table ----------------------------------------------------------------
@@ -176,7 +272,76 @@ ADJOINTS: dict[Op, AdjointRule] = {
     Op.BROADCAST: lambda g, out, x: (g,),                       # the reverse pass sums it down
     Op.RESHAPE: lambda g, out, x: (apply(Op.RESHAPE, g, shape=x.shape),),
     Op.CAST: cast,
+    # ops for real models
+    Op.LOG1P: lambda g, out, x: (g / (1.0 + x),),
+    Op.EXPM1: lambda g, out, x: (g * (out + 1.0),),             # reuse e^x - 1
+    Op.LOG2: lambda g, out, x: (g / (x * LN2),),
+    Op.LOG10: lambda g, out, x: (g / (x * LN10),),
+    Op.EXP2: lambda g, out, x: (g * (out * LN2),),              # reuse 2^x
+    Op.ARCSIN: lambda g, out, x: (g / apply(Op.SQRT, _one_minus_square(x)),),
+    Op.ARCCOS: lambda g, out, x: (-(g / apply(Op.SQRT, _one_minus_square(x))),),
+    Op.ARCTAN: lambda g, out, x: (g / (1.0 + x * x),),
+    Op.SINH: lambda g, out, x: (g * apply(Op.COSH, x),),
+    Op.COSH: lambda g, out, x: (g * apply(Op.SINH, x),),
+    Op.ARCSINH: lambda g, out, x: (g / apply(Op.HYPOT, x, x.graph.const(1.0, x.dtype)),),  # 1/sqrt(x²+1)
+    Op.SOFTPLUS: lambda g, out, x: (g * apply(Op.SIGMOID, x),),  # log(1 + e^x)' = σ(x)
+    Op.ARCTAN2: arctan2,
+    Op.HYPOT: hypot,
+    Op.AMAX: reduce_extreme(Op.MAX_MASK),                       # one-hot: the first maximum
+    Op.AMIN: reduce_extreme(Op.MIN_MASK),
+    Op.LOGSUMEXP: logsumexp,
+    Op.NORM: norm,
+    Op.SOFTMAX: softmax,
+    Op.LOG_SOFTMAX: log_softmax,
 }
 
 # Ops whose output does not depend differentiably on any input.
-NON_DIFFERENTIABLE: frozenset[Op] = frozenset(COMPARISONS | {Op.SIGN, Op.INPUT, Op.CONST, Op.DIM})
+NON_DIFFERENTIABLE: frozenset[Op] = frozenset(COMPARISONS | {Op.SIGN, Op.INPUT, Op.CONST, Op.DIM,
+                                                              Op.MAX_MASK, Op.MIN_MASK})
+
+
+# -- rules of indexing, joins and gathers --------------------------------------------------------
+
+def unslice(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """x[index] passes g back into zeros of x's shape at the same index (several slices of one
+    array each send theirs, and the reverse pass adds them up)."""
+    if g.op is Op.BROADCAST and g.inputs[0].ndim == 0:  # a number is written as it is: z[1:] = 1.0
+        g = g.inputs[0]
+    return (apply(Op.UNSLICE, g, index=out.attr("index"), shape=x.shape),)
+
+
+def concat(g: Node, out: Node, *xs: Node) -> tuple[Node | None, ...]:
+    """Each input of a concatenation gets its own slab of g along the axis (g[:n], g[n:n + m], ...)."""
+    axis = out.attr("axis")
+    full = [FULL] * out.ndim
+    start: Dim = 0
+    grads: list[Node | None] = []
+    for k, x in enumerate(xs):
+        stop = start + x.shape[axis]
+        items = list(full)
+        items[axis] = ("slice", None if k == 0 else start, None if k == len(xs) - 1 else stop, 1)
+        grads.append(apply(Op.SLICE, g, index=Index(items)) if len(xs) > 1 else g)
+        start = stop
+    return tuple(grads)
+
+
+def stack(g: Node, out: Node, *xs: Node) -> tuple[Node | None, ...]:
+    """Input k of a stack gets g[..., k, ...] along the new axis."""
+    axis = out.attr("axis")
+    grads: list[Node | None] = []
+    for k in range(len(xs)):
+        items = [FULL] * out.ndim
+        items[axis] = ("int", k)
+        grads.append(apply(Op.SLICE, g, index=Index(items)))
+    return tuple(grads)
+
+
+ADJOINTS.update({
+    Op.SLICE: unslice,
+    Op.UNSLICE: lambda g, out, x: (apply(Op.SLICE, g, index=out.attr("index")),),  # linear: slice back
+    Op.CONCAT: concat,
+    Op.STACK: stack,
+    Op.GATHER: lambda g, out, x, idx: (apply(Op.SCATTER, g, idx, size=x.shape[1]), None),
+    Op.SCATTER: lambda g, out, x, idx: (apply(Op.GATHER, g, idx), None),
+})
+NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | frozenset({Op.ARANGE})

@@ -11,6 +11,7 @@ import inspect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from diffc.codegen.numba import NumbaPrinter
 from diffc.codegen.numpy import NumpyPrinter
@@ -41,6 +42,7 @@ class FunctionSpec:
     layout: Layout
     doc: str
     delegate: tuple[str, int] | None = None  # (function, index): return function(...)[index]
+    constants: tuple[Any, ...] = ()  # large constant arrays: trailing hidden parameters _const0, ...
 
 
 def printer_for(backend: str) -> Printer:
@@ -54,6 +56,7 @@ def printer_for(backend: str) -> Printer:
 def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | None = None) -> str:
     """The source of one function, with its decorator; support helpers it calls go into ``helpers``."""
     printer = printer_for(backend)
+    printer.constants = spec.constants
     if spec.delegate:
         lines = printer.delegate(spec.name, spec.program, *spec.delegate, spec.doc)
     else:

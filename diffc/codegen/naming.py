@@ -11,8 +11,18 @@ import builtins
 import keyword
 import re
 
-RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
+# builtins that exist only in some processes (``site`` adds help, exit, ...; the REPL and gettext add ``_``)
+# are reserved always, so that the generated text does not depend on how Python was started
+PROCESS_BUILTINS = frozenset({"help", "exit", "quit", "copyright", "credits", "license", "_"})
+RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | PROCESS_BUILTINS | {
     "np", "numba", "math", "ShapeError", "forward", "grad", "value_and_grad", "vjp", "self",
+}
+# support helpers (diffc/support/stable.py, numba_loops.py) are module-level names of generated code:
+# a variable of the same name would shadow the helper (``stable_softmax = stable_softmax(z, (1,))``)
+RESERVED = RESERVED | {
+    "stable_logsumexp", "stable_softmax", "stable_log_softmax", "first_max_mask", "first_min_mask",
+    "first_max_index", "first_min_index", "rows_max", "rows_min", "rows_max_mask", "rows_min_mask",
+    "rows_logsumexp", "rows_softmax", "rows_log_softmax",
 }
 
 

@@ -8,16 +8,32 @@ single-axis sums here (loops arrive with the fusion work).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
+from diffc.codegen.loops import LoopPrinting
 from diffc.codegen.printer import Expr, Printer
-from diffc.ir import Node
+from diffc.ir import Dim, Node, Op
 
 
-class NumbaPrinter(Printer):
+class NumbaPrinter(LoopPrinting, Printer):
     backend: ClassVar[str] = "numba"
     imports: ClassVar[tuple[str, ...]] = ("import numpy as np", "import numba")
     decorator: ClassVar[str] = '@numba.njit(error_model="numpy", cache=True)'
+    fused_decorator: ClassVar[str] = ('@numba.njit(error_model="numpy", '
+                                      'fastmath={"contract", "afn", "arcp", "nsz", "reassoc"}, cache=True)')
+    fuse: bool = True
+
+    def statements(self, nodes, exprs, body):  # type: ignore[no-untyped-def]
+        """Fuse elementwise chains into loops where the program has them, else NumPy statements."""
+        self.parallel = False
+        if self.fuse and self.fused_statements(nodes, exprs, body):
+            decorator = self.fused_decorator
+            if self.parallel:
+                decorator = decorator.replace("cache=True", "parallel=True, cache=True")
+            self.decorator = decorator  # type: ignore[misc]
+            return
+        super().statements(nodes, exprs, body)
 
     def _sum_axes(self, node: Node, x: Expr) -> Expr:
         """Sum one axis at a time, highest first, then restore kept axes by reshape."""
@@ -28,7 +44,11 @@ class NumbaPrinter(Printer):
             expr = x
             for axis in sorted(axes, reverse=True):
                 expr = self.call("np.sum", expr, extra=f", axis={axis}")
-        if node.attr("keepdims") and node.shape:
+        if node.attr("keepdims") and node.shape and axes == tuple(range(node.inputs[0].ndim)):
+            # a full sum is a Numba scalar, which has no reshape
+            extra = "" if node.dtype.value == "f64" else f", dtype={self.dtype(node.dtype)}"
+            expr = Expr(f"np.full({self.shape(node.shape)}, {expr.text}{extra})")
+        elif node.attr("keepdims") and node.shape:
             expr = Expr(f"{self.wrap(expr, 100)}.reshape({self.shape(node.shape)})")
         return expr
 
@@ -43,3 +63,92 @@ class NumbaPrinter(Printer):
         total = self._sum_axes(node, x)
         return Expr(f"{self.wrap(total, 70)} / {count if count.isidentifier() or count.isdigit() else f'({count})'}",
                     70)
+
+    # -- ops for real models: reductions along axes as row loops (diffc/support/numba_loops.py) --
+    def _product(self, dims: Sequence[Dim]) -> str:
+        parts = [self.dim(d) for d in dims]
+        return " * ".join(p if p.isidentifier() or p.isdigit() else f"({p})" for p in parts) or "1"
+
+    def _rows(self, source: Node, x: Expr, axes: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+        """``x`` as a contiguous 2-D array: the kept axes flattened into rows, the reduced ones into columns.
+
+        The permutation that moves the reduced axes last is static, so Numba
+        sees a plain transpose and reshape; the helper loops over the rows.
+        """
+        if source.ndim == 0:
+            return f"np.full((1, 1), {x.text})", ()
+        kept = tuple(a for a in range(source.ndim) if a not in axes)
+        perm = kept + tuple(axes)
+        shape = source.shape
+        moved = x.text if perm == tuple(range(source.ndim)) else f"np.transpose({x.text}, {perm})"
+        rows, cols = self._product([shape[a] for a in kept]), self._product([shape[a] for a in axes])
+        return f"np.ascontiguousarray({moved}).reshape(({rows}, {cols}))", perm
+
+    def _row_reduce(self, node: Node, x: Expr, helper: str) -> Expr:
+        """A reduction over ``node``'s axes by a row helper, reshaped to the node's shape (keepdims or not)."""
+        rows, _ = self._rows(node.inputs[0], x, node.attr("axis"))
+        call = f"{self.require('numba_loops', helper)}({rows})"
+        if not node.shape:
+            return Expr(f"{call}[0]")
+        return Expr(f"{call}.reshape({self.shape(node.shape)})")
+
+    def _row_map(self, node: Node, x: Expr, helper: str) -> Expr:
+        """A result of x's shape computed row by row (softmax, masks), transposed back if needed."""
+        source = node.inputs[0]
+        rows, perm = self._rows(source, x, node.attr("axis"))
+        call = f"{self.require('numba_loops', helper)}({rows})"
+        if not source.shape:
+            return Expr(f"{call}[0, 0]")
+        moved = f"{call}.reshape({self.shape(tuple(source.shape[p] for p in perm))})"
+        if perm == tuple(range(source.ndim)):
+            return Expr(moved)
+        inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
+        return Expr(f"np.ascontiguousarray(np.transpose({moved}, {inverse}))")
+
+    def _full(self, node: Node) -> bool:
+        return node.attr("axis") == tuple(range(node.inputs[0].ndim)) and not node.attr("keepdims")
+
+    def print_amax(self, node: Node, x: Expr) -> Expr:
+        if self._full(node) and node.inputs[0].ndim:
+            return self.call("np.max", x)
+        return self._row_reduce(node, x, "rows_max")
+
+    def print_amin(self, node: Node, x: Expr) -> Expr:
+        if self._full(node) and node.inputs[0].ndim:
+            return self.call("np.min", x)
+        return self._row_reduce(node, x, "rows_min")
+
+    def print_logsumexp(self, node: Node, x: Expr) -> Expr:
+        return self._row_reduce(node, x, "rows_logsumexp")
+
+    def print_softmax(self, node: Node, x: Expr) -> Expr:
+        return self._row_map(node, x, "rows_softmax")
+
+    def print_log_softmax(self, node: Node, x: Expr) -> Expr:
+        return self._row_map(node, x, "rows_log_softmax")
+
+    def print_max_mask(self, node: Node, x: Expr) -> Expr:
+        return self._row_map(node, x, "rows_max_mask")
+
+    def print_min_mask(self, node: Node, x: Expr) -> Expr:
+        return self._row_map(node, x, "rows_min_mask")
+
+    # -- indexing: Numba has one index array per subscript, so gathers are loops (diffc/support/numba_gather.py) --
+    def state_slice(self, node: Node, var: str, x: Expr) -> list[str]:
+        """A slice gets a variable of its own: a loop then reads ``s[i]``, not a new view ``x[1:][i]`` per entry."""
+        return [f"{var} = {self.print_slice(node, x).text}"]
+
+    def print_gather(self, node: Node, x: Expr, idx: Expr) -> Expr:
+        return self.call(self.require("numba_gather", "gather_rows"), x, idx)
+
+    state_scatter = None  # type: ignore[assignment]  # one expression here: the helper's call
+
+    def print_scatter(self, node: Node, g: Expr, idx: Expr) -> Expr:
+        return self.call(self.require("numba_gather", "scatter_rows"), g, idx, Expr(self.dim(node.shape[1])))
+
+    def print_reshape(self, node: Node, x: Expr) -> Expr:
+        """Numba reshapes contiguous arrays only: a view (a slice, a transpose, an argument that may be one)
+        goes through ``np.ascontiguousarray`` first, which copies only when the array is not contiguous."""
+        if node.inputs[0].op in (Op.INPUT, Op.SLICE, Op.TRANSPOSE):
+            x = Expr(f"np.ascontiguousarray({x.text})")
+        return super().print_reshape(node, x)

@@ -20,9 +20,28 @@ from typing import Any, ClassVar
 
 from diffc.codegen.naming import Namer
 from diffc.errors import UnsupportedError
-from diffc.ir import Dim, DType, Node, Op, Program, Shape, Sym, dim_names, dim_text, float_text, reachable
+from diffc.ir import (
+    FULL,
+    Dim,
+    DType,
+    Graph,
+    Index,
+    Node,
+    Op,
+    Program,
+    Shape,
+    Sym,
+    _const_key,
+    dim_names,
+    dim_nonneg,
+    dim_text,
+    float_text,
+    reachable,
+)
 
 MAX_INLINE_DEPTH = 3
+INLINE_CONSTANT_MAX = 16  # larger constant arrays are hidden parameters, never huge literals
+TEMP_NAMES = {Op.SLICE: "part"}  # temporaries named otherwise than their op (slice is a builtin)
 
 # Python's operator precedence, higher binds tighter.
 ATOM, POWER, UNARY, PRODUCT, SUM, COMPARE, TERNARY = 100, 90, 80, 70, 60, 50, 10
@@ -55,6 +74,10 @@ class Printer:
         Op.EXP: "np.exp", Op.LOG: "np.log", Op.SQRT: "np.sqrt", Op.SIN: "np.sin", Op.COS: "np.cos",
         Op.TAN: "np.tan", Op.TANH: "np.tanh", Op.ABS: "np.abs", Op.SIGN: "np.sign",
         Op.MAX: "np.maximum", Op.MIN: "np.minimum", Op.OUTER: "np.outer",
+        # ops for real models
+        Op.LOG1P: "np.log1p", Op.EXPM1: "np.expm1", Op.LOG2: "np.log2", Op.LOG10: "np.log10", Op.EXP2: "np.exp2",
+        Op.ARCSIN: "np.arcsin", Op.ARCCOS: "np.arccos", Op.ARCTAN: "np.arctan", Op.SINH: "np.sinh",
+        Op.COSH: "np.cosh", Op.ARCSINH: "np.arcsinh", Op.ARCTAN2: "np.arctan2", Op.HYPOT: "np.hypot",
     }
     # ops printed as an infix operator: (symbol, precedence)
     INFIX: ClassVar[dict[Op, tuple[str, int]]] = {
@@ -64,11 +87,17 @@ class Printer:
     }
 
     def __init__(self) -> None:
+        self.program: Program | None = None
+        self.uses: dict[Node, int] = {}
+        self.forward: set[Node] = set()
+        self.bases: dict[Node, str] = {}
         self.namer = Namer()
         self.dims: dict[str, str] = {}  # size name -> variable holding it
         self.used_dims: set[str] = set()  # the size variables some printed text reads
         self.optional: dict[str, str] = {}  # a line binding one size -> its variable, dropped if unread
         self.helpers: dict[str, str] = {}  # support helpers the printed code calls: name -> module
+        self.constants: tuple[Any, ...] = ()  # large constant arrays, passed as hidden parameters
+        self.constant_names: dict[Any, str] = {}
 
     def require(self, module: str, name: str) -> str:
         """Use helper ``name`` of support module ``module`` (``diffc.support.<module>``).
@@ -134,11 +163,18 @@ class Printer:
         value = node.value
         if value.ndim == 0:
             return self.literal(value.item(), node.dtype)
-        if value.size > 64:
-            raise UnsupportedError(f"a constant array of {value.size} elements cannot be printed inline yet",
-                                   op="const", backend=self.backend)
-        items = repr([self.literal(v, node.dtype).text for v in value.ravel().tolist()]).replace("'", "")
-        return Expr(f"np.array({items}, dtype={self.dtype(node.dtype)}).reshape({self.shape(value.shape)})")
+        if value.size > INLINE_CONSTANT_MAX:  # a hidden parameter (api.py binds it once)
+            name = self.constant_names.get(_const_key(value))
+            if name is None:
+                raise UnsupportedError(f"a constant array of {value.size} elements is not printed inline: it is "
+                                       "passed in as a hidden parameter, which this function was not given",
+                                       op="const", backend=self.backend)
+            return Expr(name)
+        # exact: a float prints as the float64 of its value, which converts back to the same bits
+        items = ", ".join(self.literal(v, DType.F64 if node.dtype.is_float else node.dtype).text
+                          for v in value.ravel().tolist())
+        array = f"np.array([{items}], dtype={self.dtype(node.dtype)})"
+        return Expr(array if value.ndim == 1 else f"{array}.reshape({self.shape(value.shape)})")
 
     def print_dim(self, node: Node) -> Expr:
         text = self.dim(node.attr("dim"))
@@ -198,6 +234,115 @@ class Printer:
             return Expr(f"{self.dtype(node.dtype)}({x.text})")
         return Expr(f"{self.wrap(x, ATOM)}.astype({self.dtype(node.dtype)})")
 
+    # -- ops for real models: stable forms, max/min reductions, first-extreme masks --
+    # (the helpers live in diffc/support/stable.py; the Numba printer swaps in loops)
+    def print_softplus(self, node: Node, x: Expr) -> Expr:
+        # log(1 + e^x) = logaddexp(0, x), which NumPy computes as max(x, 0) + log1p(exp(-|x|)): no overflow
+        return self.call("np.logaddexp", self.literal(0.0, node.dtype), x)
+
+    def print_amax(self, node: Node, x: Expr) -> Expr:
+        return self.call("np.max", x, extra=self.axis_args(node))
+
+    def print_amin(self, node: Node, x: Expr) -> Expr:
+        return self.call("np.min", x, extra=self.axis_args(node))
+
+    def print_norm(self, node: Node, x: Expr) -> Expr:
+        # sqrt(sum(x^2)) over the axes; np.linalg.norm would mean the spectral norm for some axis pairs
+        return self.call("np.sqrt", self.print_sum(node, self.call("np.square", x)))
+
+    def print_logsumexp(self, node: Node, x: Expr) -> Expr:
+        return self.call(self.require("stable", "stable_logsumexp"), x, Expr(repr(node.attr("axis"))),
+                         Expr(repr(node.attr("keepdims"))))
+
+    def print_softmax(self, node: Node, x: Expr) -> Expr:
+        return self.call(self.require("stable", "stable_softmax"), x, Expr(repr(node.attr("axis"))))
+
+    def print_log_softmax(self, node: Node, x: Expr) -> Expr:
+        return self.call(self.require("stable", "stable_log_softmax"), x, Expr(repr(node.attr("axis"))))
+
+    def print_max_mask(self, node: Node, x: Expr) -> Expr:
+        return self.call(self.require("stable", "first_max_mask"), x, Expr(repr(node.attr("axis"))))
+
+    def print_min_mask(self, node: Node, x: Expr) -> Expr:
+        return self.call(self.require("stable", "first_min_mask"), x, Expr(repr(node.attr("axis"))))
+
+    # -- indexing, joins, gathers (SLICE's adjoint and SCATTER are built by statements: state_<op>) --
+    def index_text(self, index: Index) -> str:
+        return index.text(self.dim)
+
+    def print_slice(self, node: Node, x: Expr) -> Expr:
+        # a basic index is a view in NumPy and Numba: no copy
+        return Expr(f"{self.wrap(x, ATOM)}{self.index_text(node.attr('index'))}")
+
+    def zeros(self, node: Node) -> str:
+        extra = "" if node.dtype is DType.F64 else f", dtype={self.dtype(node.dtype)}"
+        return f"np.zeros({self.shape(node.shape)}{extra})"
+
+    def state_unslice(self, node: Node, var: str, g: Expr) -> list[str]:
+        """``z = zeros(shape); z[index] = g``: a new axis of the index is dropped from g by a 0."""
+        index = node.attr("index")
+        target = Index(item for item in index.items if item[0] != "new")
+        value = g.text
+        if len(target.items) != len(index.items) and node.inputs[0].ndim:
+            picks = [("int", 0) if item[0] == "new" else FULL for item in index.items if item[0] != "int"]
+            value = f"{self.wrap(g, ATOM)}{Index(picks).text(self.dim)}"
+        return [f"{var} = {self.zeros(node)}", f"{var}{self.index_text(target)} = {value}"]
+
+    def print_concat(self, node: Node, *xs: Expr) -> Expr:
+        return Expr(f"np.concatenate(({', '.join(x.text for x in xs)}{',' if len(xs) == 1 else ''}), "
+                    f"axis={node.attr('axis')})")
+
+    def print_stack(self, node: Node, *xs: Expr) -> Expr:
+        return Expr(f"np.stack(({', '.join(x.text for x in xs)}{',' if len(xs) == 1 else ''}), "
+                    f"axis={node.attr('axis')})")
+
+    def print_arange(self, node: Node) -> Expr:
+        return Expr(f"np.arange({self.dim(node.attr('size'))})")
+
+    def print_gather(self, node: Node, x: Expr, idx: Expr) -> Expr:
+        # NumPy raises IndexError for an index out of range (a negative one counts from the end)
+        return Expr(f"{self.wrap(x, ATOM)}[np.arange({self.dim(node.shape[0])}), {idx.text}]")
+
+    def state_scatter(self, node: Node, var: str, g: Expr, idx: Expr) -> list[str]:
+        """Row i gets g[i] at column idx[i]: one entry per row, so a plain assignment adds nothing up twice."""
+        return [f"{var} = {self.zeros(node)}", f"{var}[np.arange({self.dim(node.shape[0])}), {idx.text}] = {g.text}"]
+
+    # -- large constants: hidden parameters that api.py binds once --
+    def hidden_parameters(self, taken: Sequence[str]) -> list[str]:
+        """``_const0, ...``: one parameter per constant too large to print (``self.constants``), after the
+        user's parameters."""
+        namer = Namer(set(taken))
+        names = [namer.fresh(f"_const{k}") for k in range(len(self.constants))]
+        self.constant_names = {_const_key(c): n for c, n in zip(self.constants, names, strict=True)}
+        return names
+
+    def size_checks(self, graph: Graph, bound: dict[str, tuple[str, int]]) -> list[str]:
+        """Entry checks of sizes that no argument binds by itself.
+
+        A static index needs a large enough axis (``x[5]`` of ``f64[n]`` needs
+        ``n >= 6``); two sizes computed in different ways must agree
+        (``x[1:] + w`` with ``w: f64[3]`` needs ``max(n - 1, 0) == 3``).
+        """
+        lines: list[str] = []
+        largest: dict[Dim, tuple[int, str]] = {}  # per size, the largest minimum (it implies the others)
+        for (dim, minimum), what in graph.bounds.items():
+            d = graph.resolve(dim)
+            if not dim_nonneg(d - minimum) and minimum > largest.get(d, (minimum - 1, ""))[0]:
+                largest[d] = (minimum, what)
+        for d, (minimum, what) in largest.items():
+            message = json.dumps(f"{what} needs {self._size_name(d, bound)} >= {minimum}, got ")
+            lines += [f"if {self.dim(d)} < {minimum}:", f"    raise ShapeError({message} + str({self.dim(d)}))"]
+        seen: set[tuple[Dim, Dim]] = set()
+        for a, b in graph.constraints:
+            a, b = graph.resolve(a), graph.resolve(b)
+            if a == b or (a, b) in seen:
+                continue
+            seen.update({(a, b), (b, a)})
+            message = json.dumps(f"sizes {self._size_name(a, bound)} and {self._size_name(b, bound)} must agree, got ")
+            lines += [f"if {self.dim(a)} != {self.dim(b)}:",
+                      f'    raise ShapeError({message} + str({self.dim(a)}) + " and " + str({self.dim(b)}))']
+        return lines
+
     # -- functions --------------------------------------------------------------
     def entry_checks(self, inputs: Sequence[Node], params: Sequence[str]) -> list[str]:
         """Bind size names from the arguments and check that sizes agree.
@@ -238,6 +383,8 @@ class Printer:
             lines.append(f"    raise ShapeError({pieces[0]}")
             lines += [f'                     + " but " + {piece}' for piece in pieces[1:]]
             lines.append(f"                     + {tail})")
+        if graph is not None:
+            lines += self.size_checks(graph, bound)
         return lines
 
     @staticmethod
@@ -260,34 +407,20 @@ class Printer:
         self.used_dims = set()
         self.optional = {}
         names = self.parameters(program) if params is None else list(params)
-        self.namer.taken.update(names)
+        hidden = self.hidden_parameters(names)
+        self.namer.taken.update(names + hidden)
         body = self.entry_checks(program.inputs, names)
         exprs: dict[Node, Expr] = {n: Expr(p) for n, p in zip(program.inputs, names, strict=True)}
         nodes = reachable(program.outputs)
-        uses: dict[Node, int] = {}
+        self.program = program
+        self.uses = {}
         for node in nodes:
             for x in node.inputs:
-                uses[x] = uses.get(x, 0) + 1
-        outputs = set(program.outputs)
-        forward = set(reachable(program.outputs[:1]))
-        graph = program.graph
-        bases: dict[Node, str] = {}
-        for node in nodes:
-            if node in exprs:
-                continue
-            args = [exprs[x] for x in node.inputs]
-            expr = self.method(node.op)(node, *args)
-            if node.inputs:
-                expr = Expr(expr.text, expr.prec, 1 + max(a.depth for a in args))
-            leaf = node.op in (Op.CONST, Op.DIM)
-            named = node in graph.names and not leaf
-            if not leaf and (named or node in outputs or uses.get(node, 0) > 1 or expr.depth > MAX_INLINE_DEPTH):
-                base = graph.names.get(node) or self.temp_name(node, program, forward)
-                var = self.namer.fresh(base)
-                body.append(f"{var} = {expr.text}")
-                bases[node] = base
-                expr = Expr(var)
-            exprs[node] = expr
+                self.uses[x] = self.uses.get(x, 0) + 1
+        self.forward = set(reachable(program.outputs[:1]))
+        self.bases = {}
+        self.statements(nodes, exprs, body)
+        bases = self.bases
         returned: list[str] = []
         for node, out_name in zip(program.outputs, program.output_names, strict=True):
             current = exprs[node].text
@@ -299,8 +432,44 @@ class Printer:
         body.append("return " + self._layout_text(layout, returned, top=True))
         # a size bound on entry but never read would be an unused variable (a linter's F841)
         body = [line for line in body if line not in self.optional or self.optional[line] in self.used_dims]
-        lines = [f"def {fn_name}({', '.join(names)}):", f'    """{docstring(doc)}"""']
+        lines = [f"def {fn_name}({', '.join(names + hidden)}):", f'    """{docstring(doc)}"""']
         return lines + ["    " + line for line in body]
+
+    def statements(self, nodes: Sequence[Node], exprs: dict[Node, Expr], body: list[str]) -> None:
+        """Print every node not printed yet, in order: one NumPy statement per named node."""
+        for node in nodes:
+            if node not in exprs:
+                exprs[node] = self.emit(node, [exprs[x] for x in node.inputs], body)
+
+    def emit(self, node: Node, args: Sequence[Expr], body: list[str], force: bool = False) -> Expr:
+        """The expression of ``node``; a statement in ``body`` when it deserves a name.
+
+        A node gets its own line when it has a user's name, several uses, is
+        an output, or would nest inlined expressions too deep.
+        """
+        stated = getattr(self, f"state_{node.op.value}", None)
+        if stated is not None:  # an op built by several statements (a scatter into zeros): always a variable
+            var = self.fresh_var(node)
+            body.extend(stated(node, var, *args))
+            return Expr(var)
+        expr = self.method(node.op)(node, *args)
+        if node.inputs:
+            expr = Expr(expr.text, expr.prec, 1 + max(a.depth for a in args))
+        if node.op in (Op.CONST, Op.DIM):
+            return expr
+        graph = node.graph
+        if force or node in graph.names or node in self.program.outputs or self.uses.get(node, 0) > 1 \
+                or expr.depth > MAX_INLINE_DEPTH:
+            var = self.fresh_var(node)
+            body.append(f"{var} = {expr.text}")
+            return Expr(var)
+        return expr
+
+    def fresh_var(self, node: Node) -> str:
+        """A new variable for ``node``, named by the user, its output, or its op."""
+        base = node.graph.names.get(node) or self.temp_name(node, self.program, self.forward)
+        self.bases[node] = base
+        return self.namer.fresh(base)
 
     @staticmethod
     def parameters(program: Program) -> list[str]:
@@ -310,7 +479,8 @@ class Printer:
 
     def delegate(self, fn_name: str, program: Program, target: str, index: int, doc: str) -> list[str]:
         """``def grad(a, b): return value_and_grad(a, b)[1]``: one function built on another."""
-        names = ", ".join(self.parameters(program))
+        user = self.parameters(program)
+        names = ", ".join(user + self.hidden_parameters(user))
         return [f"def {fn_name}({names}):", f'    """{docstring(doc)}"""', f"    return {target}({names})[{index}]"]
 
     def temp_name(self, node: Node, program: Program, forward: set[Node]) -> str:
@@ -323,7 +493,7 @@ class Printer:
             return program.output_names[0]
         if node in program.outputs and node not in forward:
             return program.output_names[program.outputs.index(node)]
-        return node.op.value
+        return TEMP_NAMES.get(node.op, node.op.value)
 
     def _layout_text(self, layout: Layout, names: list[str], top: bool = False) -> str:
         if isinstance(layout, int):
@@ -332,3 +502,19 @@ class Printer:
         if len(layout) == 1:
             inner += ","
         return inner if top else f"({inner})"
+
+
+def hidden_constants(programs: Sequence[Program]) -> tuple[Any, ...]:
+    """The constant arrays too large to print (more than ``INLINE_CONSTANT_MAX`` elements) that
+    ``programs`` use, each once (equal bits are one constant), in order of first use.
+
+    Generated functions take them as trailing parameters ``_const0, ...``; the
+    API binds them once, so a captured weight matrix is never copied per call
+    and never printed as a huge literal.
+    """
+    found: dict[Any, Any] = {}
+    for program in programs:
+        for node in program.nodes():
+            if node.op is Op.CONST and node.value.size > INLINE_CONSTANT_MAX:
+                found.setdefault(_const_key(node.value), node.value)
+    return tuple(found.values())

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from diffc.errors import ParseError, ShapeError, UnsupportedError
-from diffc.ir import DType, Graph, Node, Op, Program, Shape, parse_type
+from diffc.ir import DType, Graph, Node, Op, Program, Shape, basic_index, parse_type
 
 __all__ = ["parse_text", "FUNCTIONS"]
 
@@ -75,17 +75,35 @@ _OPERATOR_TEXT: dict[type[ast.AST], str] = {
 UNARY_FUNCTIONS: dict[str, Op] = {
     "exp": Op.EXP, "log": Op.LOG, "sqrt": Op.SQRT, "sin": Op.SIN, "cos": Op.COS, "tan": Op.TAN,
     "tanh": Op.TANH, "abs": Op.ABS, "sigmoid": Op.SIGMOID,
+    # ops for real models
+    "log1p": Op.LOG1P, "expm1": Op.EXPM1, "log2": Op.LOG2, "log10": Op.LOG10, "exp2": Op.EXP2,
+    "arcsin": Op.ARCSIN, "arccos": Op.ARCCOS, "arctan": Op.ARCTAN, "sinh": Op.SINH, "cosh": Op.COSH,
+    "arcsinh": Op.ARCSINH, "softplus": Op.SOFTPLUS,
 }
-# full reductions of one argument
-REDUCTION_FUNCTIONS: dict[str, Op] = {"sum": Op.SUM, "mean": Op.MEAN}
+# two-argument elementwise functions
+BINARY_FUNCTIONS: dict[str, Op] = {"arctan2": Op.ARCTAN2, "hypot": Op.HYPOT}
+# reductions of one argument: over every axis, or over axis=... (keepdims=... keeps them as size 1)
+REDUCTION_FUNCTIONS: dict[str, Op] = {"sum": Op.SUM, "mean": Op.MEAN, "logsumexp": Op.LOGSUMEXP}
+# along an axis (default the last), the shape of the argument
+AXIS_FUNCTIONS: dict[str, Op] = {"softmax": Op.SOFTMAX, "log_softmax": Op.LOG_SOFTMAX}
 # elementwise, two or more arguments, left-nested: max(a, b, c) = max(max(a, b), c)
 VARIADIC_FUNCTIONS: dict[str, Op] = {"max": Op.MAX, "min": Op.MIN}
+# ... and of one argument, a reduction like sum: max(x), max(x, axis=1)
+EXTREMA: dict[str, Op] = {"max": Op.AMAX, "min": Op.AMIN}
+# the keyword arguments a function takes; their values are literals, read from the tree (never evaluated)
+KEYWORDS: dict[str, frozenset[str]] = {
+    **{name: frozenset({"axis", "keepdims"}) for name in (*REDUCTION_FUNCTIONS, *EXTREMA)},
+    **{name: frozenset({"axis"}) for name in AXIS_FUNCTIONS},
+}
 # every known function: name -> (min args, max args or None, what the count message says)
 FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     **{name: (1, 1, "exactly 1 argument") for name in UNARY_FUNCTIONS},
     **{name: (1, 1, "exactly 1 argument") for name in REDUCTION_FUNCTIONS},
+    **{name: (1, 1, "exactly 1 argument") for name in AXIS_FUNCTIONS},
+    **{name: (2, 2, "exactly 2 arguments") for name in BINARY_FUNCTIONS},
     "relu": (1, 1, "exactly 1 argument"),
-    **{name: (1, None, "2 or more arguments") for name in VARIADIC_FUNCTIONS},
+    "square": (1, 1, "exactly 1 argument"),
+    **{name: (1, None, "1 argument (a reduction) or 2 or more (elementwise)") for name in VARIADIC_FUNCTIONS},
     "where": (3, 3, "exactly 3 arguments (condition, value if true, value if false)"),
 }
 _KNOWN = ", ".join(sorted(FUNCTIONS))
@@ -95,8 +113,7 @@ _CONTAINER = "lists, tuples, sets and dicts are not supported: the text computes
 _STRING = "strings are not supported: the text is an arithmetic expression"
 REFUSED_EXPRESSIONS: dict[type[ast.AST], str] = {
     ast.Attribute: "attribute access is not supported",
-    ast.Subscript: "indexing and slicing are not supported yet (slicing arrives later)",
-    ast.Slice: "indexing and slicing are not supported yet (slicing arrives later)",
+    ast.Slice: "a slice is only allowed inside an index (x[1:])",
     ast.Lambda: "lambda is not supported: write the expression itself",
     ast.ListComp: _COMPREHENSION, ast.SetComp: _COMPREHENSION, ast.DictComp: _COMPREHENSION,
     ast.GeneratorExp: _COMPREHENSION,
@@ -338,6 +355,9 @@ class _Parser:
             return list(node.args)
         if isinstance(node, (ast.Name, ast.Constant)):
             return None
+        if isinstance(node, ast.Subscript):  # x[1:], X[:, 0]: the index is read as literals, in build
+            self.index_key(node)
+            return [node.value]
         if isinstance(node, ast.Attribute) and node.attr in FUNCTIONS:
             raise self.error(node, f"attribute access is not supported: write the bare name '{node.attr}(...)'")
         message = REFUSED_EXPRESSIONS.get(type(node), f"{type(node).__name__} expressions are not supported")
@@ -351,18 +371,42 @@ class _Parser:
         self.check_name(func)
         if func.id not in FUNCTIONS:
             raise self.error(func, f"unknown function '{func.id}' (known: {_KNOWN})")
-        if node.keywords:
-            raise self.error(node.keywords[0], f"keyword arguments are not supported ({func.id})")
+        allowed = KEYWORDS.get(func.id, frozenset())
+        for kw in node.keywords:
+            if not allowed:
+                raise self.error(kw, f"keyword arguments are not supported ({func.id})")
+            if kw.arg not in allowed:
+                raise self.error(kw, f"{func.id}() takes only the keyword arguments {', '.join(sorted(allowed))}")
+            self.static(kw.arg, kw.value)
         low, high, expected = FUNCTIONS[func.id]
         count = len(node.args)
         if count < low or (high is not None and count > high):
             raise self.error(node, f"{func.id}() takes {expected}, got {count}")
-        if func.id in VARIADIC_FUNCTIONS and count == 1:
-            line, col = node.lineno, self.column(node.lineno, node.col_offset)
-            raise UnsupportedError(
-                f"line {line}, column {col}: {func.id}(x) of one argument is a reduction, which arrives with "
-                f"axis reductions; for the elementwise {func.id} write {func.id}(a, b) (at {self.segment(node)!r})",
-                op=func.id)
+        if func.id in VARIADIC_FUNCTIONS and count > 1 and node.keywords:
+            raise self.error(node.keywords[0], f"axis and keepdims belong to the reduction {func.id}(x) of one "
+                                               f"argument, not to the elementwise {func.id}(a, b)")
+
+    def static(self, name: str, value: ast.expr) -> object:
+        """A keyword's literal value: ``keepdims`` a bool; ``axis`` None, an int or a tuple of ints."""
+        if name == "keepdims":
+            if isinstance(value, ast.Constant) and isinstance(value.value, bool):
+                return value.value
+            raise self.error(value, "keepdims must be True or False")
+        if isinstance(value, ast.Constant) and value.value is None:
+            return None
+        items = value.elts if isinstance(value, ast.Tuple) else [value]
+        axes: list[int] = []
+        for item in items:
+            sign = 1
+            if isinstance(item, ast.UnaryOp) and isinstance(item.op, ast.USub):
+                sign, item = -1, item.operand
+            if not (isinstance(item, ast.Constant) and type(item.value) is int):
+                raise self.error(value, "axis must be an integer, a tuple of integers or None")
+            axes.append(sign * item.value)
+        return tuple(axes) if isinstance(value, ast.Tuple) else axes[0]
+
+    def keywords(self, node: ast.Call) -> dict[str, object]:
+        return {kw.arg: self.static(kw.arg, kw.value) for kw in node.keywords if kw.arg is not None}
 
     def leaf(self, node: ast.expr) -> Value:
         if isinstance(node, ast.Name):
@@ -426,14 +470,51 @@ class _Parser:
             return _Lit(-x.value) if isinstance(x, _Lit) else self.apply(node, Op.NEG, operands)
         if isinstance(node, ast.Compare):
             return self.apply(node, COMPARE_OPS[type(node.ops[0])], operands)
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node, operands[0])
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
         return _CALLS[node.func.id](self, node, operands)
+
+    # -- indexing: basic NumPy indexing with literal bounds (x[1:], x[:-1], X[:, 0], x[:, None]) --
+    def index_key(self, node: ast.Subscript) -> tuple[object, ...]:
+        """The index as Python values: ints, slices of ints, None and ... (read from the tree, never evaluated)."""
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        key: list[object] = []
+        for part in parts:
+            if isinstance(part, ast.Slice):
+                key.append(slice(*(self.index_int(p, True) for p in (part.lower, part.upper, part.step))))
+            elif isinstance(part, ast.Constant) and (part.value is None or part.value is Ellipsis):
+                key.append(part.value)
+            else:
+                key.append(self.index_int(part, False))
+        return tuple(key)
+
+    def index_int(self, node: ast.expr | None, optional: bool) -> int | None:
+        if node is None:
+            return None
+        sign, inner = 1, node
+        if isinstance(inner, ast.UnaryOp) and isinstance(inner.op, (ast.USub, ast.UAdd)):
+            sign, inner = (-1 if isinstance(inner.op, ast.USub) else 1), inner.operand
+        if isinstance(inner, ast.Constant) and type(inner.value) is int:
+            return sign * inner.value
+        if optional and isinstance(inner, ast.Constant) and inner.value is None and inner is node:
+            return None
+        raise self.error(node, "an index must be an integer literal, None or a slice with integer literal bounds "
+                               "(x[1:], x[:-1], X[:, 0], x[:, None])")
+
+    def subscript(self, node: ast.Subscript, value: Value) -> Value:
+        if not isinstance(value, Node):
+            raise self.error(node, "a number cannot be indexed")
+        try:
+            return basic_index(value, self.index_key(node), self.segment(node))
+        except (ShapeError, UnsupportedError) as exc:
+            raise self.located(node, exc) from None
 
 
 def _arity(node: ast.expr) -> int:
     if isinstance(node, (ast.BinOp, ast.Compare)):
         return 2
-    if isinstance(node, ast.UnaryOp):
+    if isinstance(node, (ast.UnaryOp, ast.Subscript)):
         return 1
     assert isinstance(node, ast.Call)
     return len(node.args)
@@ -457,6 +538,22 @@ def _variadic_call(op: Op) -> Builder:
     return build
 
 
+def _keyword_call(op: Op) -> Builder:
+    """A reduction or an along-axis function: its ``axis=`` and ``keepdims=`` become the op's attributes."""
+    return lambda parser, node, operands: parser.apply(node, op, operands, **parser.keywords(node))
+
+
+def _extremum(reduction: Op, elementwise: Op) -> Builder:
+    """max(x) (and max(x, axis=1)) is the reduction; max(a, b, ...) the elementwise maximum."""
+    variadic, reduce = _variadic_call(elementwise), _keyword_call(reduction)
+    return lambda parser, node, operands: (reduce if len(operands) == 1 else variadic)(parser, node, operands)
+
+
+def _square(parser: _Parser, node: ast.Call, operands: list[Value]) -> Value:
+    """square(x) = x * x, as np.square (one node used twice: its adjoint is 2 x g)."""
+    return parser.apply(node, Op.MUL, [operands[0], operands[0]])
+
+
 def _relu(parser: _Parser, node: ast.Call, operands: list[Value]) -> Value:
     """relu(x) = max(x, 0), with the zero in x's dtype (the notes' relu'(0) = 0 comes from the tie rule)."""
     return parser.apply(node, Op.MAX, [operands[0], _Lit(0.0)])
@@ -470,8 +567,11 @@ def _where(parser: _Parser, node: ast.Call, operands: list[Value]) -> Value:
 
 _CALLS: dict[str, Builder] = {
     **{name: _unary_call(op) for name, op in UNARY_FUNCTIONS.items()},
-    **{name: _unary_call(op) for name, op in REDUCTION_FUNCTIONS.items()},
-    **{name: _variadic_call(op) for name, op in VARIADIC_FUNCTIONS.items()},
+    **{name: _keyword_call(op) for name, op in REDUCTION_FUNCTIONS.items()},
+    **{name: _keyword_call(op) for name, op in AXIS_FUNCTIONS.items()},
+    **{name: _unary_call(op) for name, op in BINARY_FUNCTIONS.items()},
+    **{name: _extremum(EXTREMA[name], op) for name, op in VARIADIC_FUNCTIONS.items()},
+    "square": _square,
     "relu": _relu,
     "where": _where,
 }

@@ -31,6 +31,7 @@ int, so it works only for a concrete first size.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import keyword
@@ -38,13 +39,30 @@ import operator
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from diffc.errors import ShapeError, TraceError, UnsupportedError
-from diffc.ir import Dim, DType, Graph, Node, Op, Program, Shape, Sym, dim_text, parse_type, type_text
+from diffc.ir import (
+    Dim,
+    DType,
+    Graph,
+    Node,
+    Op,
+    Program,
+    Shape,
+    Sym,
+    basic_index,
+    dim_mul,
+    dim_product,
+    dim_quotient,
+    dim_text,
+    parse_type,
+    type_text,
+)
 
 __all__ = ["Size", "Tracer", "annotation_types", "function_name", "signature_names", "trace"]
 
@@ -78,20 +96,13 @@ _CONTROL_FLOW = (
 
 # hints appended to "np.X is not supported by diffc's tracer"
 _HINTS: dict[str, str] = {
-    "np.max": "np.max is a reduction; for the elementwise maximum of two values use np.maximum(a, b)",
-    "np.min": "np.min is a reduction; for the elementwise minimum of two values use np.minimum(a, b)",
-    "np.amax": "for the elementwise maximum of two values use np.maximum(a, b)",
-    "np.amin": "for the elementwise minimum of two values use np.minimum(a, b)",
     "np.fmax": "use np.maximum(a, b)",
     "np.fmin": "use np.minimum(a, b)",
-    "np.log1p": "write np.log(1 + x)",
-    "np.expm1": "write np.exp(x) - 1",
-    "np.exp2": "write 2.0 ** x",
-    "np.log2": "write np.log(x) / np.log(2.0)",
-    "np.log10": "write np.log(x) / np.log(10.0)",
+    "np.maximum.reduce": "use np.max(x, axis=...)",
+    "np.minimum.reduce": "use np.min(x, axis=...)",
+    "np.logaddexp": "use diffc.softplus(x) for np.logaddexp(0, x), or diffc.logsumexp",
     "np.float_power": "write x ** y",
     "np.true_divide": "write x / y",
-    "np.linalg.norm": "write np.sqrt(np.sum(x * x))",
     "np.add.reduce": "use np.sum(x, axis=...)",
     "np.multiply.outer": "use np.outer(a, b)",
     "np.asarray": "traced values are arrays already",
@@ -202,7 +213,10 @@ def _promote(values: Sequence[Any], what: str, graph: Graph | None = None) -> tu
             exemplars.append(_weak_exemplar(item.node.dtype) if item.weak else _NUMPY_OF[item.node.dtype])
             weak = weak and item.weak
         elif isinstance(item, np.ndarray):
-            exemplars.append(item.dtype)
+            # a constant array of the model (a literal, a captured mask or weight) takes the traced values'
+            # dtype, as a Python number does: a float32 model stays float32 where NumPy would promote to
+            # float64. A NumPy scalar (0-d) keeps NumPy 2's rule: np.float64(2) asks for float64.
+            exemplars.append(_WEAK_KINDS.get(item.dtype.kind, item.dtype) if item.ndim else item.dtype)
             weak = False
         else:
             exemplars.append(item)
@@ -310,6 +324,34 @@ def _np_mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepd
     return _reduce(Op.MEAN, a, axis, keepdims, "np.mean")
 
 
+# -- ops for real models: max/min reductions and the norm --------------------------
+
+def _np_max(a: Any, axis: Any = None, out: Any = None, keepdims: Any = False, initial: Any = _UNSET,
+            where: Any = _UNSET) -> Tracer:
+    _reject_kwargs("np.max", out=out, initial=initial, where=where)
+    return _reduce(Op.AMAX, a, axis, keepdims, "np.max")
+
+
+def _np_min(a: Any, axis: Any = None, out: Any = None, keepdims: Any = False, initial: Any = _UNSET,
+            where: Any = _UNSET) -> Tracer:
+    _reject_kwargs("np.min", out=out, initial=initial, where=where)
+    return _reduce(Op.AMIN, a, axis, keepdims, "np.min")
+
+
+def _np_norm(x: Any, ord: Any = None, axis: Any = None, keepdims: Any = False) -> Tracer:  # noqa: A002
+    """np.linalg.norm as sqrt(sum(x * x)): the 2-norm of vectors, the Frobenius norm of matrices."""
+    what = "np.linalg.norm"
+    t = _traced(x, what)
+    axes = _axis(axis, what)
+    count = t.node.ndim if axes is None else 1 if isinstance(axes, int) else len(axes)
+    if not (ord is None or (ord == 2 and count == 1) or (ord == "fro" and count == 2)):
+        raise _fail(f"np.linalg.norm(..., ord={ord!r}) is not supported by diffc's tracer: only the 2-norm of "
+                    "vectors and the Frobenius norm of matrices (ord=None); write it out with np.sum and np.abs")
+    if axes is None and t.node.ndim > 2 and ord is not None:
+        raise _fail(f"np.linalg.norm(..., ord={ord!r}) of a rank-{t.node.ndim} array: give axis")
+    return Tracer(_apply(t.graph, Op.NORM, (t.node,), what, axis=axes, keepdims=bool(keepdims)))
+
+
 def _matmul(a: Any, b: Any, what: str) -> Tracer:
     graph, dtype, items, _ = _promote((a, b), what)
     return Tracer(_apply(graph, Op.MATMUL, [_node(graph, item, dtype) for item in items], what))
@@ -403,6 +445,9 @@ _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.clip: _np_clip,
     np.shape: _np_shape,
     np.ndim: _np_ndim,
+    # ops for real models
+    np.max: _np_max, np.amax: _np_max, np.min: _np_min, np.amin: _np_min,
+    np.linalg.norm: _np_norm,
 }
 
 
@@ -430,11 +475,16 @@ def _array_function(func: Any, types: Any, args: Sequence[Any], kwargs: dict[str
 _UNARY_UFUNCS = {
     np.exp: Op.EXP, np.log: Op.LOG, np.sqrt: Op.SQRT, np.sin: Op.SIN, np.cos: Op.COS, np.tan: Op.TAN,
     np.tanh: Op.TANH, np.absolute: Op.ABS, np.sign: Op.SIGN, np.negative: Op.NEG,
+    # ops for real models
+    np.log1p: Op.LOG1P, np.expm1: Op.EXPM1, np.log2: Op.LOG2, np.log10: Op.LOG10, np.exp2: Op.EXP2,
+    np.arcsin: Op.ARCSIN, np.arccos: Op.ARCCOS, np.arctan: Op.ARCTAN, np.sinh: Op.SINH, np.cosh: Op.COSH,
+    np.arcsinh: Op.ARCSINH,
 }
 _BINARY_UFUNCS = {
     np.add: Op.ADD, np.subtract: Op.SUB, np.multiply: Op.MUL, np.divide: Op.DIV, np.power: Op.POW,
     np.maximum: Op.MAX, np.minimum: Op.MIN, np.greater: Op.GT, np.greater_equal: Op.GE, np.less: Op.LT,
     np.less_equal: Op.LE, np.equal: Op.EQ, np.not_equal: Op.NE,
+    np.arctan2: Op.ARCTAN2, np.hypot: Op.HYPOT,  # ops for real models
 }
 
 
@@ -685,8 +735,10 @@ class Tracer(_Traced):
                     "cannot be traced: diffc's IR has no indexing; use vectorised NumPy (np.sum(x), x @ w, ...)")
 
     def __getitem__(self, key: Any) -> Any:
-        raise _fail("indexing or slicing a traced array (x[...]) is not supported by diffc's tracer; "
-                    "use vectorised NumPy (np.sum(x, axis=0), np.where(mask, a, b), ...)")
+        return _getitem(self, key)
+
+    def reshape(self, *shape: Any, order: str = "C") -> Tracer:
+        return _reshape(self, shape[0] if len(shape) == 1 else shape, order, "x.reshape")
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise _fail("assigning into a traced array (x[...] = ...) cannot be traced: traced values are immutable; "
@@ -707,6 +759,16 @@ class Tracer(_Traced):
              *, where: Any = _UNSET) -> Tracer:
         _reject_kwargs("x.mean", dtype=dtype, out=out, where=where)
         return _reduce(Op.MEAN, self, axis, keepdims, "x.mean")
+
+    def max(self, axis: Any = None, out: Any = None, keepdims: Any = False, initial: Any = _UNSET,
+            where: Any = _UNSET) -> Tracer:
+        _reject_kwargs("x.max", out=out, initial=initial, where=where)
+        return _reduce(Op.AMAX, self, axis, keepdims, "x.max")
+
+    def min(self, axis: Any = None, out: Any = None, keepdims: Any = False, initial: Any = _UNSET,
+            where: Any = _UNSET) -> Tracer:
+        _reject_kwargs("x.min", out=out, initial=initial, where=where)
+        return _reduce(Op.AMIN, self, axis, keepdims, "x.min")
 
     def dot(self, other: Any, out: Any = None) -> Tracer:
         return _np_dot(self, other, out)
@@ -783,14 +845,14 @@ class Size(_Traced):
 
     def __mul__(self, other: Any) -> Any:
         dim = self._same(other)
-        if isinstance(dim, int):
-            return self._wrap(self._graph, _scale(self.dim, dim))
+        if dim is not None:  # m * n stays a size (a reshape's target)
+            return self._wrap(self._graph, dim_mul(self.dim, dim))
         return _Traced.__mul__(self, other)
 
     def __rmul__(self, other: Any) -> Any:
         dim = self._same(other)
-        if isinstance(dim, int):
-            return self._wrap(self._graph, _scale(self.dim, dim))
+        if dim is not None:
+            return self._wrap(self._graph, dim_mul(dim, self.dim))
         return _Traced.__rmul__(self, other)
 
     def __neg__(self) -> Any:
@@ -819,6 +881,238 @@ class Size(_Traced):
                     "or use vectorised NumPy")
 
     __index__ = __int__
+
+
+# ---------------------------------------------------------------------------
+# indexing, reshapes, joins, np.arange of a size
+#
+# Basic indexing (ints, slices with int bounds, None, ...) records a SLICE node
+# (``diffc.ir.basic_index``); the one integer-array index supported is the
+# gather ``x[np.arange(m), idx]``, one entry per row (cross-entropy with integer
+# labels). ``np.arange(m)`` of a symbolic size cannot go through NumPy's
+# dispatch (np.arange has none), so ``trace`` swaps ``numpy.arange`` for a
+# wrapper while the function runs: the wrapper records an ARANGE node when a
+# size is among its arguments and calls NumPy's own arange otherwise, so other
+# threads see no change. (``from numpy import arange`` binds the original and
+# is not seen.)
+
+_WEAK_KINDS: dict[str, Any] = {"b": False, "i": 0, "u": 0, "f": 0.0}
+
+
+def _index_error(exc: Exception, what: str) -> Exception:
+    """A refusal of diffc.ir.basic_index, with the user's line."""
+    if isinstance(exc, ShapeError):
+        return ShapeError(f"{exc}{_user_location()}")
+    return _fail(str(exc))
+
+
+def _is_index_array(key: Any) -> bool:
+    if isinstance(key, Tracer):
+        return True
+    return isinstance(key, (list, np.ndarray)) and np.ndim(key) > 0
+
+
+def _static_key(key: Any) -> Any:
+    """Sizes (``x.shape[0] - 1``) as their Syms, in slice bounds too."""
+    if isinstance(key, Size):
+        return key.dim
+    if isinstance(key, slice):
+        return slice(*(_static_key(k) for k in (key.start, key.stop, key.step)))
+    return key
+
+
+def _getitem(x: Tracer, key: Any) -> Tracer:
+    what = "x[...]"
+    items = key if isinstance(key, tuple) else (key,)
+    if x.node.ndim == 0:
+        raise _fail("indexing a traced scalar (x[...]): it has no axes")
+    if any(_is_index_array(k) for k in items):
+        return _gather(x, items, what)
+    try:
+        node = basic_index(x.node, tuple(_static_key(k) for k in items), what)
+    except (ShapeError, UnsupportedError) as exc:
+        raise _index_error(exc, what) from None
+    return Tracer(node)
+
+
+_GATHER_FORM = ("integer-array indexing is supported in one form, x[np.arange(m), idx]: entry idx[i] of row i "
+                "of a matrix x with m rows (the cross-entropy of integer labels)")
+
+
+def _gather(x: Tracer, items: tuple[Any, ...], what: str) -> Tracer:
+    graph = x.graph
+    for k in items:
+        kind = k.node.dtype if isinstance(k, Tracer) else DType.BOOL if np.asarray(k).dtype == bool else None
+        if kind is DType.BOOL:
+            raise _fail("indexing with a boolean mask (x[mask]) is not supported by diffc's tracer: the result's "
+                        "size depends on the data; use np.where(mask, x, 0) and a sum")
+    if len(items) != 2 or x.node.ndim != 2:
+        raise _fail(f"{what}: {_GATHER_FORM}")
+    rows_key, cols_key = items
+    rows = x.node.shape[0]
+    if isinstance(rows_key, Tracer):
+        node = rows_key.node
+        if node.op is not Op.ARANGE:
+            raise _fail(f"{what}: the row index must be np.arange(m); {_GATHER_FORM}")
+        if graph.resolve(node.attr("size")) != graph.resolve(rows):
+            _apply(graph, Op.GATHER, (x.node, node), what)  # the size mismatch, said as a gather's
+    elif not (isinstance(rows, int) and np.array_equal(np.asarray(rows_key), np.arange(rows))):
+        raise _fail(f"{what}: the row index must be np.arange(m) with m = x.shape[0]; {_GATHER_FORM}")
+    if isinstance(cols_key, Tracer):
+        cols = cols_key.node
+    else:
+        array = np.asarray(cols_key)
+        if array.dtype.kind not in "iu":
+            raise _fail(f"{what}: the column index must be integers, got {array.dtype}; {_GATHER_FORM}")
+        cols = graph.const(array.astype(np.int64), DType.I64)
+    if cols.dtype.is_float or cols.dtype is DType.BOOL or cols.ndim != 1:
+        raise _fail(f"{what}: the column index must be a vector of integers, got "
+                    f"{type_text(cols.dtype, cols.shape)}; {_GATHER_FORM}")
+    return Tracer(_apply(graph, Op.GATHER, (x.node, cols), what))
+
+
+def _shape_arg(shape: Any, what: str) -> list[Any]:
+    items = list(shape) if isinstance(shape, (tuple, list)) else [shape]
+    out: list[Any] = []
+    for d in items:
+        if isinstance(d, Size):
+            out.append(d.dim)
+        elif isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)):
+            out.append(int(d))
+        else:
+            raise _fail(f"{what}: a size must be an int or a size from x.shape, got {type(d).__name__}")
+    return out
+
+
+def _reshape(a: Any, shape: Any, order: Any, what: str) -> Tracer:
+    """A reshape to sizes that are known to keep the number of elements; ``-1`` is worked out."""
+    x = _traced(a, what)
+    if order != "C":
+        raise _fail(f"{what}(..., order={order!r}) is not supported by diffc's tracer: only order='C'")
+    graph = x.graph
+    dims = _shape_arg(shape, what)
+    total = graph.resolve(dim_product(x.node.shape))
+    if sum(1 for d in dims if d == -1) > 1:
+        raise ShapeError(f"{what}: can only specify one unknown dimension (-1){_user_location()}")
+    if any(isinstance(d, int) and d < -1 for d in dims):
+        raise ShapeError(f"{what}: negative size in {tuple(dims)}{_user_location()}")
+    if -1 in dims:
+        known = graph.resolve(dim_product(d for d in dims if d != -1))
+        missing = dim_quotient(total, known)
+        if missing is None:
+            if isinstance(total, int) and isinstance(known, int):
+                raise ShapeError(f"{what}: cannot reshape an array of {total} elements into shape "
+                                 f"{tuple(dims)}{_user_location()}")
+            raise _fail(f"{what}: cannot work out the -1 in {tuple(dim_text(d) for d in dims)} for an array of "
+                        f"{dim_text(total)} elements: give the sizes (from x.shape) or concrete argument sizes")
+        dims[dims.index(-1)] = missing
+    target = tuple(graph.resolve(d) for d in dims)
+    after = graph.resolve(dim_product(target))
+    if after != total:
+        if isinstance(total, int) and isinstance(after, int):
+            raise ShapeError(f"{what}: cannot reshape an array of {total} elements into shape {target}"
+                             f"{_user_location()}")
+        raise _fail(f"{what}: cannot tell that the shape {tuple(dim_text(d) for d in target)} has the "
+                    f"{dim_text(total)} elements of {type_text(x.node.dtype, x.node.shape)}; give sizes whose product "
+                    "is visibly the same (X.reshape(m * n) for m, n = X.shape) or concrete argument sizes")
+    if target == x.node.shape:
+        return Tracer(x.node)
+    return Tracer(_apply(graph, Op.RESHAPE, (x.node,), what, shape=target))
+
+
+def _np_reshape(a: Any, shape: Any = None, order: Any = "C", *, newshape: Any = None, copy: Any = None) -> Tracer:
+    _reject_kwargs("np.reshape", copy=copy)
+    return _reshape(a, newshape if shape is None else shape, order, "np.reshape")
+
+
+def _joined(arrays: Any, what: str) -> tuple[Graph, list[Node]]:
+    """The arrays of a concatenate or stack, promoted to one dtype."""
+    if not isinstance(arrays, (list, tuple)) or not arrays:
+        raise _fail(f"{what} takes a non-empty list or tuple of arrays")
+    graph, dtype, items, _ = _promote(list(arrays), what)
+    return graph, [_node(graph, item, dtype) for item in items]
+
+
+def _np_concatenate(arrays: Any, axis: Any = 0, out: Any = None, dtype: Any = None,
+                    casting: Any = "same_kind") -> Tracer:
+    _reject_kwargs("np.concatenate", out=out, dtype=dtype)
+    what = "np.concatenate"
+    if axis is None:
+        arrays = [_reshape(a, -1, "C", what) if isinstance(a, Tracer) else np.ravel(a) for a in arrays]
+        axis = 0
+    graph, nodes = _joined(arrays, what)
+    if len(nodes) == 1:
+        return Tracer(nodes[0])
+    return Tracer(_apply(graph, Op.CONCAT, nodes, what, axis=operator.index(axis)))
+
+
+def _np_stack(arrays: Any, axis: Any = 0, out: Any = None, *, dtype: Any = None, casting: Any = "same_kind") -> Tracer:
+    _reject_kwargs("np.stack", out=out, dtype=dtype)
+    graph, nodes = _joined(arrays, "np.stack")
+    return Tracer(_apply(graph, Op.STACK, nodes, "np.stack", axis=operator.index(axis)))
+
+
+def _np_expand_dims(a: Any, axis: Any) -> Tracer:
+    what = "np.expand_dims"
+    x = _traced(a, what)
+    axes = _axis(axis, what)
+    axes = (axes,) if isinstance(axes, int) else tuple(axes or ())
+    ndim = x.node.ndim + len(axes)
+    where = {a % ndim if -ndim <= a < ndim else ndim for a in axes}
+    if ndim in where or len(where) != len(axes):
+        raise ShapeError(f"{what}: axis {axis!r} is out of range or repeated for the result's rank {ndim}"
+                         f"{_user_location()}")
+    key = tuple(None if p in where else slice(None) for p in range(ndim))
+    return Tracer(basic_index(x.node, key, what)) if x.node.ndim else _fail(f"{what} of a traced scalar: "
+                                                                            "use np.full or arithmetic")
+
+
+def _np_arange(*args: Any, **kwargs: Any) -> Any:
+    """``np.arange(m)`` of a symbolic size: an ARANGE node (the row index of a gather)."""
+    if kwargs.get("dtype") not in (None, int, np.int64) or len(args) != 1 or set(kwargs) - {"dtype"}:
+        raise _fail("np.arange of a symbolic size is supported as np.arange(m) only (m = x.shape[0])")
+    (size,) = args
+    if not isinstance(size, Size):
+        raise _fail("np.arange of a traced value: its value is unknown while tracing; np.arange(m) takes a size "
+                    "(m = x.shape[0])")
+    return Tracer(size.graph.apply(Op.ARANGE, size=size.dim))
+
+
+class _ArangePatch:
+    """``numpy.arange`` replaced by :func:`_arange_wrapper` while any trace runs (a counter: traces nest)."""
+
+    lock = threading.Lock()
+    depth = 0
+    original = np.arange
+
+
+def _arange_wrapper(*args: Any, **kwargs: Any) -> Any:
+    if any(isinstance(a, _Traced) for a in (*args, *kwargs.values())):
+        return _np_arange(*args, **kwargs)
+    return _ArangePatch.original(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _traced_arange() -> Any:
+    with _ArangePatch.lock:
+        if _ArangePatch.depth == 0:
+            np.arange = _arange_wrapper
+        _ArangePatch.depth += 1
+    try:
+        yield
+    finally:
+        with _ArangePatch.lock:
+            _ArangePatch.depth -= 1
+            if _ArangePatch.depth == 0:
+                np.arange = _ArangePatch.original
+
+
+_FUNCTIONS.update({
+    np.reshape: _np_reshape,
+    np.concatenate: _np_concatenate,
+    np.stack: _np_stack,
+    np.expand_dims: _np_expand_dims,
+})
 
 
 # ---------------------------------------------------------------------------
@@ -957,7 +1251,8 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
             raise TraceError(f"parameter {pname!r} appears twice")
         dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
         inputs.append(graph.input(pname, dtype, tuple(shape)))
-    result = fn(*(Tracer(node) for node in inputs))
+    with _traced_arange():
+        result = fn(*(Tracer(node) for node in inputs))
     program_name = _identifier(name) if name else function_name(fn)
     outputs, names = _outputs(graph, result, program_name)
     return Program(graph, inputs, outputs, names, program_name)

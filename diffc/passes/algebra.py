@@ -17,6 +17,7 @@ or NaN. A rewrite never changes a node's shape or dtype.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from diffc.ir import Node, Op
@@ -25,8 +26,10 @@ Rewrite = Callable[[Node], "Node | None"]
 
 
 def _is(x: Node, value: float) -> bool:
-    """``x`` is a scalar constant equal to ``value`` (any sign of zero for 0)."""
-    return x.op is Op.CONST and x.value.ndim == 0 and x.value.item() == value
+    """``x`` is a scalar constant equal to ``value``; for zero, with the same sign."""
+    if x.op is not Op.CONST or x.value.ndim != 0 or x.value.item() != value:
+        return False
+    return value != 0.0 or math.copysign(1.0, x.value.item()) == math.copysign(1.0, value)
 
 
 def _same(node: Node, x: Node) -> Node | None:
@@ -35,11 +38,14 @@ def _same(node: Node, x: Node) -> Node | None:
 
 
 def add_zero(node: Node) -> Node | None:
-    """x + 0 = 0 + x = x."""
+    """x + (-0.0) = (-0.0) + x = x, for every x.
+
+    Not ``x + 0.0``: at x = -0.0 that is +0.0, and ``1 / x`` would change sign.
+    """
     x, y = node.inputs
-    if _is(y, 0.0):
+    if _is(y, -0.0):
         return _same(node, x)
-    return _same(node, y) if _is(x, 0.0) else None
+    return _same(node, y) if _is(x, -0.0) else None
 
 
 def add_negated(node: Node) -> Node | None:
@@ -53,11 +59,11 @@ def add_negated(node: Node) -> Node | None:
 
 
 def sub_zero(node: Node) -> Node | None:
-    """x - 0 = x and 0 - x = -x."""
+    """x - 0.0 = x and (-0.0) - x = -x, for every x (signed zeros included)."""
     x, y = node.inputs
     if _is(y, 0.0):
         return _same(node, x)
-    if _is(x, 0.0) and _same(node, y) is not None:
+    if _is(x, -0.0) and _same(node, y) is not None:
         return -y
     return None
 
@@ -133,7 +139,7 @@ def transpose_transpose(node: Node) -> Node | None:
 
 
 def reduce_nothing(node: Node) -> Node | None:
-    """A sum or mean over no axis is x."""
+    """A sum, mean, max or min over no axis is x."""
     return _same(node, node.inputs[0]) if node.attr("axis") == () else None
 
 
@@ -150,4 +156,5 @@ REWRITES: dict[Op, tuple[Rewrite, ...]] = {
     Op.TRANSPOSE: (transpose_transpose,),
     Op.SUM: (reduce_nothing,),
     Op.MEAN: (reduce_nothing,),
+    Op.AMAX: (reduce_nothing,), Op.AMIN: (reduce_nothing,),  # the max of one number is that number
 }

@@ -19,6 +19,11 @@ FOLDERS: dict[Op, Callable[..., Any]] = {
     Op.GT: np.greater, Op.GE: np.greater_equal, Op.LT: np.less, Op.LE: np.less_equal,
     Op.EQ: np.equal, Op.NE: np.not_equal, Op.WHERE: np.where,
     Op.SIGMOID: lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),
+    # ops for real models
+    Op.LOG1P: np.log1p, Op.EXPM1: np.expm1, Op.LOG2: np.log2, Op.LOG10: np.log10, Op.EXP2: np.exp2,
+    Op.ARCSIN: np.arcsin, Op.ARCCOS: np.arccos, Op.ARCTAN: np.arctan, Op.SINH: np.sinh, Op.COSH: np.cosh,
+    Op.ARCSINH: np.arcsinh, Op.ARCTAN2: np.arctan2, Op.HYPOT: np.hypot,
+    Op.SOFTPLUS: lambda x: np.logaddexp(np.zeros_like(x), x),
 }
 
 MAX_FOLDED_SIZE = 16  # larger constant arrays are left for the generated code

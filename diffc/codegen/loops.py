@@ -1,0 +1,412 @@
+"""Loop fusion for the Numba back end: elementwise chains become one pass.
+
+NumPy statements make one temporary array per operation and read each input
+once per statement that uses it. Here the nodes of one iteration domain (a
+vector of length ``n``) are printed as the body of one ``for i in range(n)``
+loop: forward and backward of an elementwise loss run in the same iteration,
+their intermediate values stay in registers, and the reductions that end the
+domain accumulate inside the loop.
+
+Row kernels: a matrix-vector product ``X @ w`` feeding a row-wise loss is a
+dot product per row (an inner loop), and the adjoint ``X.T @ dz`` is an
+accumulation per row (``w_bar[j] += X[i, j] * dz``), so X is read once, a row
+at a time, for the value and the gradient.
+
+Everything else (matrix products, reshapes, reductions over some axes) stays
+a NumPy statement between loops. The plan is made once per function:
+
+1. **Classify** each node: a *loop node* computed per element of a domain, a
+   *reduction* that ends a domain (``sum``, ``mean``, ``dot``, ``X.T @ v``),
+   or a *statement*.
+2. **Schedule** in topological order: a loop node joins the earliest loop of
+   its domain that comes after all it needs; a statement goes right after the
+   last thing it needs (so scalars such as ``1 / m`` are hoisted above the
+   loop instead of splitting it).
+3. **Print**: loop nodes used outside their loop (or returned) are stored in
+   arrays; the others are loop-local scalars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from diffc.codegen.printer import ATOM, Expr
+from diffc.ir import ELEMENTWISE, Dim, Node, Op
+
+# Above this much work per loop (elements times inner width) the loop runs on
+# all cores in fixed chunks; below, the launch (about 3-4 us) costs more than it saves.
+PARALLEL_MIN_WORK = 1 << 21
+# Transcendental functions cost ~20-50 arithmetic ops each: loops that call them
+# are compute-bound and parallelise from smaller sizes.
+TRANSCENDENTAL = frozenset({Op.EXP, Op.LOG, Op.SIN, Op.COS, Op.TAN, Op.TANH, Op.SIGMOID, Op.SQRT, Op.POW})
+TRANSCENDENTAL_WEIGHT = 16
+
+
+@dataclass
+class Loop:
+    """One fused loop over ``range(size)``."""
+
+    size: Dim
+    nodes: list[Node] = field(default_factory=list)        # per-element values, in order
+    reductions: list[Node] = field(default_factory=list)   # results complete after the loop
+
+
+@dataclass
+class Statement:
+    node: Node
+
+
+Stage = Loop | Statement
+
+
+def _domain(node: Node) -> Dim | None:
+    shape = node.shape
+    return shape[0] if len(shape) == 1 else None
+
+
+def _is_transposed_input(x: Node) -> Node | None:
+    """``A`` when ``x`` is ``A.T`` of a matrix, else ``None``."""
+    if x.op is Op.TRANSPOSE and x.ndim == 2 and x.attr("axes") == (1, 0):
+        return x.inputs[0]
+    return None
+
+
+class Plan:
+    """Which nodes fuse into which loop, in what order."""
+
+    def __init__(self, nodes: Sequence[Node], outputs: Sequence[Node], available: set[Node]) -> None:
+        self.stages: list[Stage] = []
+        self.home: dict[Node, Stage] = {}
+        self.kind: dict[Node, str] = {}
+        self.row_matrix: dict[Node, Node] = {}  # row ops: the matrix they read by rows
+        self.outputs = set(outputs)
+        self.available = available
+        for node in nodes:
+            if node in available or node.op in (Op.CONST, Op.DIM, Op.INPUT):
+                continue
+            self._place(node)
+        self._sink(nodes)
+        self.materialized = self._materialized(nodes)
+
+    # -- classification ----------------------------------------------------------
+    def loop_domain(self, node: Node) -> Dim | None:
+        """The domain of a per-element node, or ``None``."""
+        d = _domain(node)
+        if d is None:
+            return None
+        if node.op in ELEMENTWISE and all(x.ndim <= 1 for x in node.inputs):
+            return d
+        if node.op is Op.BROADCAST and node.inputs[0].ndim == 0:
+            return d
+        if node.op is Op.MATMUL:  # z = A @ w: a dot product per row of A
+            a, w = node.inputs
+            if a.ndim == 2 and w.ndim == 1 and self._outside(a, d) and self._outside(w, d):
+                self.row_matrix[node] = a
+                return d
+        return None
+
+    def _outside(self, x: Node, d: Dim) -> bool:
+        """``x`` is not computed per element of domain ``d`` (a whole array, ready before)."""
+        return self.kind.get(x) != "loop" or _domain(x) != d
+
+    def reduction_source(self, node: Node) -> Node | None:
+        """The loop node a reduction consumes, when it ends that node's domain."""
+        if node.op in (Op.SUM, Op.MEAN) and node.inputs[0].ndim == 1 and node.shape == ():
+            return node.inputs[0] if self.kind.get(node.inputs[0]) == "loop" else None
+        if node.op is Op.MATMUL:
+            a, b = node.inputs
+            if a.ndim == 1 and b.ndim == 1 and self.kind.get(a) == "loop" and self.kind.get(b) == "loop" \
+                    and self.home[a] is self.home[b]:
+                return a  # u . v
+            matrix = _is_transposed_input(a)
+            if matrix is not None and b.ndim == 1 and self.kind.get(b) == "loop":  # A.T @ v: rows of A
+                self.row_matrix[node] = matrix
+                return b
+            if a.ndim == 1 and b.ndim == 2 and self.kind.get(a) == "loop":  # v @ A
+                self.row_matrix[node] = b
+                return a
+        return None
+
+    # -- scheduling ----------------------------------------------------------------
+    def _position(self, stage: Stage) -> int:
+        return self.stages.index(stage)
+
+    def _ready(self, x: Node, domain: Dim | None) -> int:
+        """The first stage position at which ``x`` may be used by a consumer of ``domain``."""
+        if x in self.available or x.op in (Op.CONST, Op.DIM, Op.INPUT):
+            return 0
+        stage = self.home[x]
+        position = self._position(stage)
+        same_loop_ok = self.kind[x] == "loop" and domain is not None and _domain(x) == domain
+        return position if same_loop_ok else position + 1
+
+    def _place(self, node: Node) -> None:
+        if self._place_reduction(node):
+            return
+        domain = self.loop_domain(node)
+        if domain is not None:
+            self.kind[node] = "loop"
+            earliest = max((self._ready(x, domain) for x in node.inputs), default=0)
+            for stage in self.stages[earliest:]:
+                if isinstance(stage, Loop) and stage.size == domain:
+                    stage.nodes.append(node)
+                    self.home[node] = stage
+                    return
+            loop = Loop(domain, [node])
+            self.stages.append(loop)
+            self.home[node] = loop
+            return
+        self.kind[node] = "statement"
+        statement = Statement(node)
+        position = max((self._ready(x, None) for x in node.inputs), default=0)
+        self.stages.insert(position, statement)
+        self.home[node] = statement
+
+    def _place_reduction(self, node: Node) -> bool:
+        """Put a reduction into the loop of the value it reduces, when all else it needs is ready."""
+        source = self.reduction_source(node)
+        if source is None:
+            return False
+        loop = self.home[source]
+        others = [x for x in node.inputs if x is not source and self.kind.get(x) != "loop"]
+        if isinstance(loop, Loop) and all(self._ready(x, None) <= self._position(loop) for x in others):
+            self.kind[node] = "reduction"
+            loop.reductions.append(node)
+            self.home[node] = loop
+            return True
+        self.row_matrix.pop(node, None)
+        return False
+
+    def _sink(self, nodes: Sequence[Node]) -> None:
+        """Move a loop node into the later loop that holds all its users.
+
+        Placement is greedy (the earliest loop that can compute a node), so a
+        value needed only after a reduction (``0.5 * w`` added to ``X.T @ dz``)
+        lands in an early loop and would be stored in an array; sinking it
+        next to its users keeps it in a register.
+        """
+        users: dict[Node, list[Node]] = {}
+        for node in nodes:
+            for x in node.inputs:
+                users.setdefault(x, []).append(node)
+        for node in reversed(nodes):
+            if self.kind.get(node) != "loop" or node in self.outputs or node in self.row_matrix:
+                continue
+            homes = {id(self.home[u]): self.home[u] for u in users.get(node, ()) if u in self.home}
+            if len(homes) != 1 or any(self.kind.get(u) != "loop" for u in users.get(node, ())):
+                continue
+            (target,) = homes.values()
+            source = self.home[node]
+            if target is source or not isinstance(target, Loop) or not isinstance(source, Loop) \
+                    or target.size != source.size or self._position(target) < self._position(source):
+                continue
+            source.nodes.remove(node)
+            first_user = min(target.nodes.index(u) for u in users[node])
+            target.nodes.insert(first_user, node)
+            self.home[node] = target
+
+    def _materialized(self, nodes: Sequence[Node]) -> set[Node]:
+        """Loop nodes whose values are needed outside their loop: they get arrays."""
+        out = {n for n in self.outputs if self.kind.get(n) == "loop"}
+        for node in nodes:
+            for x in node.inputs:
+                if self.kind.get(x) == "loop" and self.home.get(node) is not self.home[x]:
+                    out.add(x)
+        return out
+
+    def parallel_candidate(self, loop: Loop) -> bool:
+        """Loops that read matrix rows or call transcendental functions are worth threads.
+
+        Pure arithmetic over vectors is bound by memory bandwidth, and a
+        vector that fits in L3 cache ran slower on two threads than on one.
+        """
+        return any(n in self.row_matrix or n.op in TRANSCENDENTAL for n in loop.nodes + loop.reductions)
+
+    def has_loops(self) -> bool:
+        return any(isinstance(stage, Loop) for stage in self.stages)
+
+
+def work(loop: Loop, plan: Plan, row_width: int = 64) -> int:
+    """A rough cost of one loop, for the serial/parallel choice (symbolic sizes guessed large)."""
+    per_element = 0
+    for node in loop.nodes + loop.reductions:
+        if node in plan.row_matrix:
+            per_element += row_width
+        per_element += TRANSCENDENTAL_WEIGHT if node.op in TRANSCENDENTAL else 1
+    return per_element
+
+
+def index_expr(x: Node, i: str, available: dict[Node, Expr], printer_dim: str | None = None) -> Expr:
+    """The element of a whole array ``x`` at loop index ``i`` (a scalar stays itself)."""
+    base = available[x]
+    if x.ndim == 0:
+        return base
+    if x.shape[0] == 1:
+        return Expr(f"{base.text}[0]", ATOM)
+    return Expr(f"{base.text}[{i}]", ATOM)
+
+
+def _times(size: str, factor: int) -> str:
+    return f"{size} * {factor}" if size.isidentifier() else f"({size}) * {factor}"
+
+
+def _rename_accumulators(line: str, names: dict[str, str]) -> str:
+    """``acc += x`` -> ``acc_chunk += x`` for the chunk-local copies of scalar accumulators."""
+    head, sep, rest = line.partition(" += ")
+    return f"{names[head]}{sep}{rest}" if sep and head in names else line
+
+
+class LoopPrinting:
+    """Mixin for a printer: print a :class:`Plan`'s stages, fusing its loops.
+
+    The host printer provides ``method``, ``emit``, ``fresh_var``, ``namer``,
+    ``dim``, ``dtype``, ``uses``, ``program``; loop bodies reuse its per-op
+    methods on scalar operands, with the few ops whose array and scalar forms
+    differ (``where``, ``broadcast``, ``cast``) printed by ``scalar_<op>``.
+    """
+
+    parallel_enabled = True
+
+    def fused_statements(self, nodes: Sequence[Node], exprs: dict[Node, Expr], body: list[str]) -> bool:
+        """Print ``nodes`` with loops; ``False`` (printing nothing) when there is nothing to fuse."""
+        plan = Plan(nodes, self.program.outputs, set(exprs))  # type: ignore[attr-defined]
+        if not plan.has_loops():
+            return False
+        for node in nodes:
+            if node.op in (Op.CONST, Op.DIM) and node not in exprs:
+                exprs[node] = self.method(node.op)(node)  # type: ignore[attr-defined]
+        for stage in plan.stages:
+            if isinstance(stage, Statement):
+                node = stage.node
+                exprs[node] = self.emit(node, [exprs[x] for x in node.inputs], body)  # type: ignore[attr-defined]
+            else:
+                self.print_loop(stage, plan, exprs, body)
+        return True
+
+    def scalar_method(self, op: Op):  # type: ignore[no-untyped-def]
+        found = getattr(self, f"scalar_{op.value}", None)
+        return found if found is not None else self.method(op)  # type: ignore[attr-defined]
+
+    def scalar_where(self, node: Node, c: Expr, a: Expr, b: Expr) -> Expr:
+        return Expr(f"{a.text if a.prec > 10 else f'({a.text})'} if {c.text if c.prec > 10 else f'({c.text})'} "
+                    f"else {b.text if b.prec >= 10 else f'({b.text})'}", 10)
+
+    def scalar_broadcast(self, node: Node, x: Expr) -> Expr:
+        return x
+
+    def scalar_cast(self, node: Node, x: Expr) -> Expr:
+        return Expr(f"{self.dtype(node.dtype)}({x.text})")  # type: ignore[attr-defined]
+
+    def print_loop(self, loop: Loop, plan: Plan, exprs: dict[Node, Expr], body: list[str]) -> None:
+        if not loop.nodes and not loop.reductions:  # every node sank into a later loop: nothing to print
+            return
+        namer = self.namer  # type: ignore[attr-defined]
+        size = self.dim(loop.size)  # type: ignore[attr-defined]
+        i = namer.fresh("i")
+        before: list[str] = []
+        inside: list[str] = []
+        after: list[str] = []
+        local: dict[Node, Expr] = {}
+
+        def element(x: Node) -> Expr:
+            if x in local:
+                return local[x]
+            whole = exprs[x]
+            if x.ndim == 0:
+                return whole
+            index = "0" if x.shape[0] == 1 else i
+            # an inlined expression (x @ A) is indexed as a whole: (x @ A)[i], never x @ A[i]
+            return Expr(f"{whole.text if whole.prec >= ATOM else f'({whole.text})'}[{index}]")
+
+        for node in loop.nodes:
+            if node in plan.row_matrix:  # z = A @ w: the dot product of row i
+                matrix, vector = exprs[plan.row_matrix[node]].text, exprs[node.inputs[1]].text
+                var = self.fresh_var(node)  # type: ignore[attr-defined]
+                j = namer.fresh("j")
+                inside += [f"{var} = 0.0", f"for {j} in range({self.dim(node.inputs[1].shape[0])}):",  # type: ignore[attr-defined]
+                           f"    {var} += {matrix}[{i}, {j}] * {vector}[{j}]"]
+                expr = Expr(var)
+            else:
+                args = [element(x) for x in node.inputs]
+                expr = self.scalar_method(node.op)(node, *args)
+                if node.inputs:
+                    expr = Expr(expr.text, expr.prec, 1 + max(a.depth for a in args))
+                stored = node in plan.materialized
+                if stored or node in node.graph.names or self.uses.get(node, 0) > 1 \
+                        or expr.depth > 3:  # type: ignore[attr-defined]
+                    array = self.fresh_var(node) if stored else ""  # type: ignore[attr-defined]
+                    var = namer.fresh(f"{array}_i") if stored else self.fresh_var(node)  # type: ignore[attr-defined]
+                    inside.append(f"{var} = {expr.text}")
+                    expr = Expr(var)
+                    if stored:  # the array takes the value's name, the element is name_i
+                        before.append(f"{array} = np.empty({size}{self._dtype_arg(node)})")
+                        inside.append(f"{array}[{i}] = {var}")
+                        exprs[node] = Expr(array)
+            local[node] = expr
+            if node in plan.materialized and node not in exprs:  # a row dot product kept for later
+                array = namer.fresh(f"{expr.text}_all")
+                before.append(f"{array} = np.empty({size}{self._dtype_arg(node)})")
+                inside.append(f"{array}[{i}] = {expr.text}")
+                exprs[node] = Expr(array)
+        parallel = self.parallel_enabled and plan.parallel_candidate(loop)
+        chunk = namer.fresh("chunk") if parallel else ""
+        finals: list[tuple[str, str, str]] = []  # (result, per-chunk parts, how they combine)
+        for node in loop.reductions:
+            var = self.fresh_var(node)  # type: ignore[attr-defined]
+            parts = namer.fresh(f"{var}_parts") if parallel else ""
+            if node in plan.row_matrix:  # v_bar = A.T @ v: row i of A, weighted by v[i]
+                matrix = exprs[plan.row_matrix[node]].text
+                source = node.inputs[1] if node.inputs[0].ndim == 2 else node.inputs[0]
+                width = self.dim(node.shape[0])  # type: ignore[attr-defined]
+                j = namer.fresh("j")
+                target = f"{parts}[{chunk}, {j}]" if parallel else f"{var}[{j}]"
+                shape = f"(chunks, {width})" if parallel else width
+                before.append(f"{parts if parallel else var} = np.zeros({shape}{self._dtype_arg(node)})")
+                inside += [f"for {j} in range({width}):",
+                           f"    {target} += {matrix}[{i}, {j}] * {element(source).text}"]
+                if parallel:
+                    finals.append((var, parts, "rows"))
+                exprs[node] = Expr(var)
+                continue
+            if parallel:
+                before.append(f"{parts} = np.zeros(chunks{self._dtype_arg(node)})")
+                finals.append((var, parts, "sum"))
+            else:
+                before.append(f"{var} = 0.0")
+            if node.op is Op.MATMUL:  # u . v
+                u, v = (element(x) for x in node.inputs)
+                inside.append(f"{var} += {u.text if u.prec >= 70 else f'({u.text})'} * "
+                              f"{v.text if v.prec > 70 else f'({v.text})'}")
+            else:
+                inside.append(f"{var} += {element(node.inputs[0]).text}")
+            if node.op is Op.MEAN:
+                after.append(f"{var} /= {size}")
+            exprs[node] = Expr(var)
+        if not parallel:
+            body += before + [f"for {i} in range({size}):"] + ["    " + line for line in inside] + after
+            return
+        # fixed chunks, one per thread, combined in chunk order: the same bits on every run
+        # The chunk count is fixed (Numba's thread pool size, a compile-time
+        # constant), not the threads available at the call: the result is the
+        # same whatever thread cap is set.
+        scalars = [var for var, _, how in finals if how == "sum"]
+        local = {var: namer.fresh(f"{var}_chunk") for var in scalars}
+        inside = [_rename_accumulators(line, local) for line in inside]
+        body.append(f"chunks = numba.config.NUMBA_NUM_THREADS if {_times(size, work(loop, plan))} >= "
+                    f"{PARALLEL_MIN_WORK} else 1")
+        body += before
+        body.append(f"for {chunk} in numba.prange(chunks):")
+        body += [f"    {local[var]} = 0.0" for var in scalars]
+        body.append(f"    for {i} in range({chunk} * {size} // chunks, ({chunk} + 1) * {size} // chunks):")
+        body += ["        " + line for line in inside]
+        body += [f"    {parts}[{chunk}] = {local[var]}" for var, parts, how in finals if how == "sum"]
+        for var, parts, how in finals:
+            body.append(f"{var} = np.sum({parts})" if how == "sum" else f"{var} = np.sum({parts}, axis=0)")
+        body += after
+        self.parallel = True
+
+    def _dtype_arg(self, node: Node) -> str:
+        from diffc.ir import DType
+
+        return "" if node.dtype is DType.F64 else f", dtype={self.dtype(node.dtype)}"  # type: ignore[attr-defined]

@@ -1,0 +1,132 @@
+"""Numba helpers: reductions along axes as explicit loops over the rows of a 2-D array.
+
+Numba's NumPy subset has no ``axis``/``keepdims`` on ``np.max``, ``np.min``
+and friends, and no tuple axes. The Numba printer therefore moves the reduced
+axes of an array to the end (a static ``np.transpose``), flattens it to
+``(kept elements, reduced elements)`` and calls one of these helpers, which
+loop over the rows. Its result is reshaped (and transposed) back.
+
+NaN and ties follow NumPy: ``np.max`` of a row with a NaN is NaN, and the
+element ``np.argmax`` picks (the first maximum, or the first NaN) is where
+the gradient goes. The stable forms shift by the row's maximum, replaced by 0
+when it is not finite (see :mod:`diffc.support.stable`).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+REQUIRES = {
+    "rows_max": ("first_max_index",), "rows_min": ("first_min_index",),
+    "rows_max_mask": ("first_max_index",), "rows_min_mask": ("first_min_index",),
+    "rows_logsumexp": ("first_max_index",), "rows_softmax": ("first_max_index",),
+    "rows_log_softmax": ("rows_logsumexp",),
+}
+
+
+@numba.njit(cache=True)
+def first_max_index(row: np.ndarray) -> int:
+    """The index np.argmax(row) gives: the first maximum, or the first NaN."""
+    if row.shape[0] == 0:
+        raise ValueError("zero-size array to reduction operation maximum which has no identity")
+    best = 0
+    for j in range(1, row.shape[0]):
+        if row[best] != row[best]:  # a NaN is the maximum
+            break
+        if row[j] > row[best] or row[j] != row[j]:
+            best = j
+    return best
+
+
+@numba.njit(cache=True)
+def first_min_index(row: np.ndarray) -> int:
+    """The index np.argmin(row) gives: the first minimum, or the first NaN."""
+    if row.shape[0] == 0:
+        raise ValueError("zero-size array to reduction operation minimum which has no identity")
+    best = 0
+    for j in range(1, row.shape[0]):
+        if row[best] != row[best]:
+            break
+        if row[j] < row[best] or row[j] != row[j]:
+            best = j
+    return best
+
+
+@numba.njit(cache=True)
+def rows_max(x: np.ndarray) -> np.ndarray:
+    """np.max(x, axis=1) of a 2-D array."""
+    out = np.empty(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[0]):
+        out[i] = x[i, first_max_index(x[i])]
+    return out
+
+
+@numba.njit(cache=True)
+def rows_min(x: np.ndarray) -> np.ndarray:
+    """np.min(x, axis=1) of a 2-D array."""
+    out = np.empty(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[0]):
+        out[i] = x[i, first_min_index(x[i])]
+    return out
+
+
+@numba.njit(cache=True)
+def rows_max_mask(x: np.ndarray) -> np.ndarray:
+    """True at the first maximum of each row: where the gradient of max goes."""
+    out = np.zeros(x.shape, dtype=np.bool_)
+    for i in range(x.shape[0]):
+        out[i, first_max_index(x[i])] = True
+    return out
+
+
+@numba.njit(cache=True)
+def rows_min_mask(x: np.ndarray) -> np.ndarray:
+    """True at the first minimum of each row: where the gradient of min goes."""
+    out = np.zeros(x.shape, dtype=np.bool_)
+    for i in range(x.shape[0]):
+        out[i, first_min_index(x[i])] = True
+    return out
+
+
+@numba.njit(cache=True)
+def rows_logsumexp(x: np.ndarray) -> np.ndarray:
+    """log(sum(exp(x), axis=1)), each row shifted by its maximum (0 if that is not finite)."""
+    out = np.empty(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[0]):
+        m = x[i, first_max_index(x[i])]
+        if not np.isfinite(m):
+            m = 0.0
+        total = 0.0
+        for j in range(x.shape[1]):
+            total += np.exp(x[i, j] - m)
+        out[i] = m + np.log(total)
+    return out
+
+
+@numba.njit(cache=True)
+def rows_softmax(x: np.ndarray) -> np.ndarray:
+    """exp(x) / sum(exp(x), axis=1), each row shifted by its maximum."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    for i in range(x.shape[0]):
+        m = x[i, first_max_index(x[i])]
+        if not np.isfinite(m):
+            m = 0.0
+        total = 0.0
+        for j in range(x.shape[1]):
+            out[i, j] = np.exp(x[i, j] - m)
+            total += out[i, j]
+        for j in range(x.shape[1]):
+            out[i, j] = out[i, j] / total
+    return out
+
+
+@numba.njit(cache=True)
+def rows_log_softmax(x: np.ndarray) -> np.ndarray:
+    """x - logsumexp(x, axis=1)."""
+    lse = rows_logsumexp(x)
+    out = np.empty(x.shape, dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i, j] = x[i, j] - lse[i]
+    return out
