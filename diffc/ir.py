@@ -386,7 +386,7 @@ def dim_text(dim: Dim, names: dict[str, str] | None = None) -> str:
     negated = [k for k, v in dim.terms if v == -1 and isinstance(k, Term) and k.kind == "clamp"]
     if len(negated) == 1:  # rest + c - max(c - u, 0) = rest + min(u, c)
         clamp = negated[0]
-        rest = Sym((kv for kv in dim.terms if kv[0] != clamp))
+        rest = Sym(kv for kv in dim.terms if kv[0] != clamp)
         shown = f"min({dim_text(dim.const - clamp.args[0], names)}, {dim.const})"
         return shown if not rest.terms else f"{dim_text(rest, names)} + {shown}"
     parts: list[str] = []

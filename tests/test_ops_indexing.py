@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import check_grad
+from conftest import check_grad, check_vjp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -158,6 +158,18 @@ def test_slices_on_every_axis() -> None:
     check_grad(f, (X, v), f=matrix_slices)
     with pytest.raises(ShapeError, match=r"index 2 on axis 1 needs X\.shape\[1\] \(k\) >= 3"):
         f(rng.normal(size=(6, 2)), v)
+
+
+def test_vjp_of_a_sliced_vector() -> None:
+    """A vector output shaped by slices: its cotangent is f64[max(n - 1, 0)], checked on entry."""
+    def diffs(x, X):
+        return (x[1:] - x[:-1]) * X[1:, 0] + np.sum(X[:-1] * X[1:], axis=1)
+
+    f = diffc.compile(diffs, args={"x": "f64[n]", "X": "f64[n,k]"}, backend="numpy")
+    x, X = rng.normal(size=6), rng.normal(size=(6, 3))
+    check_vjp(f, (x, X), rng.normal(size=5))
+    with pytest.raises(ShapeError, match="max"):
+        f.vjp(x, X, np.ones(6))
 
 
 def test_integer_index_past_the_end() -> None:
@@ -466,7 +478,7 @@ def test_emitted_numba_module_carries_the_gather_helpers(tmp_path: Path) -> None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     logp, labels = rng.normal(size=(6, 4)), rng.integers(0, 4, size=6)
-    value, grad = module.value_and_grad(logp, labels)
+    value, (grad,) = module.value_and_grad(logp, labels)
     assert value == pytest.approx(float(picked_loss(logp, labels)), rel=1e-12)
     expected = 0.2 * logp
     expected[np.arange(6), labels] -= 2.0 / 6

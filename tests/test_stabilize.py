@@ -46,6 +46,7 @@ M = ("x", DType.F64, (Sym.named("m"), N))
 PATTERNS: list[tuple[str, Callable[[Any], Any], Op, set[Op]]] = [
     ("log(1+exp(x))", lambda x: np.log(1 + np.exp(x)), Op.SOFTPLUS, {Op.LOG, Op.EXP}),
     ("log(exp(x)+1.0)", lambda x: np.log(np.exp(x) + 1.0), Op.SOFTPLUS, {Op.LOG, Op.EXP}),
+    ("log1p(exp(x))", lambda x: np.log1p(np.exp(x)), Op.SOFTPLUS, {Op.LOG1P, Op.EXP}),
     ("log(1+x)", lambda x: np.log(1 + x), Op.LOG1P, {Op.LOG, Op.ADD}),
     ("log(x+1)", lambda x: np.log(x + 1.0), Op.LOG1P, {Op.LOG, Op.ADD}),
     ("log(1-x)", lambda x: np.log(1 - x), Op.LOG1P, {Op.LOG, Op.SUB}),

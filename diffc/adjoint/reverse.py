@@ -136,7 +136,10 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
         guard = guards.get(node, frozenset())
         for x, c in zip(node.inputs, rule(g, node, *node.inputs), strict=True):
             if c is not None and x in active:
-                if guard and node.op is not Op.WHERE:  # where selects its own contributions
+                # where selects its own contributions; a guard (shaped like the node) fits a contribution
+                # only where that is shaped like the node too: elementwise ops, or a scalar node (not a
+                # gather's scatter into a matrix)
+                if guard and node.op is not Op.WHERE and (node.op in ELEMENTWISE or not node.shape):
                     c = guarded(c, guard)
                 if node.op in ELEMENTWISE and x.shape != node.shape:
                     # x was broadcast here: a cotangent still smaller than the node (the scalar of

@@ -43,6 +43,11 @@ TRANSCENDENTAL = frozenset({Op.EXP, Op.LOG, Op.SIN, Op.COS, Op.TAN, Op.TANH, Op.
 TRANSCENDENTAL_WEIGHT = 16
 
 
+# ops printed in loops as calls of diffc's vectorizable helpers, by their name in vmath.FUNCTIONS
+VECTOR_MATH = {Op.EXP: "exp", Op.EXPM1: "expm1", Op.LOG: "log", Op.LOG1P: "log1p", Op.SIN: "sin", Op.COS: "cos",
+               Op.TANH: "tanh", Op.SIGMOID: "sigmoid", Op.SOFTPLUS: "softplus"}
+
+
 @dataclass
 class Loop:
     """One fused loop over ``range(size)``."""
@@ -267,6 +272,7 @@ class LoopPrinting:
     """
 
     parallel_enabled = True
+    vector_math = True
 
     def fused_statements(self, nodes: Sequence[Node], exprs: dict[Node, Expr], body: list[str]) -> bool:
         """Print ``nodes`` with loops; ``False`` (printing nothing) when there is nothing to fuse."""
@@ -285,8 +291,17 @@ class LoopPrinting:
         return True
 
     def scalar_method(self, op: Op):  # type: ignore[no-untyped-def]
+        if op in VECTOR_MATH and (self.vector_math or op in (Op.SIGMOID, Op.SOFTPLUS)):  # no libm sigmoid
+            return self.scalar_vector_math
         found = getattr(self, f"scalar_{op.value}", None)
         return found if found is not None else self.method(op)  # type: ignore[attr-defined]
+
+    def scalar_vector_math(self, node: Node, x: Expr) -> Expr:
+        """diffc's branch-free exp, log, sin... (``diffc/support/vmath.py``): LLVM vectorizes them."""
+        from diffc.support.vmath import HELPERS
+
+        name = HELPERS[(VECTOR_MATH[node.op], node.dtype.value)]
+        return Expr(f"{self.require('vmath', name)}({x.text})")  # type: ignore[attr-defined]
 
     def scalar_where(self, node: Node, c: Expr, a: Expr, b: Expr) -> Expr:
         return Expr(f"{a.text if a.prec > 10 else f'({a.text})'} if {c.text if c.prec > 10 else f'({c.text})'} "
@@ -363,8 +378,10 @@ class LoopPrinting:
                 target = f"{parts}[{chunk}, {j}]" if parallel else f"{var}[{j}]"
                 shape = f"(chunks, {width})" if parallel else width
                 before.append(f"{parts if parallel else var} = np.zeros({shape}{self._dtype_arg(node)})")
+                weight = element(source)  # the right operand of *: parenthesised unless it binds tighter
                 inside += [f"for {j} in range({width}):",
-                           f"    {target} += {matrix}[{i}, {j}] * {element(source).text}"]
+                           f"    {target} += {matrix}[{i}, {j}] * "
+                           f"{weight.text if weight.prec > 70 else f'({weight.text})'}"]
                 if parallel:
                     finals.append((var, parts, "rows"))
                 exprs[node] = Expr(var)

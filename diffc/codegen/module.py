@@ -42,6 +42,7 @@ class FunctionSpec:
     layout: Layout
     doc: str
     delegate: tuple[str, int] | None = None  # (function, index): return function(...)[index]
+    vector_math: bool = True  # fused loops call diffc's vectorizable elementary functions
     constants: tuple[Any, ...] = ()  # large constant arrays: trailing hidden parameters _const0, ...
 
 
@@ -57,6 +58,7 @@ def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | N
     """The source of one function, with its decorator; support helpers it calls go into ``helpers``."""
     printer = printer_for(backend)
     printer.constants = spec.constants
+    printer.vector_math = spec.vector_math
     if spec.delegate:
         lines = printer.delegate(spec.name, spec.program, *spec.delegate, spec.doc)
     else:
@@ -87,9 +89,9 @@ def helper_sources(helpers: dict[str, str], standalone: bool) -> list[str]:
             if dep not in seen:
                 stack.append((dep, module_name))
         ordered.append((name, module_name))
-    if not standalone:
+    if not standalone:  # import what the code calls; the helpers' own dependencies come with them
         by_module: dict[str, list[str]] = {}
-        for name, module_name in ordered:
+        for name, module_name in sorted(helpers.items()):
             by_module.setdefault(module_name, []).append(name)
         return [f"from diffc.support.{m} import {', '.join(sorted(names))}" for m, names in sorted(by_module.items())]
     sources = []
@@ -113,7 +115,7 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
     functions = [print_function(spec, backend, helpers).rstrip("\n") for spec in specs]
     support = helper_sources(helpers, standalone)
     # scalar-only code may not use NumPy at all: an unused import would fail a linter (F401)
-    uses_numpy = any(re.search(r"\bnp\.", text) for text in functions)
+    uses_numpy = any(re.search(r"\bnp\.", text) for text in functions + support)  # copied helpers use np too
     imports = [line for line in printer.imports if uses_numpy or line != "import numpy as np"]
     if standalone and "import numba" in imports:
         imports.remove("import numba")

@@ -68,6 +68,7 @@ class Printer:
     """Prints programs as Python functions over NumPy arrays."""
 
     backend: ClassVar[str] = "numpy"
+    vector_math: bool = False  # only the Numba printer's loops use it
 
     # ops printed as a call of one NumPy function
     FUNCTIONS: ClassVar[dict[Op, str]] = {

@@ -153,6 +153,12 @@ def log_one_plus_exp(node: Node) -> Node | None:
     return _same(node, apply(Op.SOFTPLUS, t.inputs[0]))
 
 
+def log1p_exp(node: Node) -> Node | None:
+    """log1p(exp(x)) = softplus(x): the same function, already half-stable, spelled with log1p."""
+    (x,) = node.inputs
+    return _same(node, apply(Op.SOFTPLUS, x.inputs[0])) if x.op is Op.EXP else None
+
+
 def log_one_plus(node: Node) -> Node | None:
     """log(1 + x) = log1p(x), and log(1 - x) = log1p(-x): exact for small x, where 1 + x rounds x away."""
     (x,) = node.inputs
@@ -221,6 +227,7 @@ def written_softmax(node: Node) -> Node | None:
 REWRITES: dict[Op, tuple[Rewrite, ...]] = {
     # most specific first: log(1 + exp(x)) is softplus before it is log1p(exp(x))
     Op.LOG: (log_sigmoid, log_one_minus_sigmoid, log_sum_exp, log_of_softmax, log_one_plus_exp, log_one_plus),
+    Op.LOG1P: (log1p_exp,),
     Op.SUB: (exp_minus_one,),
     Op.ADD: (exp_minus_one,),
     Op.DIV: (written_sigmoid, written_softmax),
