@@ -104,7 +104,7 @@ def mismatch(result: Any, reference: Any, rtol: float = 1e-6) -> str | None:
         if bad.any():
             where = np.unravel_index(np.argmax(np.abs(got - ref)), ref.shape) if ref.ndim else ()
             return (f"gradient {index}: {int(bad.sum())} of {ref.size} entries differ "
-                    f"(worst at {tuple(int(i) for i in where)}: {got[where]!r} vs {ref[where]!r})")
+                    f"(worst at {tuple(int(i) for i in where)}: {float(got[where])!r} vs {float(ref[where])!r})")
     return None
 
 

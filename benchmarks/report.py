@@ -107,7 +107,7 @@ def detail_table(results: list[WorkloadResult]) -> str:
             shown = f"~~{seconds_text(median)}~~ (wrong result)" if entry.mismatch else seconds_text(median)
             trusted = None if entry.mismatch else median
             first = seconds_text(entry.first) if entry.first is not None else (entry.first_note or "—")
-            best = seconds_text(entry.median.best if entry.median else None)
+            best = seconds_text(entry.median.best if entry.median and not entry.mismatch else None)
             rows.append([result.key, entry.impl, check, first, seconds_text(entry.warm), shown, best,
                          _ratio(trusted, numba_median), _ratio(trusted, jax_median), bytes_text(entry.memory)])
         if result.floor is not None:

@@ -77,23 +77,23 @@ def first_calls(entry: Entry, key: str, size: int, cache: str) -> None:
         entry.warm = fresh_process(key, entry.impl, size, cache).get("seconds")
 
 
-def prepare(workload: Workload, impl: str, args: tuple[Any, ...], reference: Any) -> tuple[Entry, Any]:
+def prepare(entry: Entry, workload: Workload, args: tuple[Any, ...], reference: Any) -> Any:
     """Build, run once and check one implementation; the callable to time, or None if it is n/a."""
-    entry = Entry(impl)
+    impl = entry.impl
     if impl == JAX and not available(workload, impl):
         entry.unavailable = "jax is not importable"
-        return entry, None
+        return None
     try:
         call, call_args = build(workload, impl, args)
         result = call(*call_args)
     except Exception as error:  # an op diffc lacks, a JAX failure: report and go on
         entry.unavailable = first_line(error)
         log(f"  {workload.key} {impl}: n/a ({entry.unavailable})")
-        return entry, None
+        return None
     entry.mismatch = mismatch(result, reference)
     if entry.mismatch:
         log(f"  !!!!! {workload.key} {impl}: RESULT MISMATCH against hand NumPy: {entry.mismatch}")
-    return entry, lambda: call(*call_args)
+    return lambda: call(*call_args)
 
 
 def run_workload(workload: Workload, size: int, cfg: Config, with_first_call: bool = True,
@@ -110,21 +110,18 @@ def run_workload(workload: Workload, size: int, cfg: Config, with_first_call: bo
     reference = workload.hand_numpy(*args)
     result = WorkloadResult(workload.key, workload.title, workload.size_text(size))
     impls = [i for i in cfg.impls if i == JAX or available(workload, i)]  # W3, W7: no parallel variant
-    entries = {impl: Entry(impl) for impl in impls}
+    result.entries = [Entry(impl) for impl in impls]
     with tempfile.TemporaryDirectory(prefix="diffc-bench-") as fresh:
         cache = cache or fresh
-        for impl in impls:
-            if with_first_call and impl in cfg.first_call and (impl != JAX or available(workload, JAX)):
-                first_calls(entries[impl], workload.key, size, cache)
+        for entry in result.entries:
+            if with_first_call and entry.impl in cfg.first_call and available(workload, entry.impl):
+                first_calls(entry, workload.key, size, cache)
         os.environ["DIFFC_CACHE_DIR"] = cache
         calls = {}
-        for impl in impls:
-            entry, call = prepare(workload, impl, args, reference)
-            entry.first, entry.warm, entry.first_note = (entries[impl].first, entries[impl].warm,
-                                                         entries[impl].first_note)
-            result.entries.append(entry)
+        for entry in result.entries:
+            call = prepare(entry, workload, args, reference)
             if call is not None:
-                calls[impl] = call
+                calls[entry.impl] = call
         if workload.copy_elements is not None:
             calls[FLOOR] = copy_call(workload.copy_elements(size))
             result.floor_bytes = 8 * workload.copy_elements(size)

@@ -1190,6 +1190,8 @@ def basic_index(x: Node, key: Any, what: str = "x[...]") -> Node:
     it means whenever it is in range. ``x[:]`` is ``x`` itself.
     """
     graph = x.graph
+    if x.ndim == 0:
+        raise ShapeError(f"{what}: a scalar cannot be indexed")
     items = list(key) if isinstance(key, tuple) else [key]
     if sum(1 for k in items if k is Ellipsis) > 1:
         raise ShapeError(f"{what}: an index can only have a single ellipsis ('...')")

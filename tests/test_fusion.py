@@ -171,3 +171,44 @@ def test_nan_and_inf_propagate_through_fused_loops() -> None:
     np.testing.assert_array_equal(got[1][0], expected[1][0])
     x = np.array([1.0, np.nan])
     assert np.isnan(fused(x))
+
+
+def rosenbrock(x):
+    return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def shifted_products(x):
+    return np.sum(x[2:] * x[:-2]) + np.sum(x[1:-1] ** 2)
+
+
+def mixed_slices(x):
+    return np.sum(x[2:] * x[:-2]) + np.sum(x[3:] * 0.5) + np.sum(x[::2]) + np.sum(x[-3:] ** 2)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 8, 101])
+def test_mixed_slices_match(n: int) -> None:
+    fused = diffc.compile(mixed_slices, args={"x": "f64[n]"})
+    reference = diffc.compile(mixed_slices, args={"x": "f64[n]"}, backend="numpy")
+    x = np.random.default_rng(n).normal(size=n)
+    _compare(fused.value_and_grad(x), reference.value_and_grad(x), scale=max(n, 1) * 10)
+
+
+@pytest.mark.parametrize("fn", [rosenbrock, shifted_products])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 7, 1000])
+def test_slices_fuse_into_one_loop_writing_each_gradient_element_once(fn, n: int) -> None:
+    fused = diffc.compile(fn, args={"x": "f64[n]"})
+    reference = diffc.compile(fn, args={"x": "f64[n]"}, backend="numpy")
+    source = fused.grad_source
+    assert "np.zeros" not in source and not re.search(r"x_bar\[[^]]*\] \+=", source)  # written once, in order
+    x = np.random.default_rng(n).normal(size=n)
+    _compare(fused.value_and_grad(x), reference.value_and_grad(x), scale=max(n, 1) * 100)
+
+
+def test_rosenbrock_gradient_is_the_hand_derived_formula() -> None:
+    f = diffc.compile(rosenbrock, args={"x": "f64[n]"})
+    x = np.random.default_rng(2).normal(size=50)
+    (grad,) = f.grad(x)
+    hand = np.zeros_like(x)
+    hand[:-1] += -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+    hand[1:] += 200 * (x[1:] - x[:-1] ** 2)
+    np.testing.assert_allclose(grad, hand, rtol=1e-12, atol=1e-12)

@@ -87,6 +87,12 @@ class Plan:
         self.row_matrix: dict[Node, Node] = {}  # row ops: the matrix they read by rows
         self.outputs = set(outputs)
         self.available = available
+        self.scatters: set[Node] = set()          # reductions that add into a zeroed array
+        self.merged_into: dict[Node, Node] = {}   # a scatter summed into another: the sum's array is its array
+        self.use_count: dict[Node, int] = {}
+        for node in nodes:
+            for x in node.inputs:
+                self.use_count[x] = self.use_count.get(x, 0) + 1
         for node in nodes:
             if node in available or node.op in (Op.CONST, Op.DIM, Op.INPUT):
                 continue
@@ -104,6 +110,9 @@ class Plan:
             return d
         if node.op is Op.BROADCAST and node.inputs[0].ndim == 0:
             return d
+        if node.op is Op.SLICE and node.inputs[0].ndim == 1 and self._outside(node.inputs[0], d) \
+                and slice_position(node) is not None:  # x[1:] reads x[i + 1]
+            return d
         if node.op is Op.MATMUL:  # z = A @ w: a dot product per row of A
             a, w = node.inputs
             if a.ndim == 2 and w.ndim == 1 and self._outside(a, d) and self._outside(w, d):
@@ -116,7 +125,22 @@ class Plan:
         return self.kind.get(x) != "loop" or _domain(x) != d
 
     def reduction_source(self, node: Node) -> Node | None:
-        """The loop node a reduction consumes, when it ends that node's domain."""
+        """The loop node a reduction consumes, when it ends that node's domain.
+
+        Scatters count: the adjoint of ``x[1:]`` adds each element into its
+        place of a zeroed array (``x_bar[i + 1] += g``), and the sum of such
+        scatters from one loop (Rosenbrock's two slices) adds into one array.
+        """
+        if node.op is Op.UNSLICE and node.ndim == 1 and node.inputs[0].ndim == 1 \
+                and self.kind.get(node.inputs[0]) == "loop" and slice_position(node) is not None:
+            self.scatters.add(node)
+            return node.inputs[0]
+        if node.op is Op.ADD and all(x in self.scatters and self.use_count.get(x, 0) == 1 for x in node.inputs) \
+                and self.home[node.inputs[0]] is self.home[node.inputs[1]]:
+            self.scatters.add(node)
+            for x in node.inputs:
+                self.merged_into[x] = node
+            return node.inputs[0]
         if node.op in (Op.SUM, Op.MEAN) and node.inputs[0].ndim == 1 and node.shape == ():
             return node.inputs[0] if self.kind.get(node.inputs[0]) == "loop" else None
         if node.op is Op.MATMUL:
@@ -174,7 +198,7 @@ class Plan:
         if source is None:
             return False
         loop = self.home[source]
-        others = [x for x in node.inputs if x is not source and self.kind.get(x) != "loop"]
+        others = [x for x in node.inputs if x is not source and self.kind.get(x) != "loop" and x not in self.scatters]
         if isinstance(loop, Loop) and all(self._ready(x, None) <= self._position(loop) for x in others):
             self.kind[node] = "reduction"
             loop.reductions.append(node)
@@ -226,10 +250,62 @@ class Plan:
         Pure arithmetic over vectors is bound by memory bandwidth, and a
         vector that fits in L3 cache ran slower on two threads than on one.
         """
+        if any(n in self.scatters for n in loop.reductions):  # neighbouring chunks would add into one place
+            return False
         return any(n in self.row_matrix or n.op in TRANSCENDENTAL for n in loop.nodes + loop.reductions)
 
     def has_loops(self) -> bool:
         return any(isinstance(stage, Loop) for stage in self.stages)
+
+
+def slice_position(node: Node):  # type: ignore[no-untyped-def]
+    """For a rank-1 ``x[start:stop:step]`` (or its adjoint), a printer of the position of element i.
+
+    Returns ``None`` for what a loop does not read this way (negative steps
+    without a start, integer indices, new axes). The position of element i
+    is ``start + step * i``; Python's clipping of the start happens once, on
+    the symbolic start, and the loop's length (the slice's size) keeps every
+    position in range.
+    """
+    index = node.attr("index")
+    items = [item for item in index.items if item[0] != "new"]
+    if len(items) != 1 or len(index.items) != 1 or items[0][0] != "slice":
+        return None
+    _, start, _, step = items[0]
+    size = (node.inputs[0] if node.op is Op.SLICE else node).shape[0]
+    if step < 0 and start is not None:
+        return None
+
+    def position(i: str, dim) -> str:  # type: ignore[no-untyped-def]
+        if step < 0:  # x[::-1]: from the last element down
+            base = f"{dim(size)} - 1"
+        elif start is None or start == 0:
+            base = ""
+        elif isinstance(start, int) and start > 0:
+            base = str(start)
+        elif isinstance(start, int):  # counts from the end, clipped at 0
+            base = f"max({dim(size)} - {-start}, 0)"
+        else:
+            base = dim(start)
+        offset = i if step == 1 else f"{step} * {i}" if step > 0 else f"{-step} * {i}"
+        if not base:
+            return offset
+        return f"{base} + {offset}" if step > 0 else f"{base} - {offset}"
+
+    return position
+
+
+def _fixed_offset(node: Node) -> int | None:
+    """The constant start of a step-1 scatter ``zeros(n)[start:] = g``, else ``None``."""
+    items = node.attr("index").items
+    if len(items) != 1 or items[0][0] != "slice":
+        return None
+    _, start, _, step = items[0]
+    if step != 1:
+        return None
+    if start is None:
+        return 0
+    return start if isinstance(start, int) and start >= 0 else None
 
 
 def work(loop: Loop, plan: Plan, row_width: int = 64) -> int:
@@ -335,6 +411,11 @@ class LoopPrinting:
             return Expr(f"{whole.text if whole.prec >= ATOM else f'({whole.text})'}[{index}]")
 
         for node in loop.nodes:
+            if node.op is Op.SLICE:  # x[1:] at i is x[i + 1]
+                position = slice_position(node)
+                assert position is not None
+                local[node] = Expr(f"{exprs[node.inputs[0]].text}[{position(i, self.dim)}]")  # type: ignore[attr-defined]
+                continue
             if node in plan.row_matrix:  # z = A @ w: the dot product of row i
                 matrix, vector = exprs[plan.row_matrix[node]].text, exprs[node.inputs[1]].text
                 var = self.fresh_var(node)  # type: ignore[attr-defined]
@@ -367,7 +448,24 @@ class LoopPrinting:
         parallel = self.parallel_enabled and plan.parallel_candidate(loop)
         chunk = namer.fresh("chunk") if parallel else ""
         finals: list[tuple[str, str, str]] = []  # (result, per-chunk parts, how they combine)
+        windows = self.print_windows(loop, plan, exprs, element, i, before, inside, after)
         for node in loop.reductions:
+            if node in plan.scatters and node in windows:
+                continue
+            if node in plan.scatters:  # x_bar[i + 1] += g: into the array of the sum it belongs to
+                root = node
+                while root in plan.merged_into:
+                    root = plan.merged_into[root]
+                if root not in exprs:
+                    array = self.fresh_var(root)  # type: ignore[attr-defined]
+                    before.append(f"{array} = np.zeros({self.dim(root.shape[0])}{self._dtype_arg(root)})")  # type: ignore[attr-defined]
+                    exprs[root] = Expr(array)
+                if node.op is Op.UNSLICE:
+                    position = slice_position(node)
+                    assert position is not None
+                    inside.append(f"{exprs[root].text}[{position(i, self.dim)}] += {element(node.inputs[0]).text}")  # type: ignore[attr-defined]
+                exprs[node] = exprs[root]
+                continue
             var = self.fresh_var(node)  # type: ignore[attr-defined]
             parts = namer.fresh(f"{var}_parts") if parallel else ""
             if node in plan.row_matrix:  # v_bar = A.T @ v: row i of A, weighted by v[i]
@@ -422,6 +520,72 @@ class LoopPrinting:
             body.append(f"{var} = np.sum({parts})" if how == "sum" else f"{var} = np.sum({parts}, axis=0)")
         body += after
         self.parallel = True
+
+    def print_windows(self, loop: Loop, plan: Plan, exprs: dict[Node, Expr], element,  # type: ignore[no-untyped-def]
+                      i: str, before: list[str], inside: list[str], after: list[str]) -> set[Node]:
+        """Scatters at fixed offsets as a window of registers: each element written once.
+
+        Rosenbrock's gradient adds ``a[i]`` at ``i`` and ``b[i]`` at ``i + 1``.
+        Adding into memory (``x_bar[i + 1] += b``, then ``x_bar[i + 1] += a``
+        in the next iteration) makes each iteration wait for the last one's
+        store, and the loop cannot use vector instructions. Keeping the
+        partial sum for ``i + 1`` in a variable (``next = b``, then
+        ``x_bar[i] = next + a``) writes each element once, in order.
+        Returns the scatter nodes printed here.
+        """
+        groups: dict[Node, list[Node]] = {}
+        for node in loop.reductions:
+            if node.op is Op.UNSLICE and node in plan.scatters:
+                root = node
+                while root in plan.merged_into:
+                    root = plan.merged_into[root]
+                groups.setdefault(root, []).append(node)
+        done: set[Node] = set()
+        namer = self.namer  # type: ignore[attr-defined]
+        for root, parts in groups.items():
+            offsets = [_fixed_offset(u) for u in parts]
+            if any(o is None for o in offsets):
+                continue
+            low, high = min(offsets), max(offsets)  # type: ignore[type-var]
+            width = high - low + 1
+            size_out = self.dim(root.shape[0])  # type: ignore[attr-defined]
+            array = self.fresh_var(root)  # type: ignore[attr-defined]
+            exprs[root] = Expr(array)
+            before.append(f"{array} = np.empty({size_out}{self._dtype_arg(root)})")
+            by_offset: dict[int, list[str]] = {}
+            for u, o in zip(parts, offsets, strict=True):
+                by_offset.setdefault(o - low, []).append(element(u.inputs[0]).text)  # type: ignore[operator]
+
+            def total(j: int, start: str | None, by_offset: dict[int, list[str]] = by_offset) -> str:
+                terms = ([start] if start else []) + by_offset.get(j, [])
+                return " + ".join(terms) if terms else "0.0"
+
+            carries = [namer.fresh(f"{array}_next") for _ in range(width - 1)]
+            before += [f"{c} = 0.0" for c in carries]
+            at = f"{i} + {low}" if low else i
+            inside.append(f"{array}[{at}] = {total(0, carries[0] if carries else None)}")
+            for j in range(width - 1):
+                inside.append(f"{carries[j]} = {total(j + 1, carries[j + 1] if j + 1 < len(carries) else None)}")
+            end = self.dim(loop.size)  # type: ignore[attr-defined]
+            for j, c in enumerate(carries):  # the last positions, still in registers
+                position = f"{end} + {low + j}" if low + j else end
+                after += [f"if {position} < {size_out}:", f"    {array}[{position}] = {c}"]
+            zero = namer.fresh("k")
+            if low:  # positions before the first write
+                after += [f"for {zero} in range(min({low}, {size_out})):", f"    {array}[{zero}] = 0.0"]
+            after += [f"for {zero} in range({f'{end} + {high}' if high else end}, {size_out}):",
+                      f"    {array}[{zero}] = 0.0"]
+            done.update(parts)
+            node = root
+            done.add(node)
+            for n in plan.scatters:
+                r = n
+                while r in plan.merged_into:
+                    r = plan.merged_into[r]
+                if r is root:
+                    done.add(n)
+                    exprs[n] = exprs[root]
+        return done
 
     def _dtype_arg(self, node: Node) -> str:
         from diffc.ir import DType
