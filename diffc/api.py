@@ -193,7 +193,10 @@ class Specialization:
 
     def cache_key(self) -> str:
         names = sorted((n.id, name) for n, name in self.forward.graph.names.items())
-        parts = [self.forward.text(), repr(names), repr(self.forward.output_names), repr(self.params),
+        # the IR text shows a constant array by its shape only: its bytes must be part of the key too
+        arrays = [hashlib.sha256(n.value.tobytes()).hexdigest() for n in self.forward.nodes()
+                  if n.op is Op.CONST and n.value.ndim]
+        parts = [self.forward.text(), repr(names), repr(arrays), repr(self.forward.output_names), repr(self.params),
                  repr(self.wrt), repr(self.bare), self.backend, f"vector_math={self.vector_math}", _versions()]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 

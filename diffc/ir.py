@@ -982,20 +982,6 @@ class Index:
             items.pop()
         return "[" + ", ".join(index_item_text(item, size_text) for item in items) + "]"
 
-    @property
-    def dropped(self) -> tuple[int, ...]:
-        """Output axes in order: for each, the input axis it comes from (``-1`` for a new axis)."""
-        out: list[int] = []
-        axis = 0
-        for item in self.items:
-            if item[0] == "new":
-                out.append(-1)
-                continue
-            if item[0] == "slice":
-                out.append(axis)
-            axis += 1
-        return tuple(out)
-
 
 FULL: IndexItem = ("slice", None, None, 1)
 

@@ -212,3 +212,18 @@ def test_rosenbrock_gradient_is_the_hand_derived_formula() -> None:
     hand[:-1] += -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
     hand[1:] += 200 * (x[1:] - x[:-1] ** 2)
     np.testing.assert_allclose(grad, hand, rtol=1e-12, atol=1e-12)
+
+
+def test_thread_cap_gives_the_same_bits(compiled) -> None:
+    """The chunks are fixed, so capping the threads changes who computes them, not the result."""
+    fused, _ = compiled["logistic"]
+    args = list(_row_inputs("logistic", 30001, 64, seed=4).values())
+    free = fused.value_and_grad(*args)
+    try:
+        diffc.set_num_threads(1)
+        capped = fused.value_and_grad(*args)
+    finally:
+        diffc.set_num_threads(None)
+    assert capped[0] == free[0] and np.array_equal(capped[1][0], free[1][0])
+    with pytest.raises(ValueError):
+        diffc.set_num_threads(0)

@@ -415,6 +415,8 @@ class LoopPrinting:
                 position = slice_position(node)
                 assert position is not None
                 local[node] = Expr(f"{exprs[node.inputs[0]].text}[{position(i, self.dim)}]")  # type: ignore[attr-defined]
+                if node in plan.materialized and node not in exprs:  # a statement uses it too: the view itself
+                    exprs[node] = self.print_slice(node, exprs[node.inputs[0]])  # type: ignore[attr-defined]
                 continue
             if node in plan.row_matrix:  # z = A @ w: the dot product of row i
                 matrix, vector = exprs[plan.row_matrix[node]].text, exprs[node.inputs[1]].text

@@ -10,9 +10,11 @@ nodes to one :class:`~diffc.ir.Graph`. No special NumPy module is needed.
 Python control flow on ordinary values (a loop over ``range(3)``, an ``if`` on
 a flag) simply runs, so it is unrolled. Control flow on a traced value cannot
 be recorded (its value is unknown), so ``__bool__``, ``float()``, ``int()``,
-iteration and indexing raise :class:`TraceError` with a hint (``np.where``,
-``np.maximum``). Iteration is refused even when the first size is a concrete
-int: the IR has no indexing op, so the rows could not be recorded.
+iteration and boolean-mask indexing raise :class:`TraceError` with a hint
+(``np.where``, ``np.maximum``). Iteration is refused even when the first size is
+a concrete int: it would unroll one node per row; slices (``x[0]``, ``x[1:]``)
+and vectorised NumPy say the same in one node. Basic indexing and the gather
+``x[np.arange(m), idx]`` are recorded (see the indexing block below).
 
 Dtypes follow NumPy 2 (NEP 50) exactly, by asking ``np.result_type``: a
 Python number is *weak* and takes the array's dtype (``x32 * 2.0`` stays f32),
@@ -732,7 +734,8 @@ class Tracer(_Traced):
 
     def __iter__(self) -> Any:
         raise _fail("iterating over a traced array (a for loop over it, list(x), unpacking, Python's sum(x)) "
-                    "cannot be traced: diffc's IR has no indexing; use vectorised NumPy (np.sum(x), x @ w, ...)")
+                    "is not supported (it would unroll one node per row); use vectorised NumPy (np.sum(x), x @ w, "
+                    "...) or slices (x[0], x[1:])")
 
     def __getitem__(self, key: Any) -> Any:
         return _getitem(self, key)
@@ -955,7 +958,10 @@ def _gather(x: Tracer, items: tuple[Any, ...], what: str) -> Tracer:
         if node.op is not Op.ARANGE:
             raise _fail(f"{what}: the row index must be np.arange(m); {_GATHER_FORM}")
         if graph.resolve(node.attr("size")) != graph.resolve(rows):
-            _apply(graph, Op.GATHER, (x.node, node), what)  # the size mismatch, said as a gather's
+            try:
+                graph.unify(node.attr("size"), rows, (node.shape, x.node.shape), what="np.arange(m) and x's rows")
+            except ShapeError as exc:
+                raise ShapeError(f"{what}: {exc}{_user_location()}") from None
     elif not (isinstance(rows, int) and np.array_equal(np.asarray(rows_key), np.arange(rows))):
         raise _fail(f"{what}: the row index must be np.arange(m) with m = x.shape[0]; {_GATHER_FORM}")
     if isinstance(cols_key, Tracer):
