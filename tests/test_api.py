@@ -399,9 +399,9 @@ def counted_loads(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     loads: list[str] = []
     real_load = diffc.api.load_module
 
-    def counting_load(text: str) -> Any:
+    def counting_load(text: str, *rest: Any) -> Any:
         loads.append(text)
-        return real_load(text)
+        return real_load(text, *rest)
 
     monkeypatch.setattr(diffc.api, "load_module", counting_load)
     return loads

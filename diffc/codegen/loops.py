@@ -252,7 +252,15 @@ class Plan:
         """
         if any(n in self.scatters for n in loop.reductions):  # neighbouring chunks would add into one place
             return False
+        if self.broadcasting_statements():  # Numba's parallel mode refuses NumPy broadcasting of size-1 axes
+            return False
         return any(n in self.row_matrix or n.op in TRANSCENDENTAL for n in loop.nodes + loop.reductions)
+
+    def broadcasting_statements(self) -> bool:
+        """Some NumPy statement broadcasts one array against another of another shape."""
+        return any(isinstance(stage, Statement) and stage.node.op in ELEMENTWISE and stage.node.ndim
+                   and any(x.ndim and x.shape != stage.node.shape for x in stage.node.inputs)
+                   for stage in self.stages)
 
     def has_loops(self) -> bool:
         return any(isinstance(stage, Loop) for stage in self.stages)
