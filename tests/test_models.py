@@ -354,3 +354,40 @@ def test_references_agree_with_each_other() -> None:
     num_dw, num_db = numeric_grad(loss, [w, b])
     np.testing.assert_allclose(dw, num_dw, rtol=1e-6, atol=1e-9)
     assert db == pytest.approx(num_db, rel=1e-6, abs=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# mean hinge loss with an L2 term: mean(max(0, 1 - y (X w))) + lam |w|^2, labels in {-1, 1}
+
+
+def hinge(w, X, y):
+    return np.mean(np.maximum(0.0, 1 - y * (X @ w))) + 0.01 * np.sum(w * w)
+
+
+def hinge_hand_gradient(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The subgradient with relu'(0) = 0: rows strictly inside the margin pull on w."""
+    margin = 1 - y * (X @ w)
+    active = (margin > 0).astype(float)
+    return -(X.T @ (active * y)) / len(y) + 0.02 * w
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("m,n", [(1, 1), (9, 4), (200, 13)])
+def test_hinge_loss_against_the_hand_gradient(backend: str, m: int, n: int) -> None:
+    f = diffc.compile(hinge, args={"w": "f64[n]", "X": "f64[m,n]", "y": "f64[m]"}, wrt="w", backend=backend)
+    rng = np.random.default_rng(m * 31 + n)
+    w, X = rng.normal(size=n), rng.normal(size=(m, n))
+    y = np.where(rng.random(m) > 0.5, 1.0, -1.0)
+    value, w_bar = f.value_and_grad(w, X, y)
+    assert value == pytest.approx(np.mean(np.maximum(0, 1 - y * (X @ w))) + 0.01 * w @ w, rel=1e-12)
+    np.testing.assert_allclose(w_bar, hinge_hand_gradient(w, X, y), rtol=1e-10, atol=1e-14)
+
+
+def test_hinge_loss_at_the_kink_routes_nothing() -> None:
+    """A row exactly on the margin (1 - y x.w = 0) contributes 0, as relu'(0) = 0 in the notes."""
+    f = diffc.compile(hinge, args={"w": "f64[n]", "X": "f64[m,n]", "y": "f64[m]"}, wrt="w", backend="numpy")
+    w = np.array([0.5, 0.5])
+    X = np.array([[1.0, 1.0], [2.0, 0.0]])  # y x.w = 1 on the first row: on the kink
+    y = np.array([1.0, -1.0])
+    _, w_bar = f.value_and_grad(w, X, y)
+    np.testing.assert_allclose(w_bar, hinge_hand_gradient(w, X, y), rtol=1e-15)
