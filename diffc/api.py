@@ -409,11 +409,7 @@ class Compiled:
         setattr(self, name, method)
 
     def value_and_grad(self, /, *args: Any, **kwargs: Any) -> Any:
-        entry = self._entries.get("value_and_grad")
-        if entry is not None and not kwargs:
-            result = entry(args)
-            if result is not _MISS:
-                return result
+        """``(value, gradients)``; after the first call a fast entry shadows this method."""
         return self._value_and_grad(args, kwargs, "value_and_grad")
 
     def _value_and_grad(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
@@ -428,11 +424,7 @@ class Compiled:
         return _plain(self._timed(spec, name, values))
 
     def grad(self, /, *args: Any, **kwargs: Any) -> Any:
-        entry = self._entries.get("grad")
-        if entry is not None and not kwargs:
-            result = entry(args)
-            if result is not _MISS:
-                return result
+        """The gradients; after the first call a fast entry shadows this method."""
         return self._value_and_grad(args, kwargs, "grad")
 
     def vjp(self, /, *args: Any, **kwargs: Any) -> Any:
