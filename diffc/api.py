@@ -355,11 +355,17 @@ class Compiled:
 
     # -- calls --------------------------------------------------------------------
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        entry = self._entries.get("forward")
+        return self._call("forward", args, kwargs)
+
+    def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The fast entry of ``name`` when the arguments fit it, else the full path."""
+        entry = self._entries.get(name)
         if entry is not None and not kwargs:
             result = entry(args)
             if result is not _MISS:
                 return result
+        if name != "forward":
+            return self._value_and_grad(args, kwargs, name)
         spec, values = self._prepare(self._bind(args, kwargs))
         self._remember("forward", spec)
         return _plain(self._timed(spec, "forward", values))
@@ -396,21 +402,21 @@ class Compiled:
         self._entries[name] = entry
         if name == "forward":
             return
-        slow = getattr(type(self), name).__get__(self)
+        full = self._value_and_grad
 
         def method(*args: Any, **kwargs: Any) -> Any:
             if not kwargs:
                 result = entry(args)
                 if result is not _MISS:
                     return result
-            return slow(*args, **kwargs)
+            return full(args, kwargs, name)
 
-        method.__doc__ = slow.__doc__
+        method.__doc__ = getattr(type(self), name).__doc__
         setattr(self, name, method)
 
     def value_and_grad(self, /, *args: Any, **kwargs: Any) -> Any:
         """``(value, gradients)``; after the first call a fast entry shadows this method."""
-        return self._value_and_grad(args, kwargs, "value_and_grad")
+        return self._call("value_and_grad", args, kwargs)
 
     def _value_and_grad(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
         spec, values = self._prepare(self._bind(args, kwargs))
@@ -425,7 +431,7 @@ class Compiled:
 
     def grad(self, /, *args: Any, **kwargs: Any) -> Any:
         """The gradients; after the first call a fast entry shadows this method."""
-        return self._value_and_grad(args, kwargs, "grad")
+        return self._call("grad", args, kwargs)
 
     def vjp(self, /, *args: Any, **kwargs: Any) -> Any:
         """Gradients pulled back from ``cotangent`` (the last argument), in ``wrt`` order."""
