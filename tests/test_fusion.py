@@ -80,10 +80,11 @@ def test_row_kernel_reads_the_matrix_once(name: str, compiled) -> None:
     assert len(re.findall(r"X\[(i\w*), j\w*\]", source)) == 2
     assert len(set(re.findall(r"X\[(i\w*), j\w*\]", source))) == 1
     assert "X.T" not in source and "X @" not in source
+    assert "_block[" in source  # blocks of rows: dot products, then the elementwise chain, then accumulation
 
 
 @pytest.mark.parametrize("name", sorted(ROW_MODELS))
-@pytest.mark.parametrize("m,n", [(1, 1), (7, 3), (1000, 17), (12000, 64)])
+@pytest.mark.parametrize("m,n", [(1, 1), (7, 3), (63, 2), (64, 2), (65, 2), (1000, 17), (12000, 64)])
 def test_row_kernels_match_numpy(name: str, m: int, n: int, compiled) -> None:
     fused, reference = compiled[name]
     args = list(_row_inputs(name, m, n).values())

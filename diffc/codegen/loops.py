@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from diffc.codegen.printer import ATOM, Expr
 from diffc.ir import ELEMENTWISE, Dim, Node, Op
 
+# Rows per block of a row kernel: 64 rows of 64 doubles stay in the first-level cache.
+BLOCK_ROWS = 64
 # Above this much work per loop (elements times inner width) the loop runs on
 # all cores in fixed chunks; below, the launch (about 3-4 us) costs more than it saves.
 PARALLEL_MIN_WORK = 1 << 21
@@ -407,6 +409,14 @@ class LoopPrinting:
         inside: list[str] = []
         after: list[str] = []
         local: dict[Node, Expr] = {}
+        # Row kernels run in blocks of rows: the dot products of a block, then the elementwise
+        # chain over the block (which vectorizes across rows: exp, log... in SIMD), then the
+        # row accumulations. The block's rows stay in cache between the first and last pass.
+        blocked = any(n in plan.row_matrix for n in loop.nodes + loop.reductions)
+        start = namer.fresh("start") if blocked else ""
+        dots: list[str] = []       # first pass over a block: one dot product per row
+        accumulate: list[str] = []  # last pass over a block: w_bar += X[i] * weight
+        blocks: list[str] = []     # the block arrays carrying values from one pass to the next
 
         def element(x: Node) -> Expr:
             if x in local:
@@ -430,9 +440,16 @@ class LoopPrinting:
                 matrix, vector = exprs[plan.row_matrix[node]].text, exprs[node.inputs[1]].text
                 var = self.fresh_var(node)  # type: ignore[attr-defined]
                 j = namer.fresh("j")
-                inside += [f"{var} = 0.0", f"for {j} in range({self.dim(node.inputs[1].shape[0])}):",  # type: ignore[attr-defined]
-                           f"    {var} += {matrix}[{i}, {j}] * {vector}[{j}]"]
+                lines = [f"{var} = 0.0", f"for {j} in range({self.dim(node.inputs[1].shape[0])}):",  # type: ignore[attr-defined]
+                         f"    {var} += {matrix}[{i}, {j}] * {vector}[{j}]"]
                 expr = Expr(var)
+                if blocked:
+                    block = namer.fresh(f"{var}_block")
+                    blocks.append(f"{block} = np.empty({BLOCK_ROWS}{self._dtype_arg(node)})")
+                    dots += lines + [f"{block}[{i} - {start}] = {var}"]
+                    expr = Expr(f"{block}[{i} - {start}]")
+                else:
+                    inside += lines
             else:
                 args = [element(x) for x in node.inputs]
                 expr = self.scalar_method(node.op)(node, *args)
@@ -487,9 +504,17 @@ class LoopPrinting:
                 shape = f"(chunks, {width})" if parallel else width
                 before.append(f"{parts if parallel else var} = np.zeros({shape}{self._dtype_arg(node)})")
                 weight = element(source)  # the right operand of *: parenthesised unless it binds tighter
-                inside += [f"for {j} in range({width}):",
-                           f"    {target} += {matrix}[{i}, {j}] * "
-                           f"{weight.text if weight.prec > 70 else f'({weight.text})'}"]
+                weight_text = weight.text if weight.prec > 70 else f"({weight.text})"
+                if blocked:
+                    block = namer.fresh(f"{var}_weight")
+                    blocks.append(f"{block} = np.empty({BLOCK_ROWS}{self._dtype_arg(node)})")
+                    inside.append(f"{block}[{i} - {start}] = {weight.text}")
+                    weight_text = f"{block}[{i} - {start}]"
+                lines = [f"for {j} in range({width}):", f"    {target} += {matrix}[{i}, {j}] * {weight_text}"]
+                if blocked:
+                    accumulate += lines
+                else:
+                    inside += lines
                 if parallel:
                     finals.append((var, parts, "rows"))
                 exprs[node] = Expr(var)
@@ -508,8 +533,21 @@ class LoopPrinting:
             if node.op is Op.MEAN:
                 after.append(f"{var} /= {size}")
             exprs[node] = Expr(var)
+        def passes(low: str, high: str) -> list[str]:
+            """The loop over ``range(low, high)``, or its three passes per block of rows."""
+            if not blocked:
+                return [f"for {i} in range({low}, {high}):" if low != "0" else f"for {i} in range({high}):"] + \
+                    ["    " + line for line in inside]
+            stop = namer.fresh("stop")
+            lines = [f"for {start} in range({low}, {high}, {BLOCK_ROWS}):",
+                     f"    {stop} = min({start} + {BLOCK_ROWS}, {high})"]
+            for phase in (dots, inside, accumulate):
+                if phase:
+                    lines += [f"    for {i} in range({start}, {stop}):"] + ["        " + line for line in phase]
+            return lines
+
         if not parallel:
-            body += before + [f"for {i} in range({size}):"] + ["    " + line for line in inside] + after
+            body += before + blocks + passes("0", size) + after
             return
         # fixed chunks, one per thread, combined in chunk order: the same bits on every run
         # The chunk count is fixed (Numba's thread pool size, a compile-time
@@ -517,14 +555,14 @@ class LoopPrinting:
         # same whatever thread cap is set.
         scalars = [var for var, _, how in finals if how == "sum"]
         local = {var: namer.fresh(f"{var}_chunk") for var in scalars}
-        inside = [_rename_accumulators(line, local) for line in inside]
+        inside[:] = [_rename_accumulators(line, local) for line in inside]
         body.append(f"chunks = numba.config.NUMBA_NUM_THREADS if {_times(size, work(loop, plan))} >= "
                     f"{PARALLEL_MIN_WORK} else 1")
         body += before
         body.append(f"for {chunk} in numba.prange(chunks):")
         body += [f"    {local[var]} = 0.0" for var in scalars]
-        body.append(f"    for {i} in range({chunk} * {size} // chunks, ({chunk} + 1) * {size} // chunks):")
-        body += ["        " + line for line in inside]
+        body += ["    " + line for line in blocks]
+        body += ["    " + line for line in passes(f"{chunk} * {size} // chunks", f"({chunk} + 1) * {size} // chunks")]
         body += [f"    {parts}[{chunk}] = {local[var]}" for var, parts, how in finals if how == "sum"]
         for var, parts, how in finals:
             body.append(f"{var} = np.sum({parts})" if how == "sum" else f"{var} = np.sum({parts}, axis=0)")
