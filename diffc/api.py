@@ -542,7 +542,7 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
     count = len(checks)
     constants = tuple(spec.constants)
     plain = spec.backend == "numpy"
-    parallel = spec.backend == "numba" and "prange" in spec.module_source("", standalone=False)
+    parallel = spec.backend == "numba" and "numba.prange(" in Path(spec.module().__file__ or "").read_text()
 
     scalar_types = tuple(kind for kind, _ in checks) if all(rank == -1 for _, rank in checks) else None
 
