@@ -1135,8 +1135,7 @@ def _gather(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> Ru
     if x.ndim != 2:
         raise ShapeError(f"gather: x[np.arange(m), idx] needs a matrix, got {type_text(x.dtype, x.shape)}")
     _index_array(idx, "gather")
-    rows = graph.unify(x.shape[0], idx.shape[0], (x.shape, idx.shape), what="gather (one index per row)") \
-        if graph.resolve(x.shape[0]) != graph.resolve(idx.shape[0]) else graph.resolve(x.shape[0])
+    rows = graph.unify(x.shape[0], idx.shape[0], (x.shape, idx.shape), what="gather (one index per row)")
     return x.dtype, (rows,), {}
 
 
@@ -1145,8 +1144,7 @@ def _scatter(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> R
     if g.ndim != 1:
         raise ShapeError(f"scatter: needs a vector, got {type_text(g.dtype, g.shape)}")
     _index_array(idx, "scatter")
-    rows = graph.unify(g.shape[0], idx.shape[0], (g.shape, idx.shape), what="scatter") \
-        if graph.resolve(g.shape[0]) != graph.resolve(idx.shape[0]) else graph.resolve(g.shape[0])
+    rows = graph.unify(g.shape[0], idx.shape[0], (g.shape, idx.shape), what="scatter")
     size = graph.resolve(attrs["size"])
     return g.dtype, (rows, size), {"size": size}
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from diffc.ir import Graph, Node, Program, parse_type
+
 _OWN_CACHE_DIR: list[str] = []
 
 
@@ -123,3 +125,13 @@ def check_vjp(compiled: Any, args: Sequence[Any], cotangent: Any, rtol: float = 
     for i, got, want in zip(indices, grads, reference, strict=True):
         assert_close(got, want, rtol=rtol, atol=atol, what=f"vjp of argument {i}")
     return grads
+
+
+def program(build: Callable[..., Node], **types: str) -> Program:
+    """A one-output program over fresh inputs (``types`` name them, in order), built by ``build(g, *inputs)``."""
+    g = Graph()
+    inputs = []
+    for name, text in types.items():
+        dtype, shape = parse_type(text)
+        inputs.append(g.input(name, dtype, shape))
+    return Program(g, inputs, [build(g, *inputs)], ["out"], name="f")

@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import assert_close, check_grad, check_vjp, numeric_grad
+from conftest import assert_close, check_grad, check_vjp, numeric_grad, program
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 import diffc
 from diffc import ir
 from diffc.adjoint.rules import ADJOINTS, NON_DIFFERENTIABLE
-from diffc.ir import DType, Graph, Node, Op, Program, parse_type
+from diffc.ir import DType, Graph, Node, Op, parse_type
 
 RTOL, ATOL = 1e-6, 1e-7
 SIZES = {"m": 3, "n": 4, "k": 2, "p": 5}
@@ -37,14 +37,6 @@ SIZES = {"m": 3, "n": 4, "k": 2, "p": 5}
 # building programs by hand
 
 
-def program(build: Callable[..., Node], **types: str) -> Program:
-    """A one-output program: ``types`` name the inputs in order, ``build(g, *inputs)`` the output."""
-    g = Graph()
-    inputs = []
-    for name, text in types.items():
-        dtype, shape = parse_type(text)
-        inputs.append(g.input(name, dtype, shape))
-    return Program(g, inputs, [build(g, *inputs)], ["out"], name="f")
 
 
 def compile_ir(build: Callable[..., Node], backend: str = "numpy", wrt: Any = None, **types: str) -> diffc.Compiled:

@@ -21,9 +21,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from conftest import program
 
 import diffc
-from diffc.ir import DType, Graph, Node, Op, Program, parse_type
+from diffc.ir import DType, Graph, Node, Op, Program
 from diffc.passes.algebra import REWRITES
 from diffc.passes.canonical import canonicalize
 from diffc.passes.fold import MAX_FOLDED_SIZE, fold_constants
@@ -33,14 +34,6 @@ from diffc.passes.rebuild import rebuild
 SPECIAL = [1.5, -2.25, 0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, 1.7976931348623157e308]
 
 
-def program(build: Callable[..., Node], **types: str) -> Program:
-    """A one-output program over fresh inputs (``types`` name them, in order)."""
-    g = Graph()
-    inputs = []
-    for name, text in types.items():
-        dtype, shape = parse_type(text)
-        inputs.append(g.input(name, dtype, shape))
-    return Program(g, inputs, [build(g, *inputs)], ["out"], name="f")
 
 
 def ops(p: Program) -> list[str]:
