@@ -328,24 +328,8 @@ def work(loop: Loop, plan: Plan, row_width: int = 64) -> int:
     return per_element
 
 
-def index_expr(x: Node, i: str, available: dict[Node, Expr], printer_dim: str | None = None) -> Expr:
-    """The element of a whole array ``x`` at loop index ``i`` (a scalar stays itself)."""
-    base = available[x]
-    if x.ndim == 0:
-        return base
-    if x.shape[0] == 1:
-        return Expr(f"{base.text}[0]", ATOM)
-    return Expr(f"{base.text}[{i}]", ATOM)
-
-
 def _times(size: str, factor: int) -> str:
     return f"{size} * {factor}" if size.isidentifier() else f"({size}) * {factor}"
-
-
-def _rename_accumulators(line: str, names: dict[str, str]) -> str:
-    """``acc += x`` -> ``acc_chunk += x`` for the chunk-local copies of scalar accumulators."""
-    head, sep, rest = line.partition(" += ")
-    return f"{names[head]}{sep}{rest}" if sep and head in names else line
 
 
 class LoopPrinting:
@@ -474,7 +458,7 @@ class LoopPrinting:
                 exprs[node] = Expr(array)
         parallel = self.parallel_enabled and plan.parallel_candidate(loop)
         chunk = namer.fresh("chunk") if parallel else ""
-        finals: list[tuple[str, str, str]] = []  # (result, per-chunk parts, how they combine)
+        finals: list[tuple[str, str, str]] = []  # (result, per-chunk parts, chunk accumulator or "" for rows)
         windows = self.print_windows(loop, plan, exprs, element, i, before, inside, after)
         for node in loop.reductions:
             if node in plan.scatters and node in windows:
@@ -516,20 +500,22 @@ class LoopPrinting:
                 else:
                     inside += lines
                 if parallel:
-                    finals.append((var, parts, "rows"))
+                    finals.append((var, parts, ""))  # no chunk variable: rows add into parts[chunk, :]
                 exprs[node] = Expr(var)
                 continue
+            # in parallel loops each chunk sums into its own variable, stored in parts[chunk]
+            acc = namer.fresh(f"{var}_chunk") if parallel else var
             if parallel:
                 before.append(f"{parts} = np.zeros(chunks{self._dtype_arg(node)})")
-                finals.append((var, parts, "sum"))
+                finals.append((var, parts, acc))
             else:
                 before.append(f"{var} = 0.0")
             if node.op is Op.MATMUL:  # u . v
                 u, v = (element(x) for x in node.inputs)
-                inside.append(f"{var} += {u.text if u.prec >= 70 else f'({u.text})'} * "
+                inside.append(f"{acc} += {u.text if u.prec >= 70 else f'({u.text})'} * "
                               f"{v.text if v.prec > 70 else f'({v.text})'}")
             else:
-                inside.append(f"{var} += {element(node.inputs[0]).text}")
+                inside.append(f"{acc} += {element(node.inputs[0]).text}")
             if node.op is Op.MEAN:
                 after.append(f"{var} /= {size}")
             exprs[node] = Expr(var)
@@ -549,23 +535,19 @@ class LoopPrinting:
         if not parallel:
             body += before + blocks + passes("0", size) + after
             return
-        # fixed chunks, one per thread, combined in chunk order: the same bits on every run
-        # The chunk count is fixed (Numba's thread pool size, a compile-time
-        # constant), not the threads available at the call: the result is the
-        # same whatever thread cap is set.
-        scalars = [var for var, _, how in finals if how == "sum"]
-        local = {var: namer.fresh(f"{var}_chunk") for var in scalars}
-        inside[:] = [_rename_accumulators(line, local) for line in inside]
+        # Fixed chunks combined in chunk order: the same bits on every run. The chunk count is
+        # Numba's thread pool size, a compile-time constant, not the threads available at the
+        # call, so the result is the same whatever thread cap is set.
         body.append(f"chunks = numba.config.NUMBA_NUM_THREADS if {_times(size, work(loop, plan))} >= "
                     f"{PARALLEL_MIN_WORK} else 1")
         body += before
         body.append(f"for {chunk} in numba.prange(chunks):")
-        body += [f"    {local[var]} = 0.0" for var in scalars]
+        body += [f"    {acc} = 0.0" for _, _, acc in finals if acc]
         body += ["    " + line for line in blocks]
         body += ["    " + line for line in passes(f"{chunk} * {size} // chunks", f"({chunk} + 1) * {size} // chunks")]
-        body += [f"    {parts}[{chunk}] = {local[var]}" for var, parts, how in finals if how == "sum"]
-        for var, parts, how in finals:
-            body.append(f"{var} = np.sum({parts})" if how == "sum" else f"{var} = np.sum({parts}, axis=0)")
+        body += [f"    {parts}[{chunk}] = {acc}" for _, parts, acc in finals if acc]
+        for var, parts, acc in finals:
+            body.append(f"{var} = np.sum({parts})" if acc else f"{var} = np.sum({parts}, axis=0)")
         body += after
         self.parallel = True
 

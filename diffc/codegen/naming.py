@@ -7,9 +7,11 @@ can neither inject code nor shadow what the generated code relies on
 
 from __future__ import annotations
 
+import ast
 import builtins
 import keyword
 import re
+from pathlib import Path
 
 # builtins that exist only in some processes (``site`` adds help, exit, ...; the REPL and gettext add ``_``)
 # are reserved always, so that the generated text does not depend on how Python was started
@@ -17,13 +19,24 @@ PROCESS_BUILTINS = frozenset({"help", "exit", "quit", "copyright", "credits", "l
 RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | PROCESS_BUILTINS | {
     "np", "numba", "math", "ShapeError", "forward", "grad", "value_and_grad", "vjp", "self",
 }
-# support helpers (diffc/support/stable.py, numba_loops.py) are module-level names of generated code:
-# a variable of the same name would shadow the helper (``stable_softmax = stable_softmax(z, (1,))``)
-RESERVED = RESERVED | {
-    "stable_logsumexp", "stable_softmax", "stable_log_softmax", "first_max_mask", "first_min_mask",
-    "first_max_index", "first_min_index", "rows_max", "rows_min", "rows_max_mask", "rows_min_mask",
-    "rows_logsumexp", "rows_softmax", "rows_log_softmax",
-}
+
+
+def support_names() -> frozenset[str]:
+    """Every top-level function of ``diffc/support/``: names generated code may call.
+
+    A variable of the same name would shadow the helper
+    (``stable_softmax = stable_softmax(z, (1,))``). Read from the source with
+    ``ast``, so that naming does not import Numba.
+    """
+    folder = Path(__file__).resolve().parent.parent / "support"
+    names: set[str] = set()
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names.update(node.name for node in tree.body if isinstance(node, ast.FunctionDef))
+    return frozenset(names)
+
+
+RESERVED = RESERVED | support_names()
 
 
 def sanitize(name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from diffc.ir import Node, Program, program_text
 from diffc.passes.algebra import REWRITES
 from diffc.passes.fold import fold_constants
-from diffc.passes.rebuild import rebuild
+from diffc.passes.rebuild import first_rewrite, rebuild
 
 MAX_ROUNDS = 8
 
@@ -13,13 +13,7 @@ MAX_ROUNDS = 8
 def local_rewrite(node: Node) -> Node | None:
     """Fold constants first, then try the node's algebraic identities in order."""
     folded = fold_constants(node)
-    if folded is not None:
-        return folded
-    for rewrite in REWRITES.get(node.op, ()):
-        better = rewrite(node)
-        if better is not None and better is not node:
-            return better
-    return None
+    return folded if folded is not None else first_rewrite(REWRITES, node)
 
 
 def simplify(program: Program) -> Program:

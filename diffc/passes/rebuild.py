@@ -8,9 +8,9 @@ that no output needs are never copied (dead code disappears).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
-from diffc.ir import Graph, Node, Program
+from diffc.ir import Graph, Node, Op, Program
 
 Rewrite = Callable[[Node], "Node | None"]
 
@@ -80,3 +80,16 @@ def rebuild(program: Program, rewrite: Rewrite | None = None,
     inputs = [mapping[n] for n in program.inputs if n not in substitute]
     outputs = [mapping[n] for n in roots]
     return Program(graph, inputs, outputs, program.output_names, program.name)
+
+
+def first_rewrite(rewrites: Mapping[Op, Sequence[Rewrite]], node: Node) -> Node | None:
+    """The first rewrite registered for ``node``'s op that applies, or ``None``.
+
+    Rewrite tables (``algebra.REWRITES``, ``stabilize.REWRITES``) list their
+    rewrites per op, most specific first.
+    """
+    for rewrite in rewrites.get(node.op, ()):
+        better = rewrite(node)
+        if better is not None and better is not node:
+            return better
+    return None

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from diffc.ir import Node, Op, Program
 from diffc.passes.algebra import _is, _same
-from diffc.passes.rebuild import rebuild
+from diffc.passes.rebuild import first_rewrite, rebuild
 
 Rewrite = Callable[[Node], "Node | None"]
 
@@ -237,11 +237,7 @@ REWRITES: dict[Op, tuple[Rewrite, ...]] = {
 
 def stabilize_node(node: Node) -> Node | None:
     """The first rewrite registered for the node's op that applies, or ``None``."""
-    for rewrite in REWRITES.get(node.op, ()):
-        better = rewrite(node)
-        if better is not None and better is not node:
-            return better
-    return None
+    return first_rewrite(REWRITES, node)
 
 
 def stabilize(program: Program) -> Program:

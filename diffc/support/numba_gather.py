@@ -11,6 +11,18 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+REQUIRES = {"gather_rows": ("column",), "scatter_rows": ("column",)}
+
+
+@numba.njit(cache=True)
+def column(j: int, k: int) -> int:
+    """Index ``j`` of a row of ``k`` entries as NumPy reads it: negative counts from the end."""
+    if j < 0:
+        j += k
+    if j < 0 or j >= k:
+        raise IndexError("index " + str(j if j >= 0 else j - k) + " is out of bounds for axis 1 with size " + str(k))
+    return j
+
 
 @numba.njit(cache=True)
 def gather_rows(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -18,12 +30,7 @@ def gather_rows(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     m, k = x.shape
     out = np.empty(m, dtype=x.dtype)
     for i in range(m):
-        j = idx[i]
-        if j < 0:
-            j += k
-        if j < 0 or j >= k:
-            raise IndexError("index " + str(idx[i]) + " is out of bounds for axis 1 with size " + str(k))
-        out[i] = x[i, j]
+        out[i] = x[i, column(idx[i], k)]
     return out
 
 
@@ -33,10 +40,5 @@ def scatter_rows(g: np.ndarray, idx: np.ndarray, k: int) -> np.ndarray:
     m = g.shape[0]
     out = np.zeros((m, k), dtype=g.dtype)
     for i in range(m):
-        j = idx[i]
-        if j < 0:
-            j += k
-        if j < 0 or j >= k:
-            raise IndexError("index " + str(idx[i]) + " is out of bounds for axis 1 with size " + str(k))
-        out[i, j] = g[i]
+        out[i, column(idx[i], k)] = g[i]
     return out
