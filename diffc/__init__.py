@@ -3,7 +3,7 @@ expressions to readable forward and gradient code."""
 
 from __future__ import annotations
 
-from diffc.api import Compiled, compile, grad, set_num_threads, value_and_grad
+from diffc.api import Compiled, compile, emit, grad, set_num_threads, value_and_grad
 from diffc.errors import DiffcError, ParseError, ShapeError, TraceError, UnsupportedError
 from diffc.functions import log_softmax, logsumexp, sigmoid, softmax, softplus
 
@@ -11,6 +11,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Compiled", "DiffcError", "ParseError", "ShapeError", "TraceError", "UnsupportedError",
-    "compile", "grad", "set_num_threads", "value_and_grad", "__version__",
+    "compile", "emit", "grad", "set_num_threads", "value_and_grad", "__version__",
     "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus",
 ]

@@ -259,3 +259,12 @@ def test_console_script_matches_python_m(tmp_path: Path) -> None:
 def test_parse_args_option() -> None:
     assert parse_args_option("w:f64[n] b:f64 X:f64[m, n] c") == {"w": "f64[n]", "b": "f64", "X": "f64[m,n]",
                                                                    "c": "f64"}
+
+
+def test_emit_is_public_and_matches_the_cli() -> None:
+    """The CLI is a thin layer: diffc.emit gives the module diffc emit prints; only the docstring
+    differs (the CLI adds the regenerating command)."""
+    text = diffc.emit("(a + b) * (b + 1)", backend="numpy")
+    printed = run_cli("emit", "(a + b) * (b + 1)", "--backend", "numpy").stdout
+    assert text.split('"""', 2)[2] == printed.split('"""', 2)[2]
+    assert "Regenerate with:" in printed and "Regenerate with:" not in text
