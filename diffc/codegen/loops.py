@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from diffc.codegen.printer import ATOM, Expr
-from diffc.ir import ELEMENTWISE, Dim, Node, Op
+from diffc.ir import ELEMENTWISE, Dim, Node, Op, users
 
 # Rows per block of a row kernel: 64 rows of 64 doubles stay in the first-level cache.
 BLOCK_ROWS = 64
@@ -91,10 +91,7 @@ class Plan:
         self.available = available
         self.scatters: set[Node] = set()          # reductions that add into a zeroed array
         self.merged_into: dict[Node, Node] = {}   # a scatter summed into another: the sum's array is its array
-        self.use_count: dict[Node, int] = {}
-        for node in nodes:
-            for x in node.inputs:
-                self.use_count[x] = self.use_count.get(x, 0) + 1
+        self.users = users(nodes)
         for node in nodes:
             if node in available or node.op in (Op.CONST, Op.DIM, Op.INPUT):
                 continue
@@ -137,7 +134,7 @@ class Plan:
                 and self.kind.get(node.inputs[0]) == "loop" and slice_position(node) is not None:
             self.scatters.add(node)
             return node.inputs[0]
-        if node.op is Op.ADD and all(x in self.scatters and self.use_count.get(x, 0) == 1 for x in node.inputs) \
+        if node.op is Op.ADD and all(x in self.scatters and len(self.users[x]) == 1 for x in node.inputs) \
                 and self.home[node.inputs[0]] is self.home[node.inputs[1]]:
             self.scatters.add(node)
             for x in node.inputs:
@@ -217,15 +214,11 @@ class Plan:
         lands in an early loop and would be stored in an array; sinking it
         next to its users keeps it in a register.
         """
-        users: dict[Node, list[Node]] = {}
-        for node in nodes:
-            for x in node.inputs:
-                users.setdefault(x, []).append(node)
         for node in reversed(nodes):
             if self.kind.get(node) != "loop" or node in self.outputs or node in self.row_matrix:
                 continue
-            homes = {id(self.home[u]): self.home[u] for u in users.get(node, ()) if u in self.home}
-            if len(homes) != 1 or any(self.kind.get(u) != "loop" for u in users.get(node, ())):
+            homes = {id(self.home[u]): self.home[u] for u in self.users[node] if u in self.home}
+            if len(homes) != 1 or any(self.kind.get(u) != "loop" for u in self.users[node]):
                 continue
             (target,) = homes.values()
             source = self.home[node]
@@ -233,7 +226,7 @@ class Plan:
                     or target.size != source.size or self._position(target) < self._position(source):
                 continue
             source.nodes.remove(node)
-            first_user = min(target.nodes.index(u) for u in users[node])
+            first_user = min(target.nodes.index(u) for u in self.users[node])
             target.nodes.insert(first_user, node)
             self.home[node] = target
 

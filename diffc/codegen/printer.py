@@ -37,6 +37,7 @@ from diffc.ir import (
     dim_text,
     float_text,
     reachable,
+    users,
 )
 
 MAX_INLINE_DEPTH = 3
@@ -414,18 +415,14 @@ class Printer:
         exprs: dict[Node, Expr] = {n: Expr(p) for n, p in zip(program.inputs, names, strict=True)}
         nodes = reachable(program.outputs)
         self.program = program
-        self.uses = {}
-        for node in nodes:
-            for x in node.inputs:
-                self.uses[x] = self.uses.get(x, 0) + 1
+        self.uses = {node: len(used_by) for node, used_by in users(nodes).items()}
         self.forward = set(reachable(program.outputs[:1]))
         self.bases = {}
         self.statements(nodes, exprs, body)
-        bases = self.bases
         returned: list[str] = []
         for node, out_name in zip(program.outputs, program.output_names, strict=True):
             current = exprs[node].text
-            if bases.get(node) != out_name:  # a_bar = d: the gradient is a value named already
+            if self.bases.get(node) != out_name:  # a_bar = d: the gradient is a value named already
                 var = self.namer.fresh(out_name)
                 body.append(f"{var} = {current}")
                 current = var
