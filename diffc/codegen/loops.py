@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from diffc.codegen.printer import ATOM, Expr
+from diffc.codegen.printer import ATOM, SUM, Expr
 from diffc.ir import ELEMENTWISE, Dim, Node, Op, users
 
 # Rows per block of a row kernel: 64 rows of 64 doubles stay in the first-level cache.
@@ -575,13 +575,15 @@ class LoopPrinting:
             array = self.fresh_var(root)  # type: ignore[attr-defined]
             exprs[root] = Expr(array)
             before.append(f"{array} = np.empty({size_out}{self._dtype_arg(root)})")
-            by_offset: dict[int, list[str]] = {}
+            by_offset: dict[int, list[Expr]] = {}
             for u, o in zip(parts, offsets, strict=True):
-                by_offset.setdefault(o - low, []).append(element(u.inputs[0]).text)  # type: ignore[operator]
+                by_offset.setdefault(o - low, []).append(element(u.inputs[0]))  # type: ignore[operator]
 
-            def total(j: int, start: str | None, by_offset: dict[int, list[str]] = by_offset) -> str:
-                terms = ([start] if start else []) + by_offset.get(j, [])
-                return " + ".join(terms) if terms else "0.0"
+            def total(j: int, start: str | None, by_offset: dict[int, list[Expr]] = by_offset) -> str:
+                """``start + t1 + t2``; a later term keeps its own grouping: ``a + (b - c)``."""
+                terms = ([Expr(start)] if start else []) + by_offset.get(j, [])
+                texts = [t.text if k == 0 or t.prec > SUM else f"({t.text})" for k, t in enumerate(terms)]
+                return " + ".join(texts) if texts else "0.0"
 
             carries = [namer.fresh(f"{array}_next") for _ in range(width - 1)]
             before += [f"{c} = 0.0" for c in carries]
