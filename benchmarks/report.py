@@ -13,12 +13,14 @@ import glob
 import os
 import platform
 import re
+import statistics
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from impls import JAX, NUMBA, have_jax
+from impls import DIFFC, JAX, NUMBA, TORCH, have_jax, have_torch
 from timing import MEMORY_METHOD, Timing, bytes_text, median_time, seconds_text
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -57,6 +59,36 @@ class WorkloadResult:
         return entry.median.median if ok else None  # type: ignore[union-attr]
 
 
+@dataclass
+class WarmStart:
+    """One workload's fresh processes, imports included: the cold one that fills the caches, then warm ones."""
+
+    key: str
+    title: str
+    size_text: str
+    repeats: int
+    cold: dict[str, dict[str, Any]] = field(default_factory=dict)        # impl -> firstcall.py's JSON
+    warm: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # impl -> one JSON per process
+    missing: list[str] = field(default_factory=list)                     # not importable
+
+    def warm_seconds(self, impl: str, part: str = "seconds") -> float | None:
+        """Median over the warm processes; None if any failed (a failure is not a fast start)."""
+        runs = self.warm.get(impl, [])
+        if not runs or any(part not in run for run in runs):
+            return None
+        return statistics.median(run[part] for run in runs)
+
+    def error(self, impl: str) -> str | None:
+        failed = [run for run in [self.cold.get(impl, {}), *self.warm.get(impl, [])] if "error" in run]
+        return failed[0]["error"] if failed else None
+
+    def summary(self, impl: str) -> str:
+        if self.error(impl):
+            return f"failed: {self.error(impl)}"
+        return (f"cold {seconds_text(self.cold[impl].get('seconds'))}, warm {seconds_text(self.warm_seconds(impl))} "
+                f"(imports {seconds_text(self.warm_seconds(impl, 'imports'))})")
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -72,7 +104,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def summary_table(results: list[WorkloadResult], impls: list[str]) -> str:
-    """Workloads down, implementations across: the median, and its ratio to hand Numba."""
+    """Workloads down, implementations across: the median, and its ratio to hand Numba; then diffc ÷ each peer."""
+    peers = [peer for peer in (JAX, TORCH) if DIFFC in impls and peer in impls]
     rows = []
     for result in results:
         base = result.trusted_median(NUMBA)
@@ -88,19 +121,21 @@ def summary_table(results: list[WorkloadResult], impls: list[str]) -> str:
             else:
                 median = entry.median.median if entry.median else None
                 row.append(f"{seconds_text(median)} ({_ratio(median, base)})")
+        row += [_ratio(result.trusted_median(DIFFC), result.trusted_median(peer)) for peer in peers]
         rows.append(row)
-    return _table(["workload", "size", *impls], rows)
+    return _table(["workload", "size", *impls, *(f"diffc × {peer}" for peer in peers)], rows)
 
 
 def detail_table(results: list[WorkloadResult]) -> str:
     header = ["workload", "implementation", "check", "first call (fresh process)", "2nd process (warm cache)",
-              "median / call", "min / call", "× hand Numba", "× JAX", "peak RSS growth / call"]
+              "median / call", "min / call", "× hand Numba", "× JAX", "× torch.compile", "peak RSS growth / call"]
     rows = []
     for result in results:
         numba_median, jax_median = result.trusted_median(NUMBA), result.trusted_median(JAX)
+        torch_median = result.trusted_median(TORCH)
         for entry in result.entries:
             if entry.unavailable:
-                rows.append([result.key, entry.impl, f"n/a ({entry.unavailable})"] + ["—"] * 7)
+                rows.append([result.key, entry.impl, f"n/a ({entry.unavailable})"] + ["—"] * 8)
                 continue
             median = entry.median.median if entry.median else None
             check = f"**MISMATCH**: {entry.mismatch}" if entry.mismatch else "ok"
@@ -109,14 +144,56 @@ def detail_table(results: list[WorkloadResult]) -> str:
             first = seconds_text(entry.first) if entry.first is not None else (entry.first_note or "—")
             best = seconds_text(entry.median.best if entry.median and not entry.mismatch else None)
             rows.append([result.key, entry.impl, check, first, seconds_text(entry.warm), shown, best,
-                         _ratio(trusted, numba_median), _ratio(trusted, jax_median), bytes_text(entry.memory)])
+                         _ratio(trusted, numba_median), _ratio(trusted, jax_median), _ratio(trusted, torch_median),
+                         bytes_text(entry.memory)])
         if result.floor is not None:
             rate = 2 * result.floor_bytes / result.floor.median / 1e9
             rows.append([result.key, f"bandwidth floor: np.copyto of {bytes_text(result.floor_bytes)} "
                          f"(read + write {rate:.1f} GB/s)", "—", "—", "—", seconds_text(result.floor.median),
                          seconds_text(result.floor.best),
-                         _ratio(result.floor.median, numba_median), _ratio(result.floor.median, jax_median), "—"])
+                         _ratio(result.floor.median, numba_median), _ratio(result.floor.median, jax_median),
+                         _ratio(result.floor.median, torch_median), "—"])
     return _table(header, rows)
+
+
+WARM_CAPTION = (
+    "Fresh process, imports included, warm caches. Each cell is the time from the top of "
+    "benchmarks/firstcall.py (`time.perf_counter()` before `import numpy`; the interpreter's own start-up, "
+    "the same for all, is left out) to the first value and gradient returned: importing NumPy and the "
+    "library (diffc; jax; torch), building, tracing, compiling or loading from the cache, and the first call; "
+    "generating the data is left out. *cold*: the first process, empty caches (it fills them); *warm*: the "
+    "median of {repeats} further processes, taking turns, with imports in parentheses. Caches: diffc's "
+    "`DIFFC_CACHE_DIR` (generated module + Numba's cache of it); JAX's persistent compilation cache "
+    "(`jax_compilation_cache_dir`, `jax_persistent_cache_min_compile_time_secs=0`, "
+    "`jax_persistent_cache_min_entry_size_bytes=-1`, so even tiny programs are cached); torch.compile's "
+    "inductor caches (on by default; `TORCHINDUCTOR_CACHE_DIR`), while dynamo still traces in every process.")
+
+
+def warm_start_table(results: list[WarmStart]) -> str:
+    """Cold and warm fresh-process starts per implementation, and diffc's warm start ÷ each peer's."""
+    if not results:
+        return ""
+    impls = [DIFFC, JAX, TORCH]
+    header = ["workload", "size"]
+    for impl in impls:
+        header += [f"{impl} cold", f"{impl} warm"]
+    header += [f"diffc warm × {peer} warm" for peer in (JAX, TORCH)]
+    rows = []
+    for result in results:
+        row = [f"{result.key} {result.title}", result.size_text]
+        for impl in impls:
+            if impl in result.missing:
+                row += ["n/a (not importable)", "—"]
+            elif result.error(impl):
+                row += [f"failed: {result.error(impl)}", "—"]
+            else:
+                row += [seconds_text(result.cold[impl].get("seconds")),
+                        f"{seconds_text(result.warm_seconds(impl))} "
+                        f"({seconds_text(result.warm_seconds(impl, 'imports'))})"]
+        ok = {impl: None if result.error(impl) else result.warm_seconds(impl) for impl in impls}
+        row += [_ratio(ok[DIFFC], ok[peer]) for peer in (JAX, TORCH)]
+        rows.append(row)
+    return WARM_CAPTION.format(repeats=results[0].repeats) + "\n\n" + _table(header, rows)
 
 
 def scaling_table(key: str, sizes: list[int], elements: list[int], impls: list[str],
@@ -213,6 +290,10 @@ def machine(load_before: tuple[float, ...], command: str) -> str:
         import jaxlib
 
         versions.append(f"JAX {jax.__version__} (jaxlib {jaxlib.__version__})")
+    if have_torch():
+        import torch
+
+        versions.append(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)")
     try:
         layer = numba.threading_layer()
     except ValueError:

@@ -1,4 +1,4 @@
-"""Benchmark diffc against hand-written NumPy, hand-fused Numba and JAX.
+"""Benchmark diffc against hand-written NumPy, hand-fused Numba, JAX and torch.compile.
 
     python benchmarks/run.py                 # full sizes
     python benchmarks/run.py --quick         # small sizes, few repeats (under two minutes)
@@ -10,6 +10,11 @@ Every implementation's value and gradient is checked against the hand NumPy
 reference before it is timed; a mismatch is printed loudly and its time is
 struck through, never counted as a win. Markdown goes to stdout, progress to
 stderr.
+
+The main tables end with warm starts: fresh processes, imports included, with
+diffc's disk cache, JAX's persistent compilation cache and torch.compile's
+inductor cache filled by an earlier process (every selected workload; with
+--quick and no --only, W1 alone).
 """
 
 from __future__ import annotations
@@ -25,8 +30,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from impls import ALL, DIFFC, DIFFC_NUMPY, JAX, NUMBA, NUMBA_PAR, NUMPY, available, build, first_line, mismatch
-from report import Entry, WorkloadResult, detail_table, machine, scaling_table, splice, summary_table
+from impls import (
+    ALL,
+    DIFFC,
+    DIFFC_NUMPY,
+    JAX,
+    NUMBA,
+    NUMBA_PAR,
+    NUMPY,
+    PEERS,
+    TORCH,
+    available,
+    build,
+    first_line,
+    have,
+    mismatch,
+)
+from report import (
+    Entry,
+    WarmStart,
+    WorkloadResult,
+    detail_table,
+    machine,
+    scaling_table,
+    splice,
+    summary_table,
+    warm_start_table,
+)
 from timing import copy_call, interleaved_times, peak_growth
 from workloads import WORKLOADS, Workload
 
@@ -41,20 +71,34 @@ class Config:
     min_sample: float    # seconds each timing sample lasts at least
     first_call: tuple[str, ...]  # implementations whose first call is timed in a fresh process
     impls: tuple[str, ...]
+    warm_repeats: int    # warm-start processes per implementation (the median is shown)
 
 
-FULL = Config("full", 21, 0.02, (NUMBA, NUMBA_PAR, JAX, DIFFC, DIFFC_NUMPY), ALL)
-QUICK = Config("quick", 7, 0.005, (JAX, DIFFC), (NUMPY, NUMBA, JAX, DIFFC, DIFFC_NUMPY))
+FULL = Config("full", 21, 0.02, (NUMBA, NUMBA_PAR, JAX, TORCH, DIFFC, DIFFC_NUMPY), ALL, 5)
+QUICK = Config("quick", 7, 0.005, (JAX, TORCH, DIFFC), (NUMPY, NUMBA, JAX, TORCH, DIFFC, DIFFC_NUMPY), 3)
+WARM_IMPLS = (DIFFC, JAX, TORCH)  # the warm-start table's columns
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def fresh_process(key: str, impl: str, size: int, cache: str) -> dict[str, Any]:
-    """Run firstcall.py in a new interpreter with diffc's disk cache in ``cache``."""
-    env = dict(os.environ, DIFFC_CACHE_DIR=cache)
-    done = subprocess.run([sys.executable, str(HERE / "firstcall.py"), key, impl, str(size)], env=env,
+def cache_env(cache: str) -> dict[str, str]:
+    """diffc's disk cache in ``cache``, torch.compile's (inductor's) in a directory inside it."""
+    return {"DIFFC_CACHE_DIR": cache, "TORCHINDUCTOR_CACHE_DIR": os.path.join(cache, "torchinductor")}
+
+
+def fresh_process(key: str, impl: str, size: int, cache: str, with_imports: bool = False) -> dict[str, Any]:
+    """Run firstcall.py in a new interpreter with the disk caches in ``cache``.
+
+    ``with_imports``: the clock counts the imports, and JAX's persistent
+    compilation cache is on, in ``cache``/jax (it is off by default, so the
+    plain first-call column leaves it off).
+    """
+    command = [sys.executable, str(HERE / "firstcall.py"), key, impl, str(size)]
+    if with_imports:
+        command += ["--imports", "--jax-cache", os.path.join(cache, "jax")]
+    done = subprocess.run(command, env=dict(os.environ, **cache_env(cache)),
                           capture_output=True, text=True, timeout=900, check=False)
     lines = done.stdout.strip().splitlines()
     if done.returncode or not lines:
@@ -64,7 +108,8 @@ def fresh_process(key: str, impl: str, size: int, cache: str) -> dict[str, Any]:
 
 
 def first_calls(entry: Entry, key: str, size: int, cache: str) -> None:
-    """Cold first call in a fresh process; for diffc (numba) a second process reusing its disk cache.
+    """Cold first call in a fresh process; for diffc (numba) and torch.compile, whose disk caches are on by
+    default, a second process reusing them.
 
     ``cache`` starts empty. Each generated module is a file named by the hash of
     its source, so diffc (numpy) finds nothing of diffc (numba)'s there.
@@ -73,15 +118,15 @@ def first_calls(entry: Entry, key: str, size: int, cache: str) -> None:
     entry.first = cold.get("seconds")
     if "error" in cold:
         entry.first_note = f"failed: {cold['error']}"
-    elif entry.impl == DIFFC:
+    elif entry.impl in (DIFFC, TORCH):
         entry.warm = fresh_process(key, entry.impl, size, cache).get("seconds")
 
 
 def prepare(entry: Entry, workload: Workload, args: tuple[Any, ...], reference: Any) -> Any:
     """Build, run once and check one implementation; the callable to time, or None if it is n/a."""
     impl = entry.impl
-    if impl == JAX and not available(workload, impl):
-        entry.unavailable = "jax is not importable"
+    if impl in PEERS and not available(workload, impl):
+        entry.unavailable = f"{'jax' if impl == JAX else 'torch'} is not importable"
         return None
     try:
         call, call_args = build(workload, impl, args)
@@ -109,14 +154,14 @@ def run_workload(workload: Workload, size: int, cfg: Config, with_first_call: bo
     args = workload.args(size)
     reference = workload.hand_numpy(*args)
     result = WorkloadResult(workload.key, workload.title, workload.size_text(size))
-    impls = [i for i in cfg.impls if i == JAX or available(workload, i)]  # W3, W7: no parallel variant
+    impls = [i for i in cfg.impls if i in PEERS or available(workload, i)]  # W3, W7: no parallel variant
     result.entries = [Entry(impl) for impl in impls]
     with tempfile.TemporaryDirectory(prefix="diffc-bench-") as fresh:
         cache = cache or fresh
         for entry in result.entries:
             if with_first_call and entry.impl in cfg.first_call and available(workload, entry.impl):
                 first_calls(entry, workload.key, size, cache)
-        os.environ["DIFFC_CACHE_DIR"] = cache
+        os.environ.update(cache_env(cache))
         calls = {}
         for entry in result.entries:
             call = prepare(entry, workload, args, reference)
@@ -136,13 +181,43 @@ def run_workload(workload: Workload, size: int, cfg: Config, with_first_call: bo
     return result
 
 
-def main_tables(keys: list[str], cfg: Config) -> str:
+def warm_starts(key: str, cfg: Config) -> WarmStart:
+    """Each of WARM_IMPLS in fresh processes, imports included: one to fill its caches, then the warm ones.
+
+    The warm processes take turns (diffc, JAX, torch, diffc, ...) so a burst of
+    load from elsewhere falls on all of them alike.
+    """
+    workload = WORKLOADS[key]
+    size = workload.sizes[cfg.mode]
+    log(f"{key} warm starts (fresh processes, imports included), {workload.size_text(size)}")
+    result = WarmStart(key, workload.title, workload.size_text(size), cfg.warm_repeats)
+    impls = [impl for impl in WARM_IMPLS if have(impl)]
+    result.missing = [impl for impl in WARM_IMPLS if impl not in impls]
+    with tempfile.TemporaryDirectory(prefix="diffc-bench-warm-") as root:
+        caches = {impl: os.path.join(root, str(n)) for n, impl in enumerate(impls)}
+        for impl in impls:
+            result.cold[impl] = fresh_process(key, impl, size, caches[impl], with_imports=True)
+        for round_ in range(cfg.warm_repeats):
+            for k in range(len(impls)):
+                impl = impls[(round_ + k) % len(impls)]
+                if "error" not in result.cold[impl]:
+                    result.warm.setdefault(impl, []).append(
+                        fresh_process(key, impl, size, caches[impl], with_imports=True))
+    for impl in impls:
+        log(f"  {key} {impl}: {result.summary(impl)}")
+    return result
+
+
+def main_tables(keys: list[str], cfg: Config, warm_keys: list[str]) -> str:
     results = [run_workload(WORKLOADS[k], WORKLOADS[k].sizes[cfg.mode], cfg) for k in keys]
+    warm = [warm_starts(k, cfg) for k in warm_keys]
     return "\n\n".join([
-        "Median per call, value and gradient together, and the ratio to hand Numba (serial):",
+        "Median per call, value and gradient together, and the ratio to hand Numba (serial); the last columns "
+        "divide diffc (numba)'s median by each peer's (below 1: diffc is faster):",
         summary_table(results, list(cfg.impls)),
         "Everything measured:",
         detail_table(results),
+        warm_start_table(warm),
     ])
 
 
@@ -193,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/run.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     load_before = os.getloadavg()
     section = options.section or ("scaling" if options.scaling else "main-quick" if options.quick else "main")
-    body = scaling_tables(cfg) if options.scaling else main_tables(keys, cfg)
+    warm_keys = keys if options.only or not options.quick else ["W1"]
+    body = scaling_tables(cfg) if options.scaling else main_tables(keys, cfg, warm_keys)
     text = machine(load_before, command.strip()) + "\n\n" + body
     print(text)
     if options.markdown:

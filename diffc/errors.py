@@ -41,7 +41,16 @@ class TraceError(DiffcError):
 
 
 class ShapeError(DiffcError, ValueError):
-    """Two shapes that must agree do not; the message names both."""
+    """Two shapes that must agree do not; the message names both.
+
+    Generated code raises it with the message in parts, strings and sizes
+    (``ShapeError("x has shape (", n, ",)", ...)``): Numba passes integers
+    to an exception cheaply but compiles ``str(int)`` slowly, so the parts
+    are joined here, in Python.
+    """
+
+    def __init__(self, *parts: object) -> None:
+        super().__init__("".join(str(part) for part in parts))
 
 
 class UnsupportedError(DiffcError, NotImplementedError):

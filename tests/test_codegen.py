@@ -149,9 +149,9 @@ def clashing_program() -> tuple[Program, list[float], float, list[float]]:
 
 
 def defined_names(source: str) -> dict[str, list[str]]:
-    """For each generated function, its parameters and every name it assigns."""
+    """For each generated function (top level: not ShapeError's methods), its parameters and every name it assigns."""
     out: dict[str, list[str]] = {}
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef):
             names = [a.arg for a in node.args.args]
             for sub in ast.walk(node):

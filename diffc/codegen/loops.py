@@ -451,7 +451,8 @@ class LoopPrinting:
                 exprs[node] = Expr(array)
         parallel = self.parallel_enabled and plan.parallel_candidate(loop)
         chunk = namer.fresh("chunk") if parallel else ""
-        finals: list[tuple[str, str, str]] = []  # (result, per-chunk parts, chunk accumulator or "" for rows)
+        # (result, per-chunk parts, chunk accumulator or "" for rows, row width or "" for scalars, dtype argument)
+        finals: list[tuple[str, str, str, str, str]] = []
         windows = self.print_windows(loop, plan, exprs, element, i, before, inside, after)
         for node in loop.reductions:
             if node in plan.scatters and node in windows:
@@ -492,15 +493,15 @@ class LoopPrinting:
                     accumulate += lines
                 else:
                     inside += lines
-                if parallel:
-                    finals.append((var, parts, ""))  # no chunk variable: rows add into parts[chunk, :]
+                if parallel:  # no chunk variable: rows add into parts[chunk, :]
+                    finals.append((var, parts, "", width, self._dtype_arg(node)))
                 exprs[node] = Expr(var)
                 continue
             # in parallel loops each chunk sums into its own variable, stored in parts[chunk]
             acc = namer.fresh(f"{var}_chunk") if parallel else var
             if parallel:
-                before.append(f"{parts} = np.zeros(chunks{self._dtype_arg(node)})")
-                finals.append((var, parts, acc))
+                before.append(f"{parts} = np.empty(chunks{self._dtype_arg(node)})")  # each chunk stores its own
+                finals.append((var, parts, acc, "", ""))
             else:
                 before.append(f"{var} = 0.0")
             if node.op is Op.MATMUL:  # u . v
@@ -535,12 +536,22 @@ class LoopPrinting:
                     f"{PARALLEL_MIN_WORK} else 1")
         body += before
         body.append(f"for {chunk} in numba.prange(chunks):")
-        body += [f"    {acc} = 0.0" for _, _, acc in finals if acc]
+        body += [f"    {acc} = 0.0" for _, _, acc, _, _ in finals if acc]
         body += ["    " + line for line in blocks]
         body += ["    " + line for line in passes(f"{chunk} * {size} // chunks", f"({chunk} + 1) * {size} // chunks")]
-        body += [f"    {parts}[{chunk}] = {acc}" for _, parts, acc in finals if acc]
-        for var, parts, acc in finals:
-            body.append(f"{var} = np.sum({parts})" if acc else f"{var} = np.sum({parts}, axis=0)")
+        body += [f"    {parts}[{chunk}] = {acc}" for _, parts, acc, _, _ in finals if acc]
+        # the parts added in chunk order by one plain loop: np.sum(parts, axis=0) adds them in the
+        # same order, but costs Numba over a second to compile
+        combine: list[str] = []
+        for var, parts, acc, width, dtype in finals:
+            if acc:
+                body.append(f"{var} = 0.0")
+                combine.append(f"    {var} += {parts}[{chunk}]")
+            else:
+                j = namer.fresh("j")
+                body.append(f"{var} = np.zeros({width}{dtype})")
+                combine += [f"    for {j} in range({width}):", f"        {var}[{j}] += {parts}[{chunk}, {j}]"]
+        body += [f"for {chunk} in range(chunks):", *combine]
         body += after
         self.parallel = True
 

@@ -22,7 +22,13 @@ from diffc.ir import Program
 PRINTERS: dict[str, type[Printer]] = {"numpy": NumpyPrinter, "numba": NumbaPrinter}
 
 STANDALONE_SHAPE_ERROR = '''class ShapeError(ValueError):
-    """Argument sizes that do not agree (the message names both shapes)."""'''
+    """Argument sizes that do not agree (the message names both shapes).
+
+    Raised with the message in parts (strings and sizes), joined here.
+    """
+
+    def __init__(self, *parts):
+        super().__init__("".join(str(part) for part in parts))'''
 
 NUMBA_MISSING = '''try:
     import numba

