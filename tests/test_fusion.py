@@ -126,10 +126,49 @@ def test_elementwise_chain_is_one_loop_and_matches(n: int) -> None:
     fused = diffc.compile(chain, args=args)
     reference = diffc.compile(chain, args=args, backend="numpy")
     source = fused.grad_source
-    assert source.count("for i in range(") == 1 and "np.empty(n)" in source
+    # one loop, printed twice: sin and cos by Cody-Waite alone when every |x| <= 2**20, else full range
+    loops = re.findall(r"for i in range\(.*\):", source)
+    assert len(loops) == 2 and "np.empty(n)" in source
+    assert "sin_fast_f64(x[i])" in source and "sin_f64(x[i])" in source
     rng = np.random.default_rng(n)
     x, y = rng.normal(size=n), rng.normal(size=n)
     _compare(fused.value_and_grad(x, y), reference.value_and_grad(x, y), scale=max(n, 1) * 4)
+
+
+def sine_weighted(x, y):
+    return np.sum(np.sin(x) * y + np.cos(x))
+
+
+@pytest.mark.parametrize("n", [1, 7, 70000])
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+def test_sines_of_huge_arguments_take_the_full_range_loop(n: int, dtype: str) -> None:
+    """An |x| > 2**20 anywhere in a chunk sends that chunk through the Payne-Hanek loop: exact still."""
+    args = {"x": f"{dtype}[n]", "y": f"{dtype}[n]"}
+    fused = diffc.compile(sine_weighted, args=args)
+    reference = diffc.compile(sine_weighted, args=args, backend="numpy")
+    assert f"sin_fast_{dtype}(x[i])" in fused.grad_source and f"cos_{dtype}(x[i])" in fused.grad_source
+    rng = np.random.default_rng(n)
+    numpy_dtype = np.float64 if dtype == "f64" else np.float32
+    x, y = rng.normal(size=n).astype(numpy_dtype), rng.normal(size=n).astype(numpy_dtype)
+    tolerance = 1e-12 if dtype == "f64" else 1e-5
+    for wide in ([], [0], [n - 1], [0, n // 2, n - 1]):
+        x_wide = x.copy()
+        x_wide[wide] = [1.5e6 * (k + 1) * (-1) ** k + 0.25 for k in range(len(wide))]
+        if dtype == "f64" and wide:
+            x_wide[wide[-1]] = 1e22  # the classic: sin(1e22) = -0.8522008497671888
+        value, (x_bar, y_bar) = fused.value_and_grad(x_wide, y)
+        ref_value, (ref_x_bar, ref_y_bar) = reference.value_and_grad(x_wide, y)
+        assert abs(value - ref_value) <= tolerance * n
+        np.testing.assert_allclose(y_bar, np.sin(x_wide), rtol=tolerance, atol=tolerance)
+        np.testing.assert_allclose(x_bar, ref_x_bar, rtol=tolerance, atol=tolerance)
+
+
+def test_sines_of_computed_values_keep_the_full_range_helpers() -> None:
+    """sin(2 x) cannot be range-checked before the loop: one loop, with the full-range sine."""
+    f = diffc.compile(lambda x: np.sum(np.sin(2.0 * x)), args={"x": "f64[n]"})
+    assert "sin_fast" not in f.grad_source and "cos_f64(" in f.grad_source
+    x = np.array([0.5, 3e6, -1e22 / 2])
+    np.testing.assert_allclose(f.grad(x)[0], 2 * np.cos(2 * x), rtol=1e-12)
 
 
 def test_branches_and_routing_inside_loops() -> None:

@@ -28,6 +28,7 @@ a NumPy statement between loops. The plan is made once per function:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -46,6 +47,7 @@ TRANSCENDENTAL_WEIGHT = 16
 
 
 # ops printed in loops as calls of diffc's vectorizable helpers, by their name in vmath.FUNCTIONS
+FAST_TRIG = re.compile(r"\b(sin|cos)_(f64|f32)\(")  # a call of a full-range sine or cosine helper
 VECTOR_MATH = {Op.EXP: "exp", Op.EXPM1: "expm1", Op.LOG: "log", Op.LOG1P: "log1p", Op.SIN: "sin", Op.COS: "cos",
                Op.TANH: "tanh", Op.SIGMOID: "sigmoid", Op.SOFTPLUS: "softplus"}
 
@@ -279,7 +281,11 @@ def slice_position(node: Node):  # type: ignore[no-untyped-def]
     if step < 0 and start is not None:
         return None
 
-    def position(i: str, dim) -> str:  # type: ignore[no-untyped-def]
+    def position(i: str, dim, unsigned: bool = False) -> str:  # type: ignore[no-untyped-def]
+        """Element i's position; with an unsigned ``i``, a start that is a size is added to ``np.int64(i)``.
+
+        Numba types unsigned + signed as float64; unsigned + a literal stays an integer.
+        """
         if step < 0:  # x[::-1]: from the last element down
             base = f"{dim(size)} - 1"
         elif start is None or start == 0:
@@ -290,6 +296,8 @@ def slice_position(node: Node):  # type: ignore[no-untyped-def]
             base = f"max({dim(size)} - {-start}, 0)"
         else:
             base = dim(start)
+        if unsigned and base and not base.isdigit():
+            i = f"np.int64({i})"
         offset = i if step == 1 else f"{step} * {i}" if step > 0 else f"{-step} * {i}"
         if not base:
             return offset
@@ -366,6 +374,31 @@ class LoopPrinting:
         name = HELPERS[(VECTOR_MATH[node.op], node.dtype.value)]
         return Expr(f"{self.require('vmath', name)}({x.text})")  # type: ignore[attr-defined]
 
+    def trig_arrays(self, loop: Loop, local: dict[Node, Expr], exprs: dict[Node, Expr]) -> list[str] | None:
+        """The arrays the loop's vector-math sines and cosines read, when every one reads an array element.
+
+        Those arguments can be range-checked before the loop; a sine of a
+        value computed in the loop cannot, and keeps the full-range helper.
+        """
+        arrays: list[str] = []
+        for node in loop.nodes:
+            if node.op not in (Op.SIN, Op.COS) or not self.vector_math:
+                continue
+            x = node.inputs[0]
+            whole = exprs.get(x)
+            if x in local or whole is None or x.ndim != 1 or x.shape[0] == 1 or not whole.text.isidentifier():
+                return None
+            if whole.text not in arrays:
+                arrays.append(whole.text)
+        return arrays or None
+
+    def fast_trig(self, match: re.Match[str]) -> str:
+        """``sin_f64(`` -> ``sin_fast_f64(`` (helper names are reserved: no user name can match)."""
+        from diffc.support.vmath import FAST_HELPERS
+
+        function, dtype = match.group(1), match.group(2)
+        return f"{self.require('vmath', FAST_HELPERS[(function, dtype)])}("  # type: ignore[attr-defined]
+
     def scalar_where(self, node: Node, c: Expr, a: Expr, b: Expr) -> Expr:
         return Expr(f"{a.text if a.prec > 10 else f'({a.text})'} if {c.text if c.prec > 10 else f'({c.text})'} "
                     f"else {b.text if b.prec >= 10 else f'({b.text})'}", 10)
@@ -395,6 +428,9 @@ class LoopPrinting:
         accumulate: list[str] = []  # last pass over a block: w_bar += X[i] * weight
         blocks: list[str] = []     # the block arrays carrying values from one pass to the next
 
+        parallel = self.parallel_enabled and plan.parallel_candidate(loop)
+        unsigned = parallel and not blocked  # the loop index of a chunk (see passes)
+
         def element(x: Node) -> Expr:
             if x in local:
                 return local[x]
@@ -409,7 +445,7 @@ class LoopPrinting:
             if node.op is Op.SLICE:  # x[1:] at i is x[i + 1]
                 position = slice_position(node)
                 assert position is not None
-                local[node] = Expr(f"{exprs[node.inputs[0]].text}[{position(i, self.dim)}]")  # type: ignore[attr-defined]
+                local[node] = Expr(f"{exprs[node.inputs[0]].text}[{position(i, self.dim, unsigned)}]")  # type: ignore[attr-defined]
                 if node in plan.materialized and node not in exprs:  # a statement uses it too: the view itself
                     exprs[node] = self.print_slice(node, exprs[node.inputs[0]])  # type: ignore[attr-defined]
                 continue
@@ -449,7 +485,6 @@ class LoopPrinting:
                 before.append(f"{array} = np.empty({size}{self._dtype_arg(node)})")
                 inside.append(f"{array}[{i}] = {expr.text}")
                 exprs[node] = Expr(array)
-        parallel = self.parallel_enabled and plan.parallel_candidate(loop)
         chunk = namer.fresh("chunk") if parallel else ""
         # (result, per-chunk parts, chunk accumulator or "" for rows, row width or "" for scalars, dtype argument)
         finals: list[tuple[str, str, str, str, str]] = []
@@ -513,11 +548,23 @@ class LoopPrinting:
             if node.op is Op.MEAN:
                 after.append(f"{var} /= {size}")
             exprs[node] = Expr(var)
+        trig_arrays = None if blocked else self.trig_arrays(loop, local, exprs)
+
         def passes(low: str, high: str) -> list[str]:
             """The loop over ``range(low, high)``, or its three passes per block of rows."""
             if not blocked:
-                return [f"for {i} in range({low}, {high}):" if low != "0" else f"for {i} in range({high}):"] + \
-                    ["    " + line for line in inside]
+                if low == "0":
+                    lines = [f"for {i} in range({high}):"]
+                else:  # chunk bounds as unsigned: x[i] needs no negative-index check, and the loop vectorizes
+                    lines = [f"for {i} in range(np.uint64({low}), np.uint64({high})):"]
+                lines += ["    " + line for line in inside]
+                if not trig_arrays:
+                    return lines
+                # the same loop twice: sin and cos of |x| <= 2**20 (nearly always) need no Payne-Hanek step
+                check = " and ".join(f"{self.require('vmath', 'trig_fast_range')}({a}, {low}, {high})"  # type: ignore[attr-defined]
+                                     for a in trig_arrays)
+                fast = [FAST_TRIG.sub(self.fast_trig, line) for line in lines]
+                return [f"if {check}:", *("    " + line for line in fast), "else:", *("    " + line for line in lines)]
             stop = namer.fresh("stop")
             lines = [f"for {start} in range({low}, {high}, {BLOCK_ROWS}):",
                      f"    {stop} = min({start} + {BLOCK_ROWS}, {high})"]

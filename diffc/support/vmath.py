@@ -413,6 +413,20 @@ def trig_fast_ok(x):
     return not (a > 1048576.0 and a < np.inf)
 
 
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+def trig_fast_range(x, low, high):
+    """True when ``sin_fast_*``/``cos_fast_*`` equal ``sin_*``/``cos_*`` on ``x[low:high]``: no finite |x| > 2**20.
+
+    A generated loop whose sines and cosines read an array checks it first and
+    runs its Cody-Waite-only copy when this holds (a vectorized loop would
+    otherwise pay for the Payne-Hanek reduction on every element).
+    """
+    ok = True
+    for i in range(np.uint64(low), np.uint64(high)):  # unsigned: no negative-index check, so it vectorizes
+        ok &= trig_fast_ok(x[i])
+    return ok
+
+
 # --------------------------------------------------------------------------------------------------
 # float64: tanh, sigmoid, softplus
 # --------------------------------------------------------------------------------------------------
@@ -724,6 +738,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "cos_f64": ("rem_pio2_f64", "sincos_kernel_f64"),
     "sin_fast_f64": ("rem_pio2_fast_f64", "sincos_kernel_f64"),
     "cos_fast_f64": ("rem_pio2_fast_f64", "sincos_kernel_f64"),
+    "trig_fast_range": ("trig_fast_ok",),
     "tanh_f64": ("expm1_f64",),
     **{f"{f}_f32": (f"{f}_f64",) for f in FUNCTIONS if f not in ("sin", "cos")},
     "rem_pio2_f32": ("two_over_pi_limb",),
