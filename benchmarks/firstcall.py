@@ -22,7 +22,9 @@ AOTAutograd and compiled-kernel caches, on by default) wherever
 TORCHINDUCTOR_CACHE_DIR points. run.py points two successive processes at the
 same fresh directories to get a cold and a warm time.
 
-Prints one JSON line: {"seconds": ..., "imports": ...} or {"error": "first line of the message"}.
+Prints one JSON line: {"seconds": ..., "imports": ..., "cache": "hit"} or {"error": "first line of the
+message"}. "cache" is diffc's own account of its disk cache ("hit" or "miss"): its key includes a hash of
+diffc's source, so editing diffc between two processes makes the second one cold, and the report says so.
 """
 
 from __future__ import annotations
@@ -70,9 +72,13 @@ def main(key: str, name: str, size: int, with_imports: bool = False, jax_cache: 
     except Exception as error:  # any failure is reported, not raised
         return {"error": impls.first_line(error)}
     end = time.perf_counter()
-    if not with_imports:
-        return {"seconds": end - start}
-    return {"seconds": (imported - START) + (end - start), "imports": imported - START}
+    result: dict[str, object] = {"seconds": end - start}
+    if with_imports:
+        result = {"seconds": (imported - START) + (end - start), "imports": imported - START}
+    stats = getattr(getattr(call, "__self__", None), "stats", None)  # diffc: compiled.value_and_grad
+    if isinstance(stats, dict) and "cache" in stats:
+        result["cache"] = stats["cache"]
+    return result
 
 
 def _parse(argv: list[str]) -> tuple[str, str, int, bool, str | None]:

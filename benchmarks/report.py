@@ -35,6 +35,7 @@ class Entry:
     median: Timing | None = None
     first: float | None = None     # trace + compile + first call, fresh process
     warm: float | None = None      # the same in a second process, diffc's disk cache warm
+    warm_missed: bool = False      # diffc reported a disk-cache miss in that second process
     first_note: str | None = None  # why first/warm are missing
     memory: int | None = None
     unavailable: str | None = None  # n/a: the error's first line
@@ -82,11 +83,19 @@ class WarmStart:
         failed = [run for run in [self.cold.get(impl, {}), *self.warm.get(impl, [])] if "error" in run]
         return failed[0]["error"] if failed else None
 
+    def misses(self, impl: str) -> int:
+        """Warm processes in which diffc reported a disk-cache miss (its source changed in between)."""
+        return sum(run.get("cache") == "miss" for run in self.warm.get(impl, []))
+
+    def warm_text(self, impl: str) -> str:
+        text = f"{seconds_text(self.warm_seconds(impl))} ({seconds_text(self.warm_seconds(impl, 'imports'))})"
+        missed = self.misses(impl)
+        return text + (f" **{missed} of {len(self.warm[impl])} missed the cache**" if missed else "")
+
     def summary(self, impl: str) -> str:
         if self.error(impl):
             return f"failed: {self.error(impl)}"
-        return (f"cold {seconds_text(self.cold[impl].get('seconds'))}, warm {seconds_text(self.warm_seconds(impl))} "
-                f"(imports {seconds_text(self.warm_seconds(impl, 'imports'))})")
+        return f"cold {seconds_text(self.cold[impl].get('seconds'))}, warm (imports) {self.warm_text(impl)}"
 
 
 def _cell(text: str) -> str:
@@ -143,7 +152,8 @@ def detail_table(results: list[WorkloadResult]) -> str:
             trusted = None if entry.mismatch else median
             first = seconds_text(entry.first) if entry.first is not None else (entry.first_note or "—")
             best = seconds_text(entry.median.best if entry.median and not entry.mismatch else None)
-            rows.append([result.key, entry.impl, check, first, seconds_text(entry.warm), shown, best,
+            warm = seconds_text(entry.warm) + (" (**cache miss**: diffc edited meanwhile)" if entry.warm_missed else "")
+            rows.append([result.key, entry.impl, check, first, warm, shown, best,
                          _ratio(trusted, numba_median), _ratio(trusted, jax_median), _ratio(trusted, torch_median),
                          bytes_text(entry.memory)])
         if result.floor is not None:
@@ -163,7 +173,8 @@ WARM_CAPTION = (
     "library (diffc; jax; torch), building, tracing, compiling or loading from the cache, and the first call; "
     "generating the data is left out. *cold*: the first process, empty caches (it fills them); *warm*: the "
     "median of {repeats} further processes, taking turns, with imports in parentheses. Caches: diffc's "
-    "`DIFFC_CACHE_DIR` (generated module + Numba's cache of it); JAX's persistent compilation cache "
+    "`DIFFC_CACHE_DIR` (generated module + Numba's cache of it; its key includes a hash of diffc's source, so "
+    "a warm process after an edit to diffc is a miss, and the cell says so); JAX's persistent compilation cache "
     "(`jax_compilation_cache_dir`, `jax_persistent_cache_min_compile_time_secs=0`, "
     "`jax_persistent_cache_min_entry_size_bytes=-1`, so even tiny programs are cached); torch.compile's "
     "inductor caches (on by default; `TORCHINDUCTOR_CACHE_DIR`), while dynamo still traces in every process.")
@@ -187,9 +198,7 @@ def warm_start_table(results: list[WarmStart]) -> str:
             elif result.error(impl):
                 row += [f"failed: {result.error(impl)}", "—"]
             else:
-                row += [seconds_text(result.cold[impl].get("seconds")),
-                        f"{seconds_text(result.warm_seconds(impl))} "
-                        f"({seconds_text(result.warm_seconds(impl, 'imports'))})"]
+                row += [seconds_text(result.cold[impl].get("seconds")), result.warm_text(impl)]
         ok = {impl: None if result.error(impl) else result.warm_seconds(impl) for impl in impls}
         row += [_ratio(ok[DIFFC], ok[peer]) for peer in (JAX, TORCH)]
         rows.append(row)

@@ -120,7 +120,11 @@ def first_calls(entry: Entry, key: str, size: int, cache: str, second: tuple[str
     if "error" in cold:
         entry.first_note = f"failed: {cold['error']}"
     elif entry.impl in second:
-        entry.warm = fresh_process(key, entry.impl, size, cache).get("seconds")
+        warm = fresh_process(key, entry.impl, size, cache)
+        entry.warm = warm.get("seconds")
+        entry.warm_missed = warm.get("cache") == "miss"  # diffc's source changed between the two processes
+        if entry.warm_missed:
+            log(f"  {key} {entry.impl}: the 2nd process missed diffc's disk cache (diffc edited meanwhile?)")
 
 
 def prepare(entry: Entry, workload: Workload, args: tuple[Any, ...], reference: Any) -> Any:

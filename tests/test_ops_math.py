@@ -10,6 +10,9 @@ whole cotangent) is pinned down exactly, on both back ends.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -588,3 +591,32 @@ def test_dtype_of_new_ops_follows_the_input() -> None:
     assert grad.dtype == np.float32
     want = np.arcsinh(np.array([1.0, 2.0, 3.0]))
     assert value == pytest.approx(np.sum(want - np.log(np.sum(np.exp(want)))), rel=1e-5)
+
+
+def test_row_helpers_keep_their_own_exact_flags_when_a_fused_loop_calls_them_first(tmp_path) -> None:
+    """A helper without explicit flags inherits its first caller's fastmath, and the disk cache keeps it.
+
+    In a fresh process with an empty Numba cache, a ``reassoc`` caller compiles
+    ``rows_sum`` first; the helper must still add each row in order (a
+    reassociated sum keeps the ones that the in-order sum loses to 1e16).
+    """
+    script = """
+import numba, numpy as np
+from diffc.support import numba_loops
+
+@numba.njit(fastmath={"contract", "reassoc", "nsz"}, error_model="numpy")
+def fused_caller(x):
+    return numba_loops.rows_sum(x)[0]
+
+row = np.array([[1e16] + [1.0] * 62 + [-1e16]])
+fused_caller(row)
+ordered = 0.0
+for v in row[0]:
+    ordered += v
+print(numba_loops.rows_sum(row)[0], ordered)
+"""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    got, ordered = (float(v) for v in done.stdout.split())
+    assert ordered == 0.0 and got == ordered

@@ -111,8 +111,27 @@ def test_negations_move_outward_and_cancel() -> None:
 def test_every_rewrite_table_entry_is_a_known_identity() -> None:
     """A new identity in REWRITES needs a test here; this lists the ones tested."""
     tested = {"add_zero", "add_negated", "sub_zero", "sub_negated", "mul_one", "mul_negated", "div_one",
-              "div_negated", "neg_neg", "pow_one", "same_layout", "transpose_transpose", "reduce_nothing"}
+              "div_negated", "neg_neg", "pow_one", "same_layout", "transpose_transpose", "reduce_nothing",
+              "unbroadcast_number", "reshape_broadcast_number"}
     assert {rw.__name__ for rws in REWRITES.values() for rw in rws} == tested
+
+
+def test_a_broadcast_number_stays_a_number() -> None:
+    """x * broadcast(s) is x * s, and reshape(broadcast(s)) is broadcast(s): NaN and inf included."""
+    def build(g: Graph, x: Node, s: Node) -> Node:
+        spread = g.apply(Op.BROADCAST, s, shape=(4,))
+        column = g.apply(Op.RESHAPE, spread, shape=(4, 1))
+        return g.apply(Op.SUM, x * spread + column * x, axis=(0, 1), keepdims=False)
+
+    p = program(build, x="f64[4]", s="f64")
+    simplified = simplify(p)
+    assert "reshape" not in ops(simplified) and ops(simplified).count("broadcast") <= 1
+    x = np.array([1.0, -2.0, np.inf, 0.5])
+    for s_value in (3.0, -0.0, np.nan, np.inf):
+        with np.errstate(all="ignore"):
+            want = np.sum(x * s_value + np.full((4, 1), s_value) * x)
+        got = diffc.compile(simplified, backend="numpy")(x, s_value)
+        assert same_float(float(got), float(want))
 
 
 # the sign of zero: IEEE says 0.0 - 0.0 = +0.0 but -(0.0) = -0.0, and -0.0 + 0.0 = +0.0.

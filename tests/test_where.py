@@ -85,3 +85,37 @@ def test_guard_stops_at_a_reduction() -> None:
     x_bar, y_bar = g.grad(x, y)
     np.testing.assert_allclose(x_bar, 3 * 2 * x)  # three positive y's each use sum(x*x)
     np.testing.assert_array_equal(y_bar, [0.0, 1.0, 0.0, 0.0])
+
+
+SHAPES = [((3, 4), (3, 4), (3, 4)), ((3, 1), (3, 4), ()), ((1, 4), (3, 1), (4,)), ((4,), (), (3, 4)),
+          ((2, 3, 4), (2, 3, 1), ()), ((2, 3, 4), (3, 4), (2, 1, 1)), ((5,), (5,), ()), ((0, 4), (4,), ())]
+
+
+@pytest.mark.parametrize(("c_shape", "a_shape", "b_shape"), SHAPES)
+def test_broadcasting_where_matches_numpy_in_both_back_ends(c_shape, a_shape, b_shape) -> None:
+    """The Numba back end's where_rows (2-D views, size-1 axes broadcast) against NumPy's where."""
+    def model(c, a, b):
+        return np.sum(np.where(c > 0.0, a * 2.0, np.sin(b)) ** 2)
+
+    rng = np.random.default_rng(len(c_shape) + 10 * len(a_shape))
+    c, a, b = rng.normal(size=c_shape), rng.normal(size=a_shape), rng.normal(size=b_shape)
+    c = np.where(np.abs(c) < 1e-3, 0.5, c)  # away from the switch, for the differences below
+    if b_shape == ():
+        b = float(b)
+    values = []
+    for backend in ("numpy", "numba"):
+        f = diffc.compile(model, backend=backend)
+        values.append(f.value_and_grad(c, a, b))
+    (value_np, grads_np), (value_nb, grads_nb) = values
+    assert value_nb == pytest.approx(value_np, rel=1e-13)
+    for g_nb, g_np in zip(grads_nb, grads_np, strict=True):
+        np.testing.assert_allclose(g_nb, g_np, rtol=1e-13, atol=1e-300)
+    # against central differences in a
+    h = 1e-6
+    grad_a = np.asarray(grads_nb[1])
+    for index in list(np.ndindex(np.shape(a)))[:3]:
+        up, down = np.array(a, dtype=float), np.array(a, dtype=float)
+        up[index] += h
+        down[index] -= h
+        numeric = (model(c, up, b) - model(c, down, b)) / (2 * h)
+        assert grad_a[index] == pytest.approx(numeric, rel=1e-6, abs=1e-8)

@@ -52,14 +52,16 @@ class NumbaPrinter(LoopPrinting, Printer):
             expr = self.call("np.sum", x)
         elif source.dtype.value in ("f64", "f32"):
             leading = axes == tuple(range(len(axes)))
-            if leading:  # (reduced, kept) is x's own layout: no transpose
+            if ndim == 2:  # the helpers index [i, j]: any 2-D array as it is
+                rows = x.text
+            elif leading:  # (reduced, kept) is x's own layout: no transpose
                 shape = source.shape
                 reduced, kept = self._product(shape[:len(axes)]), self._product(shape[len(axes):])
                 rows = f"np.ascontiguousarray({x.text}).reshape(({reduced}, {kept}))"
             else:
                 rows, _ = self._rows(source, x, axes)
-            helper = self.require("numba_loops", "cols_sum" if leading else "rows_sum")
-            return Expr(f"{helper}({rows}).reshape({self.shape(node.shape)})")
+            call = f"{self.require('numba_loops', 'cols_sum' if leading else 'rows_sum')}({rows})"
+            return Expr(call if node.ndim == 1 else f"{call}.reshape({self.shape(node.shape)})")
         else:
             expr = x
             for axis in sorted(axes, reverse=True):
@@ -99,6 +101,8 @@ class NumbaPrinter(LoopPrinting, Printer):
             return f"np.full((1, 1), {x.text})", ()
         kept = tuple(a for a in range(source.ndim) if a not in axes)
         perm = kept + tuple(axes)
+        if kept == (0,) and source.ndim == 2:  # a matrix reduced along its rows is already the helpers' layout
+            return x.text, perm
         shape = source.shape
         moved = x.text if perm == tuple(range(source.ndim)) else f"np.transpose({x.text}, {perm})"
         rows, cols = self._product([shape[a] for a in kept]), self._product([shape[a] for a in axes])
@@ -119,11 +123,43 @@ class NumbaPrinter(LoopPrinting, Printer):
         call = f"{self.require('numba_loops', helper)}({rows})"
         if not source.shape:
             return Expr(f"{call}[0, 0]")
+        if source.ndim == 2 and node.attr("axis") == (1,):  # the helper's (rows, columns) are x's
+            return Expr(call)
         moved = f"{call}.reshape({self.shape(tuple(source.shape[p] for p in perm))})"
         if perm == tuple(range(source.ndim)):
             return Expr(moved)
         inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
         return Expr(f"np.ascontiguousarray(np.transpose({moved}, {inverse}))")
+
+    def print_where(self, node: Node, c: Expr, a: Expr, b: Expr) -> Expr:
+        """Arrays by the ``where_rows`` loop helper on 2-D views; scalars (a branch) and odd broadcasts as NumPy."""
+        views = [self._rows_view(x, e, node.shape) for x, e in zip(node.inputs, (c, a, b), strict=True)]
+        if not node.shape or any(v is None for v in views) or node.inputs[1].dtype != node.dtype \
+                or node.inputs[2].dtype != node.dtype:
+            return super().print_where(node, c, a, b)
+        call = f"{self.require('numba_loops', 'where_rows')}({', '.join(views)})"  # type: ignore[arg-type]
+        return Expr(call if node.ndim == 2 else f"{call}.reshape({self.shape(node.shape)})")
+
+    def _rows_view(self, x: Node, expr: Expr, shape: tuple[Dim, ...]) -> str | None:
+        """``x`` as a 2-D array against a result of ``shape`` seen as (rows, last axis): each axis full or 1.
+
+        ``None`` when x broadcasts some leading axes and not others (NumPy's where prints it).
+        """
+        if x.ndim == 0:
+            return f"np.full((1, 1), {expr.text})"
+        if x.ndim == 2 == len(shape):  # already (rows or 1, columns or 1)
+            return expr.text
+        lead, last = shape[:-1], shape[-1]
+        same = x.graph.resolve
+        mine = (1,) * (len(shape) - x.ndim) + tuple(x.shape)
+        cols = "1" if mine[-1] == 1 and same(last) != 1 else self.dim(last)
+        if all(same(a) == same(b) for a, b in zip(mine[:-1], lead, strict=True)):
+            rows = self._product(lead)
+        elif all(a == 1 for a in mine[:-1]):
+            rows = "1"
+        else:
+            return None
+        return f"np.ascontiguousarray({expr.text}).reshape(({rows}, {cols}))"
 
     def _full(self, node: Node) -> bool:
         return node.attr("axis") == tuple(range(node.inputs[0].ndim)) and not node.attr("keepdims")

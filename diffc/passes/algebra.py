@@ -9,7 +9,9 @@ identities that hold for every float, NaN and ±inf included:
 - ``0 - x`` -> ``-x``, ``x * -1`` -> ``-x``, ``-(-x)`` -> ``x``;
 - negations move outward (``(-x) * y`` -> ``-(x * y)``) and meet a sum:
   ``x + (-y)`` -> ``x - y``, ``x - (-y)`` -> ``x + y``;
-- casts, broadcasts, reshapes and transposes that change nothing vanish.
+- casts, broadcasts, reshapes and transposes that change nothing vanish; a number spread by
+  ``broadcast`` stays a number where NumPy's own broadcasting spreads it (``x * broadcast(s)``
+  -> ``x * s``).
 
 We never apply ``x * 0 -> 0`` or ``x - x -> 0``: both are wrong when x is inf
 or NaN. A rewrite never changes a node's shape or dtype.
@@ -126,6 +128,28 @@ def same_layout(node: Node) -> Node | None:
     return _same(node, node.inputs[0])
 
 
+def _broadcast_number(x: Node) -> Node | None:
+    """The number a ``broadcast`` of a rank-0 value spreads, else ``None``."""
+    return x.inputs[0] if x.op is Op.BROADCAST and x.inputs[0].ndim == 0 else None
+
+
+def reshape_broadcast_number(node: Node) -> Node | None:
+    """reshape(broadcast(s)) = broadcast(s) to the new shape: every element is s either way."""
+    s = _broadcast_number(node.inputs[0])
+    return None if s is None else node.graph.apply(Op.BROADCAST, s, shape=tuple(node.shape))
+
+
+def unbroadcast_number(node: Node) -> Node | None:
+    """x op broadcast(s) = x op s when x already has the result's shape (NumPy broadcasts s itself)."""
+    x, y = node.inputs
+    s, t = _broadcast_number(x), _broadcast_number(y)
+    if t is not None and x.shape == node.shape:
+        return node.graph.apply(node.op, x, t)
+    if s is not None and y.shape == node.shape:
+        return node.graph.apply(node.op, s, y)
+    return None
+
+
 def transpose_transpose(node: Node) -> Node | None:
     """Two transposes compose into one; a rank-0/1 transpose is x."""
     (x,) = node.inputs
@@ -144,15 +168,15 @@ def reduce_nothing(node: Node) -> Node | None:
 
 
 REWRITES: dict[Op, tuple[Rewrite, ...]] = {
-    Op.ADD: (add_zero, add_negated),
-    Op.SUB: (sub_zero, sub_negated),
-    Op.MUL: (mul_one, mul_negated),
-    Op.DIV: (div_one, div_negated),
+    Op.ADD: (add_zero, add_negated, unbroadcast_number),
+    Op.SUB: (sub_zero, sub_negated, unbroadcast_number),
+    Op.MUL: (mul_one, mul_negated, unbroadcast_number),
+    Op.DIV: (div_one, div_negated, unbroadcast_number),
     Op.NEG: (neg_neg,),
     Op.POW: (pow_one,),
     Op.CAST: (same_layout,),
     Op.BROADCAST: (same_layout,),
-    Op.RESHAPE: (same_layout,),
+    Op.RESHAPE: (same_layout, reshape_broadcast_number),
     Op.TRANSPOSE: (transpose_transpose,),
     Op.SUM: (reduce_nothing,),
     Op.MEAN: (reduce_nothing,),

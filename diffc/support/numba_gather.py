@@ -14,7 +14,7 @@ import numpy as np
 REQUIRES = {"gather_rows": ("column",), "scatter_rows": ("column",)}
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def column(j: int, k: int) -> int:
     """Index ``j`` of a row of ``k`` entries as NumPy reads it: negative counts from the end."""
     if j < 0:
@@ -24,7 +24,7 @@ def column(j: int, k: int) -> int:
     return j
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def gather_rows(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``x[np.arange(m), idx]``: entry ``idx[i]`` of row ``i``."""
     m, k = x.shape
@@ -34,7 +34,7 @@ def gather_rows(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def scatter_rows(g: np.ndarray, idx: np.ndarray, k: int) -> np.ndarray:
     """Zeros of shape ``(m, k)`` with ``g[i]`` at ``[i, idx[i]]``: the adjoint of :func:`gather_rows`."""
     m = g.shape[0]

@@ -10,6 +10,10 @@ NaN and ties follow NumPy: ``np.max`` of a row with a NaN is NaN, and the
 element ``np.argmax`` picks (the first maximum, or the first NaN) is where
 the gradient goes. The stable forms shift by the row's maximum, replaced by 0
 when it is not finite (see :mod:`diffc.support.stable`).
+Every helper states ``error_model`` and ``fastmath`` itself: a Numba function
+that leaves them unset inherits its first caller's (a fused loop's
+``reassoc``/``contract``), and Numba's disk cache, whose key ignores these
+flags, would then serve that variant to every later caller.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ REQUIRES = {
 }
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def first_max_index(row: np.ndarray) -> int:
     """The index np.argmax(row) gives: the first maximum, or the first NaN."""
     if row.shape[0] == 0:
@@ -39,7 +43,7 @@ def first_max_index(row: np.ndarray) -> int:
     return best
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def first_min_index(row: np.ndarray) -> int:
     """The index np.argmin(row) gives: the first minimum, or the first NaN."""
     if row.shape[0] == 0:
@@ -53,7 +57,7 @@ def first_min_index(row: np.ndarray) -> int:
     return best
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_sum(x: np.ndarray) -> np.ndarray:
     """np.sum(x, axis=1) of a 2-D array: Numba compiles its own ``axis`` sum for over a second, this in 0.1 s."""
     out = np.zeros(x.shape[0], dtype=x.dtype)
@@ -63,7 +67,7 @@ def rows_sum(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def cols_sum(x: np.ndarray) -> np.ndarray:
     """np.sum(x, axis=0) of a 2-D array, read row by row: each row is added into the result, in order."""
     out = np.zeros(x.shape[1], dtype=x.dtype)
@@ -73,7 +77,26 @@ def cols_sum(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def where_rows(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.where(c, a, b) of 2-D arrays whose axes are the result's or 1 (broadcast), as one loop.
+
+    Numba's own np.where with broadcasting takes over 1.5 s to compile at every
+    call site; this is compiled once and cached.
+    """
+    # NumPy's rule: an axis of 1 takes the others' size, even 0 (max() would make (0, 4) and (1, 4) one row)
+    rows = c.shape[0] if c.shape[0] != 1 else a.shape[0] if a.shape[0] != 1 else b.shape[0]
+    cols = c.shape[1] if c.shape[1] != 1 else a.shape[1] if a.shape[1] != 1 else b.shape[1]
+    out = np.empty((rows, cols), dtype=a.dtype)
+    for i in range(rows):
+        ci, ai, bi = min(i, c.shape[0] - 1), min(i, a.shape[0] - 1), min(i, b.shape[0] - 1)
+        for j in range(cols):
+            out[i, j] = a[ai, min(j, a.shape[1] - 1)] if c[ci, min(j, c.shape[1] - 1)] \
+                else b[bi, min(j, b.shape[1] - 1)]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_max(x: np.ndarray) -> np.ndarray:
     """np.max(x, axis=1) of a 2-D array."""
     out = np.empty(x.shape[0], dtype=x.dtype)
@@ -82,7 +105,7 @@ def rows_max(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_min(x: np.ndarray) -> np.ndarray:
     """np.min(x, axis=1) of a 2-D array."""
     out = np.empty(x.shape[0], dtype=x.dtype)
@@ -91,7 +114,7 @@ def rows_min(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_max_mask(x: np.ndarray) -> np.ndarray:
     """True at the first maximum of each row: where the gradient of max goes."""
     out = np.zeros(x.shape, dtype=np.bool_)
@@ -100,7 +123,7 @@ def rows_max_mask(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_min_mask(x: np.ndarray) -> np.ndarray:
     """True at the first minimum of each row: where the gradient of min goes."""
     out = np.zeros(x.shape, dtype=np.bool_)
@@ -109,7 +132,7 @@ def rows_min_mask(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_logsumexp(x: np.ndarray) -> np.ndarray:
     """log(sum(exp(x), axis=1)), each row shifted by its maximum (0 if that is not finite)."""
     out = np.empty(x.shape[0], dtype=x.dtype)
@@ -124,7 +147,7 @@ def rows_logsumexp(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_softmax(x: np.ndarray) -> np.ndarray:
     """exp(x) / sum(exp(x), axis=1), each row shifted by its maximum."""
     out = np.empty(x.shape, dtype=x.dtype)
@@ -141,7 +164,7 @@ def rows_softmax(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_log_softmax(x: np.ndarray) -> np.ndarray:
     """x - logsumexp(x, axis=1)."""
     lse = rows_logsumexp(x)
