@@ -128,11 +128,29 @@ def test_elementwise_chain_is_one_loop_and_matches(n: int) -> None:
     source = fused.grad_source
     # one loop, printed twice: sin and cos by Cody-Waite alone when every |x| <= 2**20, else full range
     loops = re.findall(r"for i in range\(.*\):", source)
-    assert len(loops) == 2 and "np.empty(n)" in source
+    assert len(loops) == 2 and "empty_f64(n)" in source
     assert "sin_fast_f64(x[i])" in source and "sin_f64(x[i])" in source
     rng = np.random.default_rng(n)
     x, y = rng.normal(size=n), rng.normal(size=n)
     _compare(fused.value_and_grad(x, y), reference.value_and_grad(x, y), scale=max(n, 1) * 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [0, 5, 524287, 524288, 1048577])
+def test_result_arrays_around_the_huge_page_threshold(n: int, dtype) -> None:
+    """empty_f64/empty_f32 switch to NumPy's allocator at 4 MiB: the same values on both sides."""
+    from diffc.support import numba_loops
+
+    helper = numba_loops.empty_f64 if dtype == np.float64 else numba_loops.empty_f32
+    out = helper(n)
+    assert out.shape == (n,) and out.dtype == dtype and out.flags.c_contiguous and out.flags.writeable
+    kind = "f64" if dtype == np.float64 else "f32"
+    f = diffc.compile(lambda x: np.sum(np.exp(x) * x), args={"x": f"{kind}[n]"})
+    x = np.linspace(-1.0, 1.0, n).astype(dtype)
+    (grad,) = f.grad(x)
+    expected = np.exp(x.astype(np.float64)) * (1.0 + x.astype(np.float64))
+    tolerance = 1e-12 if kind == "f64" else 1e-5  # absolute too: 1 + x cancels near x = -1
+    np.testing.assert_allclose(grad, expected, rtol=tolerance, atol=tolerance)
 
 
 def sine_weighted(x, y):

@@ -476,13 +476,13 @@ class LoopPrinting:
                     inside.append(f"{var} = {expr.text}")
                     expr = Expr(var)
                     if stored:  # the array takes the value's name, the element is name_i
-                        before.append(f"{array} = np.empty({size}{self._dtype_arg(node)})")
+                        before.append(f"{array} = {self._empty(size, node)}")
                         inside.append(f"{array}[{i}] = {var}")
                         exprs[node] = Expr(array)
             local[node] = expr
             if node in plan.materialized and node not in exprs:  # a row dot product kept for later
                 array = namer.fresh(f"{expr.text}_all")
-                before.append(f"{array} = np.empty({size}{self._dtype_arg(node)})")
+                before.append(f"{array} = {self._empty(size, node)}")
                 inside.append(f"{array}[{i}] = {expr.text}")
                 exprs[node] = Expr(array)
         chunk = namer.fresh("chunk") if parallel else ""
@@ -632,7 +632,7 @@ class LoopPrinting:
             size_out = self.dim(root.shape[0])  # type: ignore[attr-defined]
             array = self.fresh_var(root)  # type: ignore[attr-defined]
             exprs[root] = Expr(array)
-            before.append(f"{array} = np.empty({size_out}{self._dtype_arg(root)})")
+            before.append(f"{array} = {self._empty(size_out, root)}")
             by_offset: dict[int, list[Expr]] = {}
             for u, o in zip(parts, offsets, strict=True):
                 by_offset.setdefault(o - low, []).append(element(u.inputs[0]))  # type: ignore[operator]
@@ -669,6 +669,13 @@ class LoopPrinting:
                     done.add(n)
                     exprs[n] = exprs[root]
         return done
+
+    def _empty(self, size: str, node: Node) -> str:
+        """A new vector the loop fills: float arrays by ``empty_f64``/``empty_f32`` (huge pages when large)."""
+        helper = {"f64": "empty_f64", "f32": "empty_f32"}.get(node.dtype.value)
+        if helper is None:
+            return f"np.empty({size}{self._dtype_arg(node)})"
+        return f"{self.require('numba_loops', helper)}({size})"  # type: ignore[attr-defined]
 
     def _dtype_arg(self, node: Node) -> str:
         from diffc.ir import DType

@@ -58,6 +58,31 @@ def first_min_index(row: np.ndarray) -> int:
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=False)
+def empty_f64(n: int) -> np.ndarray:
+    """np.empty(n) for a result: from 4 MiB on, allocated by NumPy, which asks the kernel for huge pages.
+
+    A fresh gradient array is paid for in page faults when it is first
+    written; Numba's own allocator gets 4 KiB pages, NumPy's ``madvise`` gets
+    2 MiB ones (W5's two 8 MB gradients: 1.8 ms less per call on two cores).
+    """
+    if n < 524288:
+        return np.empty(n)
+    with numba.objmode(out="float64[::1]"):
+        out = np.empty(n)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def empty_f32(n: int) -> np.ndarray:
+    """np.empty(n, dtype=np.float32) for a result, by NumPy from 4 MiB on (see ``empty_f64``)."""
+    if n < 1048576:
+        return np.empty(n, dtype=np.float32)
+    with numba.objmode(out="float32[::1]"):
+        out = np.empty(n, dtype=np.float32)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_sum(x: np.ndarray) -> np.ndarray:
     """np.sum(x, axis=1) of a 2-D array: Numba compiles its own ``axis`` sum for over a second, this in 0.1 s."""
     out = np.zeros(x.shape[0], dtype=x.dtype)
