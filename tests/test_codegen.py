@@ -551,3 +551,59 @@ def test_numba_compile_time_of_a_chain(n: int, tmp_path: Any, monkeypatch: pytes
     want_value, want_grad = chain_reference(0.5, n)
     assert value == pytest.approx(want_value, rel=1e-12)
     assert grad == pytest.approx(want_grad, rel=1e-12)
+
+
+def test_a_bias_updates_a_fresh_matrix_product_in_place() -> None:
+    """z = X @ W then z += b: the product's own array, only when nothing else reads the product."""
+    def once(X, W, b):
+        return np.sum(np.maximum(X @ W + b, 0.0) ** 2)
+
+    def twice(X, W, b):
+        p = X @ W
+        return np.sum((p + b) ** 2) + np.sum(p * 3.0)
+
+    rng = np.random.default_rng(3)
+    X, W, b = rng.normal(size=(7, 4)), rng.normal(size=(4, 5)), rng.normal(size=5)
+    types = {"X": "f64[m,d]", "W": "f64[d,h]", "b": "f64[h]"}
+    for backend in ("numpy", "numba"):
+        f = diffc.compile(once, args=types, backend=backend)
+        assert re.search(r"^\s+add \+= b$", f.grad_source, re.M), f.grad_source
+        g = diffc.compile(twice, args=types, backend=backend)
+        assert "+= b" not in g.grad_source  # p is read twice: never overwritten
+        for fn, compiled in ((once, f), (twice, g)):
+            value, grads = compiled.value_and_grad(X, W, b)
+            assert value == pytest.approx(fn(X, W, b), rel=1e-13)
+            reference = diffc.compile(fn, args=types, backend="numpy")
+            for got, want in zip(grads, reference.value_and_grad(X, W, b)[1], strict=True):
+                np.testing.assert_allclose(got, want, rtol=1e-13)
+    # central differences on b for the in-place form
+    b_bar = diffc.compile(once, args=types, wrt="b").grad(X, W, b)
+    for k in range(5):
+        step = np.zeros(5)
+        step[k] = 1e-6
+        assert b_bar[k] == pytest.approx((once(X, W, b + step) - once(X, W, b - step)) / 2e-6, rel=1e-6)
+
+
+def test_relu_adjoint_writes_into_the_fresh_product_only() -> None:
+    """where(z > 0, g @ W.T, 0) writes into the product's array; a product used again is left alone."""
+    def mlp(X, W1, W2):
+        return np.sum((np.maximum(X @ W1, 0.0) @ W2) ** 2)
+
+    def reused(X, W1, W2):
+        g = X @ W1
+        return np.sum(np.where(g > 0.5, g, 0.0) ** 2) + np.sum(g)
+
+    rng = np.random.default_rng(4)
+    X, W1, W2 = rng.normal(size=(6, 3)), rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    types = {"X": "f64[m,d]", "W1": "f64[d,h]", "W2": "f64[h,k]"}
+    f = diffc.compile(mlp, args=types)
+    assert "where_rows_into(" in f.grad_source
+    g = diffc.compile(reused, args=types)
+    assert "where_rows_into(" not in g.grad_source
+    for fn, compiled in ((mlp, f), (reused, g)):
+        reference = diffc.compile(fn, args=types, backend="numpy")
+        value, grads = compiled.value_and_grad(X, W1, W2)
+        want_value, want_grads = reference.value_and_grad(X, W1, W2)
+        assert value == pytest.approx(want_value, rel=1e-13)
+        for got, want in zip(grads, want_grads, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

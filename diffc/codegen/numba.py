@@ -137,7 +137,9 @@ class NumbaPrinter(LoopPrinting, Printer):
         if not node.shape or any(v is None for v in views) or node.inputs[1].dtype != node.dtype \
                 or node.inputs[2].dtype != node.dtype:
             return super().print_where(node, c, a, b)
-        call = f"{self.require('numba_loops', 'where_rows')}({', '.join(views)})"  # type: ignore[arg-type]
+        # where(c, g, 0) with g = A @ B used here alone (ReLU's adjoint): written into g's own array
+        helper = "where_rows_into" if node.ndim == 2 and self.fresh_product(node, node.inputs[1]) else "where_rows"
+        call = f"{self.require('numba_loops', helper)}({', '.join(views)})"  # type: ignore[arg-type]
         return Expr(call if node.ndim == 2 else f"{call}.reshape({self.shape(node.shape)})")
 
     def _rows_view(self, x: Node, expr: Expr, shape: tuple[Dim, ...]) -> str | None:
