@@ -129,7 +129,7 @@ def test_elementwise_chain_is_one_loop_and_matches(n: int) -> None:
     # one loop, printed twice: sin and cos by Cody-Waite alone when every |x| <= 2**20, else full range
     loops = re.findall(r"for i in range\(.*\):", source)
     assert len(loops) == 2 and "empty_f64(n)" in source
-    assert "sin_fast_f64(x[i])" in source and "sin_f64(x[i])" in source
+    assert "sin_fast_f64(x[i])" in source and "np.sin(x[i])" in source and "def sin_f64(" not in fused.module_source()
     rng = np.random.default_rng(n)
     x, y = rng.normal(size=n), rng.normal(size=n)
     _compare(fused.value_and_grad(x, y), reference.value_and_grad(x, y), scale=max(n, 1) * 4)
@@ -164,7 +164,7 @@ def test_sines_of_huge_arguments_take_the_full_range_loop(n: int, dtype: str) ->
     args = {"x": f"{dtype}[n]", "y": f"{dtype}[n]"}
     fused = diffc.compile(sine_weighted, args=args)
     reference = diffc.compile(sine_weighted, args=args, backend="numpy")
-    assert f"sin_fast_{dtype}(x[i])" in fused.grad_source and f"cos_{dtype}(x[i])" in fused.grad_source
+    assert f"sin_fast_{dtype}(x[i])" in fused.grad_source and "np.cos(x[i])" in fused.grad_source
     rng = np.random.default_rng(n)
     numpy_dtype = np.float64 if dtype == "f64" else np.float32
     x, y = rng.normal(size=n).astype(numpy_dtype), rng.normal(size=n).astype(numpy_dtype)

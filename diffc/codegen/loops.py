@@ -560,11 +560,13 @@ class LoopPrinting:
                 lines += ["    " + line for line in inside]
                 if not trig_arrays:
                     return lines
-                # the same loop twice: sin and cos of |x| <= 2**20 (nearly always) need no Payne-Hanek step
+                # the same loop twice: sin and cos of |x| <= 2**20 (nearly always) need no Payne-Hanek step;
+                # a chunk with a larger |x| (rare) calls libm, exact everywhere, instead of vectorizing
                 check = " and ".join(f"{self.require('vmath', 'trig_fast_range')}({a}, {low}, {high})"  # type: ignore[attr-defined]
                                      for a in trig_arrays)
                 fast = [FAST_TRIG.sub(self.fast_trig, line) for line in lines]
-                return [f"if {check}:", *("    " + line for line in fast), "else:", *("    " + line for line in lines)]
+                libm = [FAST_TRIG.sub(r"np.\1(", line) for line in lines]
+                return [f"if {check}:", *("    " + line for line in fast), "else:", *("    " + line for line in libm)]
             stop = namer.fresh("stop")
             lines = [f"for {start} in range({low}, {high}, {BLOCK_ROWS}):",
                      f"    {stop} = min({start} + {BLOCK_ROWS}, {high})"]

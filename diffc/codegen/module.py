@@ -71,9 +71,11 @@ def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | N
         lines = printer.function(spec.name, spec.program, spec.layout, spec.doc)
     if printer.decorator:
         lines.insert(0, printer.decorator)
-    if helpers is not None:
-        helpers.update(printer.helpers)
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if helpers is not None:  # those the text still calls (a loop printed twice may have swapped one out)
+        helpers.update({name: module for name, module in printer.helpers.items()
+                        if re.search(rf"\b{name}\(", text)})
+    return text
 
 
 def helper_sources(helpers: dict[str, str], standalone: bool) -> list[str]:
