@@ -7,7 +7,10 @@ minimax polynomials, exponent bits set through ``view``), with selects instead
 of branches, so LLVM inlines them into the generated loop and vectorizes it.
 
 Every helper is decorated ``@numba.njit(error_model="numpy",
-fastmath={"contract"}, forceinline=True)``, and each part of that matters:
+fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)``, and each
+part of that matters (``no_cfunc_wrapper`` only skips building a C-callable
+entry nobody uses, a few hundredths of a second of each first call; the Python
+entry stays, so a helper may still be called from Python):
 
 - ``fastmath={"contract"}`` is set explicitly because a Numba function with
   no ``fastmath`` of its own *inherits its caller's*: the generated loops use
@@ -54,7 +57,7 @@ import numpy as np
 # --------------------------------------------------------------------------------------------------
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def exp_f64(x):
     """e**x for float64: <= 0.85 ULP on the whole line (subnormal results included); exp(-0.0) = 1.
 
@@ -86,7 +89,7 @@ def exp_f64(x):
     return e * s1 * s2
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def expm1_f64(x):
     """e**x - 1 for float64: <= 1.15 ULP on the whole line; expm1(-0.0) = -0.0, expm1(-inf) = -1.
 
@@ -122,7 +125,7 @@ def expm1_f64(x):
     return x if x == 0.0 else y
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def log_f64(x):
     """Natural logarithm for float64: <= 0.9 ULP for every x > 0 (subnormals included).
 
@@ -152,7 +155,7 @@ def log_f64(x):
     return np.nan if x < 0.0 else y
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def log1p_f64(x):
     """log(1 + x) for float64: <= 0.9 ULP for every x >= -1; log1p(-0.0) = -0.0.
 
@@ -191,7 +194,7 @@ def log1p_f64(x):
 # --------------------------------------------------------------------------------------------------
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def two_over_pi_limb(i):
     """Entry i & 63 of the table 0, 0, 0, then 2/pi in 24-bit limbs (bits 24(i-3)+1 .. 24(i-2)), then 0s.
 
@@ -211,7 +214,7 @@ def two_over_pi_limb(i):
     return table[i & 63]
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def rem_pio2_fast_f64(x):
     """(y0, y1, n) with x = n pi/2 + y0 + y1, |y0| <= pi/4 + tiny, for |x| <= 2**20; y0 = nan beyond.
 
@@ -240,7 +243,7 @@ def rem_pio2_fast_f64(x):
     return y0, y1, n
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def rem_pio2_f64(x):
     """(y0, y1, n) with x = n pi/2 + y0 + y1, |y0| <= pi/4 + tiny, for every finite x; nan for inf/nan.
 
@@ -331,7 +334,7 @@ def rem_pio2_f64(x):
     return y0, y1, n
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def sincos_kernel_f64(y0, y1):
     """(sin, cos) of y0 + y1 for |y0| <= pi/4 + tiny, y1 a low part: fdlibm's kernels and minimax coefficients."""
     z = y0 * y0
@@ -348,7 +351,7 @@ def sincos_kernel_f64(y0, y1):
     return s, c
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def sin_f64(x):
     """sin x for float64: <= 0.85 ULP for every finite x; sin(+-inf) = nan, sin(-0.0) = -0.0.
 
@@ -363,7 +366,7 @@ def sin_f64(x):
     return x if x == 0.0 else y
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def cos_f64(x):
     """cos x for float64: <= 0.85 ULP for every finite x; cos(+-inf) = nan.
 
@@ -376,7 +379,7 @@ def cos_f64(x):
     return -y if (n + 1) & 2 else y
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def sin_fast_f64(x):
     """sin x for |x| <= 2**20 (<= 0.85 ULP), nan for larger finite |x|: Cody-Waite alone, 4-7x faster than sin_f64.
 
@@ -391,7 +394,7 @@ def sin_fast_f64(x):
     return x if x == 0.0 else y
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def cos_fast_f64(x):
     """cos x for |x| <= 2**20 (<= 0.85 ULP), nan for larger finite |x|: Cody-Waite alone."""
     x = np.float64(x)
@@ -401,7 +404,7 @@ def cos_fast_f64(x):
     return -y if (n + 1) & 2 else y
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def trig_fast_ok(x):
     """False when ``sin_fast_*``/``cos_fast_*`` would return nan where sin/cos do not: finite |x| > 2**20.
 
@@ -413,7 +416,7 @@ def trig_fast_ok(x):
     return not (a > 1048576.0 and a < np.inf)
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def trig_fast_range(x, low, high):
     """True when ``sin_fast_*``/``cos_fast_*`` equal ``sin_*``/``cos_*`` on ``x[low:high]``: no finite |x| > 2**20.
 
@@ -432,7 +435,7 @@ def trig_fast_range(x, low, high):
 # --------------------------------------------------------------------------------------------------
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def tanh_f64(x):
     """tanh x for float64: <= 1.2 ULP on the whole line; tanh(+-inf) = +-1, tanh(-0.0) = -0.0.
 
@@ -456,7 +459,7 @@ def tanh_f64(x):
     return np.copysign(y, x)
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def sigmoid_f64(x):
     """1 / (1 + e**-x) for float64: <= 0.85 ULP on the whole line (no overflow; tiny results are subnormal).
 
@@ -504,7 +507,7 @@ def sigmoid_f64(x):
     return y + rho * (y if pos else 1.0 - y)  # rho / d, with 1/d = y or 1 - y
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def softplus_f64(x):
     """log(1 + e**x) for float64: <= 0.85 ULP on the whole line; softplus(large x) = x, no overflow.
 
@@ -560,31 +563,31 @@ def softplus_f64(x):
 # --------------------------------------------------------------------------------------------------
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def exp_f32(x):
     """e**x for float32, via ``exp_f64`` (one rounding of a 0.85-ULP float64: <= 0.5 ULP + 2**-28)."""
     return np.float32(exp_f64(np.float64(x)))
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def expm1_f32(x):
     """e**x - 1 for float32, via ``expm1_f64``."""
     return np.float32(expm1_f64(np.float64(x)))
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def log_f32(x):
     """log x for float32 (subnormal x included), via ``log_f64``."""
     return np.float32(log_f64(np.float64(x)))
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def log1p_f32(x):
     """log(1 + x) for float32, via ``log1p_f64``."""
     return np.float32(log1p_f64(np.float64(x)))
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def rem_pio2_f32(x):
     """(r, n) with float32 x = n pi/2 + r, r a float64 with |r| <= pi/4 + tiny, for every finite x; nan for inf/nan.
 
@@ -637,7 +640,7 @@ def rem_pio2_f32(x):
     return r, n
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def sincos_kernel_f32(r):
     """(sin r, cos r) in float64 for |r| <= pi/4 + tiny, good to 2**-34: FreeBSD's float kernels (k_sinf, k_cosf)."""
     z = r * r
@@ -649,7 +652,7 @@ def sincos_kernel_f32(r):
     return s, c
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def sin_f32(x):
     """sin x for every float32: <= 0.5 ULP + 2**-10; sin(+-inf) = nan, sin(-0.0) = -0.0."""
     x = np.float32(x)
@@ -660,7 +663,7 @@ def sin_f32(x):
     return x if x == 0.0 else np.float32(y)
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def cos_f32(x):
     """cos x for every float32: <= 0.5 ULP + 2**-10; cos(+-inf) = nan."""
     x = np.float32(x)
@@ -670,7 +673,7 @@ def cos_f32(x):
     return np.float32(-y if (n + 1) & 2 else y)
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def sin_fast_f32(x):
     """sin x for float32 |x| <= 2**20 (as ``sin_f32``), nan beyond: no Payne-Hanek."""
     x = np.float32(x)
@@ -686,7 +689,7 @@ def sin_fast_f32(x):
     return x if x == 0.0 else np.float32(y)
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def cos_fast_f32(x):
     """cos x for float32 |x| <= 2**20 (as ``cos_f32``), nan beyond: no Payne-Hanek."""
     d = np.float64(np.float32(x))
@@ -700,19 +703,19 @@ def cos_fast_f32(x):
     return np.float32(y if abs(d) <= 1048576.0 else np.nan)
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def tanh_f32(x):
     """tanh x for float32, via ``tanh_f64``."""
     return np.float32(tanh_f64(np.float64(x)))
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def sigmoid_f32(x):
     """1 / (1 + e**-x) for float32, via ``sigmoid_f64``."""
     return np.float32(sigmoid_f64(np.float64(x)))
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def softplus_f32(x):
     """log(1 + e**x) for float32, via ``softplus_f64``."""
     return np.float32(softplus_f64(np.float64(x)))
