@@ -22,6 +22,12 @@ from typing import Any
 import numpy as np
 
 _STATUS = "/proc/self/status"
+# Pause between two implementations' samples. Thread pools spin for a while after their work
+# (OpenBLAS, libgomp, XLA's Eigen pool); on two cores a pool still spinning from the previous
+# implementation slows the next one. Measured here: JAX's W1 took 13.9 ms alone, 39.6 ms sampled
+# right after hand NumPy (OpenBLAS), 20.4 ms right after diffc (Numba's libgomp).
+SETTLE = 0.2
+ROUNDS = 3  # each implementation's samples come in this many blocks of back-to-back samples
 _CLEAR_REFS = "/proc/self/clear_refs"
 
 
@@ -54,9 +60,14 @@ def interleaved_times(calls: dict[str, Callable[[], Any]], repeats: int, min_sam
                       warmup: int = 1) -> dict[str, Timing]:
     """Median seconds per call of each callable, their samples taken in turn.
 
-    Round r takes one sample of every callable, starting at a different one
-    each round, so a burst of load from another process on a shared machine
-    slows all of them alike instead of whichever happened to be running.
+    The samples come in ``ROUNDS`` rounds; in each, every callable takes a
+    block of back-to-back samples, starting at a different one each round, so
+    a burst of load from another process on a shared machine slows all of them
+    alike instead of whichever happened to be running. Before each block: a
+    pause of ``SETTLE`` seconds and one untimed sample, so that no
+    implementation is timed against another's spinning threads, nor right after
+    a pause (JAX's W1 took 14 ms in a run of calls, 19 ms after a pause and one
+    call, 40 ms sampled in turn with hand NumPy).
     """
     names = list(calls)
     for name in names:
@@ -64,10 +75,15 @@ def interleaved_times(calls: dict[str, Callable[[], Any]], repeats: int, min_sam
             calls[name]()
     numbers = {name: calls_per_sample(calls[name], min_sample) for name in names}
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(repeats):
+    rounds = min(ROUNDS, repeats)
+    for round_ in range(rounds):
+        block = repeats // rounds + (1 if round_ < repeats % rounds else 0)
         for k in range(len(names)):
             name = names[(round_ + k) % len(names)]
-            samples[name].append(_sample(calls[name], numbers[name]))
+            if len(names) > 1:  # let the last one's thread pools fall asleep, then warm this one's up
+                time.sleep(SETTLE)
+                _sample(calls[name], numbers[name])
+            samples[name] += [_sample(calls[name], numbers[name]) for _ in range(block)]
     return {name: Timing(statistics.median(samples[name]), min(samples[name]), repeats, numbers[name])
             for name in names}
 
