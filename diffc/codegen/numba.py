@@ -25,9 +25,8 @@ class NumbaPrinter(LoopPrinting, Printer):
     # Only the explicit prange loop runs in parallel: with every ParallelOptions pass on, Numba
     # also turns np.empty, np.sum, ... into parallel loops, each compiled as its own function
     # (about 0.4 s more at the first call, for nothing: those statements are small)
-    parallel_decorator: ClassVar[str] = (
-        '@numba.njit(error_model="numpy", fastmath={"contract", "afn", "arcp", "nsz", "reassoc"}, cache=True,\n'
-        '            parallel={"prange": True, "numpy": False, "reduction": False, "setitem": False,\n'
+    parallel_decorator: ClassVar[str] = fused_decorator[:-1] + (
+        ',\n            parallel={"prange": True, "numpy": False, "reduction": False, "setitem": False,\n'
         '                      "stencil": False, "fusion": False, "comprehension": False, "inplace_binop": False})')
     fuse: bool = True
 

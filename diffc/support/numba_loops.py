@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 REQUIRES = {
+    "where_rows": ("where_rows_into",),
     "rows_max": ("first_max_index",), "rows_min": ("first_min_index",),
     "rows_max_mask": ("first_max_index",), "rows_min_mask": ("first_min_index",),
     "rows_logsumexp": ("first_max_index",), "rows_softmax": ("first_max_index",),
@@ -107,33 +108,18 @@ def where_rows(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """np.where(c, a, b) of 2-D arrays whose axes are the result's or 1 (broadcast), row by row.
 
     Numba's own np.where with broadcasting takes over 1.5 s to compile at every
-    call site; this is compiled once and cached. Rows whose operands are whole
-    (or a value that is one number, as in ``where(c, g, 0)``) take loops that
-    vectorize; other broadcasts index with a stride of 0.
+    call site; this is compiled once and cached. ``a`` is copied into the
+    result, then ``where_rows_into`` picks ``b`` where ``c`` is false.
     """
     # NumPy's rule: an axis of 1 takes the others' size, even 0 (max() would make (0, 4) and (1, 4) one row)
     rows = c.shape[0] if c.shape[0] != 1 else a.shape[0] if a.shape[0] != 1 else b.shape[0]
     cols = c.shape[1] if c.shape[1] != 1 else a.shape[1] if a.shape[1] != 1 else b.shape[1]
     out = np.empty((rows, cols), dtype=a.dtype)
-    whole_c, whole_a, whole_b = c.shape[1] == cols, a.shape[1] == cols, b.shape[1] == cols
-    for i in range(rows):
-        cr, ar, br, row = c[min(i, c.shape[0] - 1)], a[min(i, a.shape[0] - 1)], b[min(i, b.shape[0] - 1)], out[i]
-        if whole_c and whole_a and whole_b:
-            for j in range(cols):
-                row[j] = ar[j] if cr[j] else br[j]
-        elif whole_c and whole_a:
-            other = br[0]
-            for j in range(cols):
-                row[j] = ar[j] if cr[j] else other
-        elif whole_c and whole_b:
-            other = ar[0]
-            for j in range(cols):
-                row[j] = other if cr[j] else br[j]
-        else:
-            sc, sa, sb = int(whole_c), int(whole_a), int(whole_b)
-            for j in range(cols):
-                row[j] = ar[j * sa] if cr[j * sc] else br[j * sb]
-    return out
+    for i in range(rows):  # a, broadcast to the result, then chosen in place
+        row = a[min(i, a.shape[0] - 1)]
+        for j in range(cols):
+            out[i, j] = row[min(j, row.shape[0] - 1)]
+    return where_rows_into(c, out, b)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=False)
@@ -142,7 +128,9 @@ def where_rows_into(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     ReLU's adjoint ``where(z > 0, g, 0)`` with ``g`` a fresh matrix product:
     no second array. The loops read and write ``a`` through one name, so LLVM
-    sees no aliasing and vectorizes them.
+    sees no aliasing and vectorizes them. Rows whose ``c`` and ``b`` are whole,
+    or whose ``b`` is one number (``where(c, g, 0)``), take loops that
+    vectorize; other broadcasts index with a stride of 0.
     """
     rows, cols = a.shape
     whole_c, whole_b = c.shape[1] == cols, b.shape[1] == cols
