@@ -30,7 +30,9 @@ import numpy as np
 from diffc.adjoint.reverse import reverse
 from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import INLINE_CONSTANT_MAX, hidden_constants
+from diffc.codegen.validate import check_source
 from diffc.errors import DiffcError, ShapeError, UnsupportedError
+from diffc.fallback import NEXT_VARIANT, is_refusal, warn_fallback
 from diffc.ir import DType, Op, Program, Shape, Sym, parse_type, type_text
 from diffc.passes.pipeline import simplify
 from diffc.passes.rebuild import rebuild
@@ -97,6 +99,10 @@ class Specialization:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stats: dict[str, Any] = field(default_factory=dict)  # seconds per stage, and whether the cache hit
     vector_math: bool = True
+    variant: str = ""  # the printer in use: the back end's own, or a fallback (diffc/fallback.py)
+
+    def __post_init__(self) -> None:
+        self.variant = self.variant or self.backend
 
     @property
     def scalar_output(self) -> bool:
@@ -154,7 +160,7 @@ class Specialization:
     def source(self, which: str) -> str:
         for spec in self.specs():
             if spec.name == which:
-                return print_function(spec, self.backend)
+                return print_function(spec, self.variant)
         raise DiffcError(f"{self.forward.name} has no {which} function")
 
     def module_source(self, doc: str, standalone: bool) -> str:
@@ -165,7 +171,9 @@ class Specialization:
                 f"{self.forward.name} uses constant arrays too large to print ({sizes}: more than "
                 f"{INLINE_CONSTANT_MAX} elements, built by the function or captured from its closure); a standalone "
                 "module cannot carry them: pass them to the function as arguments instead", op="const")
-        return render_module(specs, self.backend, doc, standalone)
+        text = render_module(specs, self.variant, doc, standalone)
+        check_source(text, self.forward.name, _writable_cache_dir())
+        return text
 
     def module(self) -> ModuleType:
         """The loaded module; from the disk cache when this signature was compiled before.
@@ -191,14 +199,37 @@ class Specialization:
                 self.stats["load"] = time.perf_counter() - started - self.stats.get("codegen", 0.0)
             return self._module
 
+    def fall_back(self, label: str, function: str, error: BaseException) -> bool:
+        """Switch to the next printer variant after Numba refused ``function``; ``False`` when none is left."""
+        variant = NEXT_VARIANT.get(self.variant)
+        if variant is None or not is_refusal(error):
+            return False
+        source = Path(self._module.__file__ or "").read_text() if self._module is not None else ""
+        reason = warn_fallback(label, function, variant, error, source)
+        with self.lock:
+            self.variant = variant
+            self._module = None
+            self.stats["fallback"] = variant
+            self.stats["fallback reason"] = reason
+            for key in [k for k in self.stats if k.startswith("first ")]:
+                del self.stats[key]
+        return True
+
     def cache_key(self) -> str:
         names = sorted((n.id, name) for n, name in self.forward.graph.names.items())
         # the IR text shows a constant array by its shape only: its bytes must be part of the key too
         arrays = [hashlib.sha256(n.value.tobytes()).hexdigest() for n in self.forward.nodes()
                   if n.op is Op.CONST and n.value.ndim]
         parts = [self.forward.text(), repr(names), repr(arrays), repr(self.forward.output_names), repr(self.params),
-                 repr(self.wrt), repr(self.bare), self.backend, f"vector_math={self.vector_math}", _versions()]
+                 repr(self.wrt), repr(self.bare), self.variant, f"vector_math={self.vector_math}", _versions()]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _writable_cache_dir() -> Path | None:
+    try:
+        return cache_dir()
+    except OSError:
+        return None
 
 
 def cache_dir() -> Path:
@@ -376,7 +407,13 @@ class Compiled:
         if f"first {name}" in spec.stats:
             return fn(*values, *spec.constants)
         started = time.perf_counter()
-        result = fn(*values, *spec.constants)
+        try:
+            result = fn(*values, *spec.constants)
+        except Exception as error:
+            if not spec.fall_back(self.label, name, error):
+                raise
+            self._forget(spec)
+            return self._timed(spec, name, values)
         spec.stats[f"first {name}"] = time.perf_counter() - started
         if self.verbose:
             print(f"diffc: {self.label}: " + ", ".join(
@@ -389,6 +426,12 @@ class Compiled:
         """Seconds spent per stage for the last signature: trace, passes, codegen, load, first calls."""
         spec = self._last or (self._specialize(self._params) if self._params is not None else None)
         return dict(spec.stats) if spec is not None else {}
+
+    def _forget(self, spec: Specialization) -> None:
+        """Drop the fast entries into ``spec``'s old module (after a fallback replaced it)."""
+        for name in [n for n, entry in self._entries.items() if entry.spec is spec]:  # type: ignore[attr-defined]
+            del self._entries[name]
+            self.__dict__.pop(name, None)
 
     def _remember(self, name: str, spec: Specialization) -> None:
         """Keep a fast entry to ``name`` of the signature just called (see :func:`_fast_entry`).
@@ -442,7 +485,7 @@ class Compiled:
         if cotangent.ndim != out.ndim:
             raise ShapeError(f"cotangent has shape {cotangent.shape} but {self.label} returns "
                              f"{type_text(out.dtype, out.shape)}")
-        return _plain(spec.module().vjp(*inputs, cotangent if cotangent.ndim else cotangent[()], *spec.constants)[1])
+        return _plain(self._timed(spec, "vjp", [*inputs, cotangent if cotangent.ndim else cotangent[()]])[1])
 
     # -- what a person reads -----------------------------------------------------
     @property
@@ -541,8 +584,8 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
             checks.append((dtype.numpy, len(shape)))
     count = len(checks)
     constants = tuple(spec.constants)
-    plain = spec.backend == "numpy"
-    parallel = spec.backend == "numba" and "numba.prange(" in Path(spec.module().__file__ or "").read_text()
+    plain = spec.variant == "numpy"
+    parallel = spec.variant != "numpy" and "numba.prange(" in Path(spec.module().__file__ or "").read_text()
 
     scalar_types = tuple(kind for kind, _ in checks) if all(rank == -1 for _, rank in checks) else None
 

@@ -60,3 +60,27 @@ class UnsupportedError(DiffcError, NotImplementedError):
         self.op = op
         self.backend = backend
         super().__init__(message)
+
+
+class CodegenError(DiffcError):
+    """diffc printed a module that is not valid Python: a bug of diffc's, never of the input.
+
+    Carries the generated ``function`` and the 1-based ``line`` of the module
+    where Python refused it, and ``saved``, the path of a copy of the source
+    to attach to a bug report.
+    """
+
+    def __init__(self, message: str, function: str = "", line: int = 0, saved: str = "") -> None:
+        self.function = function
+        self.line = line
+        self.saved = saved
+        super().__init__(message)
+
+
+class FallbackWarning(RuntimeWarning):
+    """Numba refused a generated function, so diffc runs it another way (slower, still right).
+
+    Every fallback is a gap in the Numba back end: the warning names the
+    function, the generated line Numba stopped at and Numba's error, and
+    ``f.stats["fallback"]`` records what runs instead.
+    """

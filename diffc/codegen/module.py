@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diffc.codegen.numba import NumbaPrinter
+from diffc.codegen.numba import NumbaPrinter, NumbaStatementPrinter
 from diffc.codegen.numpy import NumpyPrinter
 from diffc.codegen.printer import Layout, Printer, docstring
 from diffc.errors import UnsupportedError
 from diffc.ir import Program
 
-PRINTERS: dict[str, type[Printer]] = {"numpy": NumpyPrinter, "numba": NumbaPrinter}
+PRINTERS: dict[str, type[Printer]] = {"numpy": NumpyPrinter, "numba": NumbaPrinter,
+                                      "numba-statements": NumbaStatementPrinter}
 
 STANDALONE_SHAPE_ERROR = '''class ShapeError(ValueError):
     """Argument sizes that do not agree (the message names both shapes).

@@ -209,3 +209,9 @@ class NumbaPrinter(LoopPrinting, Printer):
         if node.inputs[0].op in (Op.INPUT, Op.SLICE, Op.TRANSPOSE):
             x = Expr(f"np.ascontiguousarray({x.text})")
         return super().print_reshape(node, x)
+
+
+class NumbaStatementPrinter(NumbaPrinter):
+    """The Numba printer without fused loops: what runs when Numba refuses the loops (diffc/fallback.py)."""
+
+    fuse = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from diffc.codegen.printer import Printer
+from diffc.codegen.printer import PRODUCT, Expr, Printer
 from diffc.ir import Node
 
 
@@ -25,3 +25,11 @@ class NumpyPrinter(Printer):
         lines = [f"{param} = {self.dtype(node.dtype)}({param})"
                  for node, param in zip(inputs, params, strict=True) if not node.shape and node.dtype.is_float]
         return lines + super().entry_checks(inputs, params)
+
+    def print_div(self, node: Node, x: Expr, y: Expr) -> Expr:
+        """A number over a size (a mean's ``1.0 / n``) divides as NumPy does: ``n == 0`` gives inf, not
+        Python's ``ZeroDivisionError``."""
+        divisor = node.inputs[1]
+        if not node.shape and not divisor.shape and not divisor.dtype.is_float and node.dtype.is_float:
+            return self.infix("/", PRODUCT, x, Expr(f"{self.dtype(node.dtype)}({y.text})"))
+        return self.infix("/", PRODUCT, x, y)

@@ -194,7 +194,8 @@ class Printer:
 
     def print_sigmoid(self, node: Node, x: Expr) -> Expr:
         # 1 / (1 + e^-x) without overflow: exp(-log(1 + e^-x)), by logaddexp
-        return Expr(f"np.exp(-np.logaddexp(0.0, -{self.wrap(x, UNARY + 1)}))")
+        zero = self.literal(0.0, node.dtype).text  # a float32 zero for float32: Numba keeps the width
+        return Expr(f"np.exp(-np.logaddexp({zero}, -{self.wrap(x, UNARY + 1)}))")
 
     def print_where(self, node: Node, c: Expr, a: Expr, b: Expr) -> Expr:
         if not node.shape:  # scalars: a branch, so the other side is never computed
