@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -408,7 +409,12 @@ class Compiled:
             return fn(*values, *spec.constants)
         started = time.perf_counter()
         try:
-            result = fn(*values, *spec.constants)
+            with warnings.catch_warnings():
+                # Numba compiles a NumPy array expression of a parallel function as a function of its own
+                # with the same flags, then warns that this one had no parallel loop: the function's own
+                # prange loop is parallel all the same
+                warnings.filterwarnings("ignore", message="(?s).*no transformation for parallel execution was possible")
+                result = fn(*values, *spec.constants)
         except Exception as error:
             if not spec.fall_back(self.label, name, error):
                 raise

@@ -50,7 +50,8 @@ def test_invalid_python_raises_codegen_error_naming_function_and_line(monkeypatc
     saved = Path(error.saved)
     assert saved.exists()
     # Python points at the line after the empty block's header
-    assert "for never in range(0):" in [line.strip() for line in saved.read_text().splitlines()[error.line - 2:error.line]]
+    near = saved.read_text().splitlines()[error.line - 2:error.line]
+    assert "for never in range(0):" in [line.strip() for line in near]
     assert f"line {error.line}" in str(error)
     with pytest.raises(CodegenError):  # diffc emit never writes a module that does not import
         diffc.emit(logsumexp, args={"x": "f64[n]"})

@@ -188,8 +188,14 @@ def rows_min_mask(x: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_logsumexp(x: np.ndarray) -> np.ndarray:
-    """log(sum(exp(x), axis=1)), each row shifted by its maximum (0 if that is not finite)."""
+    """log(sum(exp(x), axis=1)), each row shifted by its maximum (0 if that is not finite).
+
+    An empty row sums to 0, so its log is -inf, as ``np.log(np.sum(np.exp(x)))`` gives.
+    """
     out = np.empty(x.shape[0], dtype=x.dtype)
+    if x.shape[1] == 0:
+        out[:] = -np.inf
+        return out
     for i in range(x.shape[0]):
         m = x[i, first_max_index(x[i])]
         if not np.isfinite(m):
@@ -203,9 +209,9 @@ def rows_logsumexp(x: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, error_model="numpy", fastmath=False)
 def rows_softmax(x: np.ndarray) -> np.ndarray:
-    """exp(x) / sum(exp(x), axis=1), each row shifted by its maximum."""
+    """exp(x) / sum(exp(x), axis=1), each row shifted by its maximum (an empty row stays empty)."""
     out = np.empty(x.shape, dtype=x.dtype)
-    for i in range(x.shape[0]):
+    for i in range(x.shape[0] if x.shape[1] else 0):
         m = x[i, first_max_index(x[i])]
         if not np.isfinite(m):
             m = 0.0

@@ -18,8 +18,8 @@ REQUIRES = {"stable_log_softmax": ("stable_logsumexp",)}
 
 
 def stable_logsumexp(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
-    """log(sum(exp(x), axis)), shifted by the maximum so that no exponential overflows."""
-    m = np.max(x, axis=axis, keepdims=True)
+    """log(sum(exp(x), axis)), shifted by the maximum so that no exponential overflows (empty: -inf)."""
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0.0)
     out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
     if keepdims:
@@ -30,7 +30,7 @@ def stable_logsumexp(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np
 
 def stable_softmax(x: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     """exp(x) / sum(exp(x), axis), shifted by the maximum (softmax does not change under a shift)."""
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     e = np.exp(x - np.where(np.isfinite(m), m, 0.0))
     return e / np.sum(e, axis=axis, keepdims=True)
 
