@@ -19,6 +19,7 @@ topological order: every walk below is a loop over sorted ids, never recursion.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
@@ -75,9 +76,16 @@ def result_dtype(dtypes: Iterable[DType]) -> DType:
     Operands are arrays (strong): a weak Python number is a constant built in
     its partner's dtype by the front ends, so it never reaches this rule.
     """
-    seen = tuple(dict.fromkeys(dtypes))
+    return _promote(tuple(dict.fromkeys(dtypes)))
+
+
+@functools.cache
+def _promote(seen: tuple[DType, ...]) -> DType:
+    """``np.result_type`` costs microseconds per call: a pass over 100,000 nodes asks it for a handful of tuples."""
     if not seen:
         return DType.F64
+    if len(seen) == 1:
+        return seen[0]
     return DType.from_numpy(np.result_type(*(d.numpy for d in seen)))
 
 
@@ -632,6 +640,8 @@ class Node:
 
 def broadcast_shapes(graph: Graph, *shapes: Shape) -> Shape:
     """NumPy broadcasting; two different symbolic sizes are unified (must agree)."""
+    if shapes and all(s == shapes[0] for s in shapes):  # the common case, and the answer is known
+        return graph.resolve_shape(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out: list[Dim] = []
     for axis in range(ndim):

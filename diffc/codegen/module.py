@@ -16,6 +16,7 @@ from typing import Any
 from diffc.codegen.numba import NumbaPrinter, NumbaStatementPrinter
 from diffc.codegen.numpy import NumpyPrinter
 from diffc.codegen.printer import Layout, Printer, docstring
+from diffc.codegen.split import split_function
 from diffc.errors import UnsupportedError
 from diffc.ir import Program
 
@@ -61,18 +62,47 @@ def printer_for(backend: str) -> Printer:
                                backend=backend) from None
 
 
+# Programs larger than this (nodes) print fused loops with libm calls: diffc's vector-math helpers are
+# inlined into every call site, and a few hundred inlined sines cost LLVM minutes (a 250-step chain: 150 s)
+LARGE_PROGRAM = 400
+# Numba compiles a few milliseconds per statement, so more different statements than this (after a
+# split into parts, a repeated part counted once) would cost minutes: such a function is printed as NumPy
+# statements, run by Python, instead (as a JIT leaves huge methods to its interpreter)
+NUMBA_MAX_STATEMENTS = 4000
+# A part that takes or returns more values than this makes Numba type and unpack long tuples at every call
+# (a gradient keeps its forward values for the backward sweep: all of them cross every part in between);
+# such a function is printed as NumPy statements too
+MAX_INTERFACE = 32
+
+
 def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | None = None) -> str:
-    """The source of one function, with its decorator; support helpers it calls go into ``helpers``."""
+    """The source of one function, with its decorator; support helpers it calls go into ``helpers``.
+
+    A Numba function longer than a part (``split.PART_LIMIT`` statements) is split into helper
+    functions of bounded size (``diffc/codegen/split.py``): Numba's compile time grows faster than
+    the size of a function.
+    """
     printer = printer_for(backend)
     printer.constants = spec.constants
     printer.vector_math = spec.vector_math
+    large = not spec.delegate and backend == "numba" and len(spec.program.nodes()) > LARGE_PROGRAM
+    if large:
+        printer.vector_math = False
     if spec.delegate:
         lines = printer.delegate(spec.name, spec.program, *spec.delegate, spec.doc)
     else:
         lines = printer.function(spec.name, spec.program, spec.layout, spec.doc)
-    if printer.decorator:
-        lines.insert(0, printer.decorator)
     text = "\n".join(lines) + "\n"
+    split = split_function(text) if large and printer.decorator else None
+    if split is not None and (split.distinct > NUMBA_MAX_STATEMENTS or split.widest > MAX_INTERFACE):
+        return print_function(spec, "numpy", helpers)
+    if split is not None:
+        decorator = printer.decorator
+        plain = getattr(printer, "fused_decorator", decorator) if "prange" in decorator else decorator
+        parts = [(decorator if "numba.prange(" in source else plain) + "\n" + source for _, source in split.helpers]
+        text = "\n\n\n".join([*parts, decorator + "\n" + split.function])
+    elif printer.decorator:
+        text = printer.decorator + "\n" + text
     if helpers is not None:  # those the text still calls (a loop printed twice may have swapped one out)
         helpers.update({name: module for name, module in printer.helpers.items()
                         if re.search(rf"\b{name}\(", text)})

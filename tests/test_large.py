@@ -1,0 +1,138 @@
+"""Large programs: long chains (assignment lines, a traced loop) and a wide DAG, with both back ends.
+
+Hidden quadratic steps and Numba's super-linear compile time only show at
+these sizes. The value and gradient are compared with the NumPy back end on a
+tiny input, and spot-checked by central differences. Sizes of 2,000
+operations run by default; 20,000 and 50,000 are ``slow`` (``pytest -m slow``).
+Timing belongs to ``benchmarks/compile_scaling.py``, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import diffc
+from diffc.codegen.split import split_function
+
+
+def chain_text(count: int) -> str:
+    """``count`` lines, two operations each: a sine or a cosine, then a product or a sum."""
+    lines = []
+    previous = "x"
+    for k in range(1, count + 1):
+        lines.append(f"a{k} = sin({previous}) * 1.01" if k % 2 else f"a{k} = cos({previous}) + x")
+        previous = f"a{k}"
+    return "\n".join([*lines, f"sum({previous})"])
+
+
+def dag_text(count: int, seed: int = 0) -> str:
+    """Node k combines node k-1 with a random earlier node: every node is used, live ranges are long."""
+    rng = np.random.default_rng(seed)
+    lines = ["v0 = x", "v1 = sin(x)"]
+    forms = ("v{a} * 0.5 + v{b} * 0.25", "sin(v{a}) + v{b} * 0.5", "v{a} * v{b} * 0.5", "cos(v{a}) * 0.5 - v{b} * 0.25")
+    for k in range(2, count):
+        lines.append(f"v{k} = " + forms[k % 4].format(a=k - 1, b=int(rng.integers(0, k - 1))))
+    return "\n".join([*lines, f"sum(v{count - 1})"])
+
+
+def loop_function(count: int) -> Any:
+    def f(x):  # type: ignore[no-untyped-def]
+        for k in range(count):
+            x = np.sin(x) * 1.0001 + 0.1 * k
+        return np.sum(x)
+
+    return f
+
+
+def build(kind: str, ops: int) -> tuple[Any, dict[str, str]]:
+    if kind == "text":
+        return chain_text(ops // 2), {"x": "f64[n]"}
+    if kind == "scalar":
+        return chain_text(ops // 2), {"x": "f64"}
+    if kind == "loop":
+        return loop_function(ops // 3), {"x": "f64[n]"}
+    return dag_text(ops // 3), {"x": "f64[n]"}
+
+
+def check_large(kind: str, ops: int, backend: str) -> None:
+    """Value and gradient against the NumPy back end, and one entry against central differences."""
+    fn, args = build(kind, ops)
+    x: Any = 0.3 if args["x"] == "f64" else np.array([0.1, 0.25, 0.4])
+    f = diffc.compile(fn, args=args, backend=backend)
+    value, (grad,) = f.value_and_grad(x)
+    reference = diffc.compile(fn, args=args, backend="numpy") if backend != "numpy" else f
+    ref_value, (ref_grad,) = reference.value_and_grad(x)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-10)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(f(x), ref_value, rtol=1e-10)
+    h = 1e-6
+    if args["x"] == "f64":
+        numeric = (reference(x + h) - reference(x - h)) / (2 * h)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    else:
+        up, down = x.copy(), x.copy()
+        up[1] += h
+        down[1] -= h
+        numeric = (reference(up) - reference(down)) / (2 * h)
+        np.testing.assert_allclose(grad[1], numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["text", "scalar", "loop", "dag"])
+def test_two_thousand_operations(kind: str, backend: str) -> None:
+    check_large(kind, 2000, backend)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["text", "loop"])
+def test_twenty_thousand_step_chain(kind: str, backend: str) -> None:
+    check_large(kind, 20000, backend)
+
+
+@pytest.mark.slow
+def test_fifty_thousand_node_dag(backend: str) -> None:
+    check_large("dag", 50000, backend)
+
+
+def test_split_keeps_a_repeated_part_once() -> None:
+    """The steps of a chain are one helper, called once per part, each time with its own constants."""
+    lines = ["def f(x):", '    """Doc."""']
+    for k in range(1, 601):
+        lines.append(f"    a{k} = np.sin({'x' if k == 1 else f'a{k - 1}'}) * {1.0 + k / 1000!r}")
+    lines.append("    return a600")
+    text = "\n".join(lines) + "\n"
+    split = split_function(text, limit=100)
+    assert split is not None
+    assert len(split.helpers) <= 3  # the first part reads x, the others the last value: two shapes at most
+    namespace: dict[str, Any] = {"np": np}
+    for _, source in split.helpers:
+        exec(source, namespace)  # noqa: S102 - our own generated text
+    exec(split.function, namespace)  # noqa: S102
+    plain: dict[str, Any] = {"np": np}
+    exec(text, plain)  # noqa: S102
+    assert namespace["f"](0.3) == plain["f"](0.3)
+    assert '"""Doc."""' in split.function
+
+
+def test_split_loop_body_and_carried_values() -> None:
+    """A long loop body is split in place; an accumulator carried across iterations comes back from its part."""
+    body = [f"        a{k} = a{k - 1} * 0.5 + x[i]" for k in range(1, 301)]
+    text = "\n".join(["def f(x):", "    total = 0.0", "    for i in range(x.shape[0]):", "        a0 = x[i]",
+                      *body, "        total += a300", "    return total"]) + "\n"
+    split = split_function(text, limit=50)
+    assert split is not None
+    assert "for i in range(x.shape[0]):" in split.function
+    namespace: dict[str, Any] = {}
+    for _, source in split.helpers:
+        exec(source, namespace)  # noqa: S102
+    exec(split.function, namespace)  # noqa: S102
+    plain: dict[str, Any] = {}
+    exec(text, plain)  # noqa: S102
+    x = np.array([0.1, 0.2, 0.3])
+    assert namespace["f"](x) == plain["f"](x)
+
+
+def test_small_function_is_not_split() -> None:
+    assert split_function("def f(x):\n    y = x + 1\n    return y\n") is None
