@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-REQUIRES = {"stable_log_softmax": ("stable_logsumexp",)}
+REQUIRES = {"stable_log_softmax": ("stable_logsumexp",), "first_max_mask": ("_first_mask",),
+            "first_min_mask": ("_first_mask",)}
 
 
 def stable_logsumexp(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
@@ -40,23 +41,28 @@ def stable_log_softmax(x: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     return x - stable_logsumexp(x, axis, True)
 
 
+def _first_mask(x: np.ndarray, axis: tuple[int, ...], pick) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """True where ``pick`` (``np.argmax`` or ``np.argmin``) lands in each slice along ``axis``.
+
+    The reduced axes are moved last and flattened to their explicit size
+    (``-1`` cannot be worked out when a kept axis is empty).
+    """
+    kept = tuple(a for a in range(np.ndim(x)) if a not in axis)
+    moved = np.transpose(x, kept + axis)  # the reduced axes last, then flattened into one
+    flat = moved.reshape(moved.shape[:len(kept)] + (int(np.prod(moved.shape[len(kept):])),))
+    hot = np.expand_dims(np.asarray(pick(flat, axis=-1)), -1) == np.arange(flat.shape[-1])
+    return np.transpose(hot.reshape(moved.shape), np.argsort(kept + axis))
+
+
 def first_max_mask(x: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     """True at the FIRST maximum of each slice along ``axis`` (row-major order), False elsewhere.
 
     It is the element ``argmax`` picks (the first NaN, if the slice has one),
     so the gradient of ``max`` is one-hot even when the maximum is tied.
     """
-    kept = tuple(a for a in range(np.ndim(x)) if a not in axis)
-    moved = np.transpose(x, kept + axis)  # the reduced axes last, then flattened into one
-    flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
-    hot = np.expand_dims(np.asarray(np.argmax(flat, axis=-1)), -1) == np.arange(flat.shape[-1])
-    return np.transpose(hot.reshape(moved.shape), np.argsort(kept + axis))
+    return _first_mask(x, axis, np.argmax)
 
 
 def first_min_mask(x: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     """True at the FIRST minimum of each slice along ``axis``: where the gradient of ``min`` goes."""
-    kept = tuple(a for a in range(np.ndim(x)) if a not in axis)
-    moved = np.transpose(x, kept + axis)
-    flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
-    hot = np.expand_dims(np.asarray(np.argmin(flat, axis=-1)), -1) == np.arange(flat.shape[-1])
-    return np.transpose(hot.reshape(moved.shape), np.argsort(kept + axis))
+    return _first_mask(x, axis, np.argmin)
