@@ -9,6 +9,8 @@ Timing belongs to ``benchmarks/compile_scaling.py``, not here.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,44 +19,8 @@ import pytest
 import diffc
 from diffc.codegen.split import split_function
 
-
-def chain_text(count: int) -> str:
-    """``count`` lines, two operations each: a sine or a cosine, then a product or a sum."""
-    lines = []
-    previous = "x"
-    for k in range(1, count + 1):
-        lines.append(f"a{k} = sin({previous}) * 1.01" if k % 2 else f"a{k} = cos({previous}) + x")
-        previous = f"a{k}"
-    return "\n".join([*lines, f"sum({previous})"])
-
-
-def dag_text(count: int, seed: int = 0) -> str:
-    """Node k combines node k-1 with a random earlier node: every node is used, live ranges are long."""
-    rng = np.random.default_rng(seed)
-    lines = ["v0 = x", "v1 = sin(x)"]
-    forms = ("v{a} * 0.5 + v{b} * 0.25", "sin(v{a}) + v{b} * 0.5", "v{a} * v{b} * 0.5", "cos(v{a}) * 0.5 - v{b} * 0.25")
-    for k in range(2, count):
-        lines.append(f"v{k} = " + forms[k % 4].format(a=k - 1, b=int(rng.integers(0, k - 1))))
-    return "\n".join([*lines, f"sum(v{count - 1})"])
-
-
-def loop_function(count: int) -> Any:
-    def f(x):  # type: ignore[no-untyped-def]
-        for k in range(count):
-            x = np.sin(x) * 1.0001 + 0.1 * k
-        return np.sum(x)
-
-    return f
-
-
-def build(kind: str, ops: int) -> tuple[Any, dict[str, str]]:
-    if kind == "text":
-        return chain_text(ops // 2), {"x": "f64[n]"}
-    if kind == "scalar":
-        return chain_text(ops // 2), {"x": "f64"}
-    if kind == "loop":
-        return loop_function(ops // 3), {"x": "f64[n]"}
-    return dag_text(ops // 3), {"x": "f64[n]"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from compile_scaling import source as build  # noqa: E402
 
 
 def check_large(kind: str, ops: int, backend: str) -> None:
