@@ -592,8 +592,8 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
             checks.append((dtype.numpy, len(shape)))
     count = len(checks)
     constants = tuple(spec.constants)
-    plain = spec.variant == "numpy" or not hasattr(fn, "py_func")  # NumPy statements (a large function) too
-    parallel = spec.variant != "numpy" and "numba.prange(" in Path(spec.module().__file__ or "").read_text()
+    plain = not hasattr(fn, "py_func")  # not a Numba dispatcher: NumPy statements, whose scalars are NumPy's
+    parallel = "numba.prange(" in Path(spec.module().__file__ or "").read_text()
 
     scalar_types = tuple(kind for kind, _ in checks) if all(rank == -1 for _, rank in checks) else None
 

@@ -89,9 +89,8 @@ class Plan:
         self.merged_into: dict[Node, Node] = {}   # a scatter summed into another: the sum's array is its array
         self.users = users(nodes)
         for node in nodes:
-            if node in available or node.op in LEAVES:
-                continue
-            self._place(node)
+            if not self.given(node):
+                self._place(node)
         self._sink(nodes)
         self.materialized = self._materialized(nodes)
 
@@ -127,9 +126,13 @@ class Plan:
         return rule(self, node) if rule is not None else None
 
     # -- scheduling ----------------------------------------------------------------
+    def given(self, x: Node) -> bool:
+        """``x`` is ready before any stage: an argument, a constant, a size, or printed already."""
+        return x in self.available or x.op in LEAVES
+
     def loop_ready(self, x: Node, domain: Dim) -> int:
         """The first loop index at which a loop node of ``domain`` may use ``x``."""
-        if x in self.available or x.op in LEAVES:
+        if self.given(x):
             return 0
         home = self.home[x]
         if isinstance(home, Statement):
@@ -138,7 +141,7 @@ class Plan:
 
     def slot_ready(self, x: Node) -> int:
         """The first statement slot at which a statement may use ``x``."""
-        if x in self.available or x.op in LEAVES:
+        if self.given(x):
             return 0
         home = self.home[x]
         return home.slot if isinstance(home, Statement) else home.index + 1

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from diffc.codegen.loop_plan import PARALLEL_MIN_WORK, Loop, Plan, Statement, fixed_offset, slice_position, work
 from diffc.codegen.printer import PRODUCT, SUM, Expr
-from diffc.ir import DType, Node, Op
+from diffc.ir import Node, Op
 
 # Rows per block of a row kernel: 64 rows of 64 doubles stay in the first-level cache.
 BLOCK_ROWS = 64
@@ -81,10 +81,6 @@ class LoopText:
     def unsigned(self) -> bool:
         """The loop index of a parallel chunk is unsigned (see :meth:`LoopPrinting.passes`)."""
         return self.parallel and not self.blocked
-
-
-def _dtype_arg(node: Node) -> str:
-    return "" if node.dtype is DType.F64 else f", dtype=np.{node.dtype.numpy.name}"
 
 
 def _times(size: str, factor: int) -> str:
@@ -209,7 +205,7 @@ class LoopPrinting:
         expr = Expr(var)
         if t.blocked:
             block = self.namer.fresh(f"{var}_block")  # type: ignore[attr-defined]
-            t.blocks.append(f"{block} = np.empty({BLOCK_ROWS}{_dtype_arg(node)})")
+            t.blocks.append(f"{block} = np.empty({BLOCK_ROWS}{self.dtype_arg(node)})")
             t.dots += lines + [f"{block}[{t.i} - {t.start}] = {var}"]
             expr = Expr(f"{block}[{t.i} - {t.start}]")
         else:
@@ -247,7 +243,7 @@ class LoopPrinting:
             return var, var
         parts = self.namer.fresh(f"{var}_parts")  # type: ignore[attr-defined]
         acc = self.namer.fresh(f"{var}_chunk")  # type: ignore[attr-defined]
-        t.before.append(f"{parts} = np.empty({t.chunks}{_dtype_arg(node)})")  # each chunk stores its own
+        t.before.append(f"{parts} = np.empty({t.chunks}{self.dtype_arg(node)})")  # each chunk stores its own
         t.finals.append(Final(var, parts, acc))
         return var, acc
 
@@ -261,18 +257,18 @@ class LoopPrinting:
         parts = self.namer.fresh(f"{var}_parts") if t.parallel else ""  # type: ignore[attr-defined]
         target = f"{parts}[{t.chunk}, {j}]" if t.parallel else f"{var}[{j}]"
         shape = f"({t.chunks}, {width})" if t.parallel else width
-        t.before.append(f"{parts if t.parallel else var} = np.zeros({shape}{_dtype_arg(node)})")
+        t.before.append(f"{parts if t.parallel else var} = np.zeros({shape}{self.dtype_arg(node)})")
         weight = self.element(t, source)
         weight_text = self.wrap(weight, PRODUCT + 1)  # type: ignore[attr-defined]
         if t.blocked:
             block = self.namer.fresh(f"{var}_weight")  # type: ignore[attr-defined]
-            t.blocks.append(f"{block} = np.empty({BLOCK_ROWS}{_dtype_arg(node)})")
+            t.blocks.append(f"{block} = np.empty({BLOCK_ROWS}{self.dtype_arg(node)})")
             t.inside.append(f"{block}[{t.i} - {t.start}] = {weight.text}")
             weight_text = f"{block}[{t.i} - {t.start}]"
         lines = [f"for {j} in range({width}):", f"    {target} += {matrix}[{t.i}, {j}] * {weight_text}"]
         (t.accumulate if t.blocked else t.inside).extend(lines)
         if t.parallel:  # no chunk variable: rows add into parts[chunk, :]
-            t.finals.append(Final(var, parts, "", width, _dtype_arg(node)))
+            t.finals.append(Final(var, parts, "", width, self.dtype_arg(node)))
         t.exprs[node] = Expr(var)
 
     def piece_scatter(self, t: LoopText, node: Node) -> None:
@@ -283,7 +279,7 @@ class LoopPrinting:
             return
         if root not in t.exprs:
             array = self.fresh_var(root)  # type: ignore[attr-defined]
-            t.before.append(f"{array} = np.zeros({self.dim(root.shape[0])}{_dtype_arg(root)})")  # type: ignore[attr-defined]
+            t.before.append(f"{array} = np.zeros({self.dim(root.shape[0])}{self.dtype_arg(root)})")  # type: ignore[attr-defined]
             t.exprs[root] = Expr(array)
         if node.op is Op.UNSLICE:
             position = slice_position(node)
@@ -462,7 +458,7 @@ class LoopPrinting:
         """A new vector the loop fills: float arrays by ``empty_f64``/``empty_f32`` (huge pages when large)."""
         helper = {"f64": "empty_f64", "f32": "empty_f32"}.get(node.dtype.value)
         if helper is None:
-            return f"np.empty({size}{_dtype_arg(node)})"
+            return f"np.empty({size}{self.dtype_arg(node)})"
         return f"{self.require('numba_loops', helper)}({size})"  # type: ignore[attr-defined]
 
 

@@ -31,5 +31,5 @@ class NumpyPrinter(Printer):
         Python's ``ZeroDivisionError``."""
         divisor = node.inputs[1]
         if not node.shape and not divisor.shape and not divisor.dtype.is_float and node.dtype.is_float:
-            return self.infix("/", PRODUCT, x, Expr(f"{self.dtype(node.dtype)}({y.text})"))
+            y = Expr(f"{self.dtype(node.dtype)}({y.text})")
         return self.infix("/", PRODUCT, x, y)

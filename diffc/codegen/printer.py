@@ -149,6 +149,10 @@ class Printer:
     def dtype(self, dtype: DType) -> str:
         return f"np.{dtype.numpy.name}"
 
+    def dtype_arg(self, node: Node) -> str:
+        """``, dtype=np.float32`` for an array constructor of ``node``'s dtype; nothing for float64."""
+        return "" if node.dtype is DType.F64 else f", dtype={self.dtype(node.dtype)}"
+
     def literal(self, value: Any, dtype: DType) -> Expr:
         """A scalar constant that reads back to the same bits."""
         if dtype is DType.BOOL:
@@ -226,9 +230,8 @@ class Printer:
 
     def print_broadcast(self, node: Node, x: Expr) -> Expr:
         source = node.inputs[0]
-        extra = "" if node.dtype is DType.F64 else f", dtype={self.dtype(node.dtype)}"
         if not source.shape:
-            return Expr(f"np.full({self.shape(node.shape)}, {x.text}{extra})")
+            return Expr(f"np.full({self.shape(node.shape)}, {x.text}{self.dtype_arg(node)})")
         return Expr(f"np.broadcast_to({x.text}, {self.shape(node.shape)}).copy()")
 
     def print_reshape(self, node: Node, x: Expr) -> Expr:
@@ -280,8 +283,7 @@ class Printer:
         return Expr(f"{self.wrap(x, ATOM)}{self.index_text(node.attr('index'))}")
 
     def zeros(self, node: Node) -> str:
-        extra = "" if node.dtype is DType.F64 else f", dtype={self.dtype(node.dtype)}"
-        return f"np.zeros({self.shape(node.shape)}{extra})"
+        return f"np.zeros({self.shape(node.shape)}{self.dtype_arg(node)})"
 
     def state_unslice(self, node: Node, var: str, g: Expr) -> list[str]:
         """``z = zeros(shape); z[index] = g``: a new axis of the index is dropped from g by a 0."""

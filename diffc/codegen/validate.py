@@ -20,16 +20,10 @@ from diffc.errors import CodegenError
 DEF = re.compile(r"def (\w+)\(")
 
 
-def enclosing_function(text: str, line: int) -> str:
-    """The name of the ``def`` that line ``line`` (1-based) of ``text`` belongs to, or ``""``."""
-    name = ""
-    for k, row in enumerate(text.splitlines(), start=1):
-        if k > line:
-            break
-        match = DEF.match(row)
-        if match:
-            name = match.group(1)
-    return name
+def enclosing_function(lines: list[str], line: int) -> str:
+    """The name of the ``def`` that line ``line`` (1-based) of ``lines`` belongs to, or ``""``."""
+    found = (DEF.match(row) for row in reversed(lines[:line]))
+    return next((match.group(1) for match in found if match), "")
 
 
 def save_for_report(text: str, directory: Path | None) -> str:
@@ -52,9 +46,10 @@ def check_source(text: str, label: str, directory: Path | None = None) -> None:
         compile(text, f"<diffc module for {label}>", "exec")
     except SyntaxError as error:
         line = error.lineno or 0
-        function = enclosing_function(text, line)
+        lines = text.splitlines()
+        function = enclosing_function(lines, line)
         saved = save_for_report(text, directory)
-        shown = text.splitlines()[line - 1].strip() if 0 < line <= len(text.splitlines()) else ""
+        shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
         raise CodegenError(
             f"diffc generated invalid Python for {label} (a bug in diffc, not in your code): {error.msg} at line "
             f"{line}{f' of {function}()' if function else ''}: {shown!r}; the source is saved in {saved or '(nowhere)'}"
