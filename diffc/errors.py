@@ -62,6 +62,20 @@ class UnsupportedError(DiffcError, NotImplementedError):
         super().__init__(message)
 
 
+class UnsupportedCallError(TraceError, UnsupportedError):
+    """A traced function called a NumPy function (or method) that diffc cannot record.
+
+    ``function`` is the name as the user wrote it (``np.fft.fft``); the message
+    names the user's line and points to docs/numpy.md, the list of what is
+    traced. It is a :class:`TraceError` (tracing stopped) and an
+    :class:`UnsupportedError` (a gap in diffc, not a mistake in the code).
+    """
+
+    def __init__(self, message: str, function: str = "") -> None:
+        self.function = function
+        super().__init__(message)
+
+
 class CodegenError(DiffcError):
     """diffc printed a module that is not valid Python: a bug of diffc's, never of the input.
 

@@ -75,6 +75,9 @@ def maximum(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
     Tie rule: against a constant the traced input must be strictly greater
     (relu'(0) = 0, as the notes say); between two traced inputs the first
     argument takes the tie.
+
+    Convention: on a tie the first argument takes the whole gradient; against a constant the traced
+    side must be strictly greater, so relu'(0) = 0.
     """
     if is_constant(y):
         return select(apply(Op.GT, x, y), g), None
@@ -84,7 +87,11 @@ def maximum(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
 
 
 def minimum(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
-    """min mirrors max: the strictly smaller side, the first argument on a tie."""
+    """min mirrors max: the strictly smaller side, the first argument on a tie.
+
+    Convention: on a tie the first argument takes the whole gradient; against a constant the traced
+    side must be strictly smaller.
+    """
     if is_constant(y):
         return select(apply(Op.LT, x, y), g), None
     if is_constant(x):
@@ -175,11 +182,15 @@ def reduce_extreme(mask_op: Op) -> AdjointRule:
     gradient of ``max(x)`` the one-hot vector of ``argmax(x)``. The mask op
     (MAX_MASK / MIN_MASK) marks that element; the contribution is selected
     with ``where``, never multiplied by the mask.
+
+    Convention: the first extreme element of each reduced slice (row-major order) takes the whole
+    gradient, the one-hot vector of argmax / argmin.
     """
     def rule(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
         axes = out.attr("axis")
         mask = apply(mask_op, x, axis=axes)
         return (select(mask, keep_reduced_axes(g, x, axes, out.attr("keepdims"))),)
+    rule.__doc__ = reduce_extreme.__doc__
     return rule
 
 
@@ -219,6 +230,8 @@ def norm(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
     At x = 0 the norm has no derivative; diffc returns 0 there (the smallest
     subgradient, as PyTorch does; JAX gives NaN): the divisor 0 becomes 1,
     and x is all zeros, so no NaN is ever computed.
+
+    Convention: 0 at x = 0 (PyTorch's choice; JAX gives NaN).
     """
     axes, keepdims = out.attr("axis"), out.attr("keepdims")
     r = _nonzero(keep_reduced_axes(out, x, axes, keepdims))
@@ -226,7 +239,10 @@ def norm(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
 
 
 def hypot(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
-    """d hypot(x, y) = (g x / h, g y / h); 0 at the origin, as for the norm it is."""
+    """d hypot(x, y) = (g x / h, g y / h); 0 at the origin, as for the norm it is.
+
+    Convention: 0 at the origin, as for the norm.
+    """
     h = _nonzero(out)
     return g * (x / h), g * (y / h)
 
@@ -293,6 +309,16 @@ ADJOINTS: dict[Op, AdjointRule] = {
     Op.NORM: norm,
     Op.SOFTMAX: softmax,
     Op.LOG_SOFTMAX: log_softmax,
+}
+
+# Conventions of the one-line rules above, for docs/numpy.md (longer rules state theirs in a
+# ``Convention:`` line of their docstring)
+CONVENTIONS: dict[Op, str] = {
+    Op.ABS: "sign(x), so 0 at x = 0.",
+    Op.SIGN: "0 everywhere (a step function).",
+    Op.SQRT: "1 / (2 sqrt(x)): inf at x = 0, as in NumPy's arithmetic and JAX.",
+    Op.WHERE: "routes: the branch not taken gets exactly 0, so a NaN or inf there never leaks into the gradient.",
+    **{op: "no gradient (a boolean result)." for op in COMPARISONS},
 }
 
 # Ops whose output does not depend differentiably on any input.

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from diffc.errors import ShapeError, TraceError, UnsupportedError
+from diffc.errors import ShapeError, TraceError, UnsupportedCallError, UnsupportedError
 from diffc.ir import (
     Dim,
     DType,
@@ -112,9 +112,10 @@ _HINTS: dict[str, str] = {
 }
 
 
-def _unsupported(name: str) -> TraceError:
+def _unsupported(name: str) -> UnsupportedCallError:
     hint = _HINTS.get(name)
-    return _fail(f"{name} is not supported by diffc's tracer" + (f"; {hint}" if hint else ""))
+    message = f"{name} is not supported by diffc's tracer" + (f"; {hint}" if hint else "")
+    return UnsupportedCallError(f"{message} (docs/numpy.md lists what diffc traces){_user_location()}", function=name)
 
 
 def _reject_kwargs(name: str, **kwargs: Any) -> None:
@@ -330,12 +331,20 @@ def _np_mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepd
 
 def _np_max(a: Any, axis: Any = None, out: Any = None, keepdims: Any = False, initial: Any = _UNSET,
             where: Any = _UNSET) -> Tracer:
+    """np.max / np.amax over axes.
+
+    Convention: the first maximum of each reduced slice takes the whole gradient (argmax's one-hot).
+    """
     _reject_kwargs("np.max", out=out, initial=initial, where=where)
     return _reduce(Op.AMAX, a, axis, keepdims, "np.max")
 
 
 def _np_min(a: Any, axis: Any = None, out: Any = None, keepdims: Any = False, initial: Any = _UNSET,
             where: Any = _UNSET) -> Tracer:
+    """np.min / np.amin over axes.
+
+    Convention: the first minimum of each reduced slice takes the whole gradient (argmin's one-hot).
+    """
     _reject_kwargs("np.min", out=out, initial=initial, where=where)
     return _reduce(Op.AMIN, a, axis, keepdims, "np.min")
 
@@ -397,6 +406,10 @@ def _np_transpose(a: Any, axes: Any = None) -> Tracer:
 
 
 def _np_where(condition: Any, x: Any = _UNSET, y: Any = _UNSET) -> Tracer:
+    """np.where(cond, a, b), the three-argument form.
+
+    Convention: the branch not taken gets exactly 0, so a NaN or inf there never leaks into the gradient.
+    """
     what = "np.where"
     if x is _UNSET or y is _UNSET:
         raise _fail("np.where(cond) with one argument (indices of true entries) is not supported by diffc's "
