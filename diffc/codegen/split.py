@@ -32,14 +32,33 @@ PART_LIMIT = 120  # statements per part (a multiple of the small periods of repe
 MIN_PART = 8  # fewer statements left between parts stay inline
 
 
+SIMPLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)  # statements that hold no statement
+_ESCAPES = (ast.Return, ast.Break, ast.Continue, ast.FunctionDef, ast.Global, ast.Nonlocal)
+
+
+def _nested(stmt: ast.stmt) -> Iterator[ast.stmt]:
+    """The statements directly inside ``stmt`` (loop and ``if`` bodies, ``try`` blocks)."""
+    for name in ("body", "orelse", "finalbody"):
+        yield from getattr(stmt, name, ())
+    for handler in getattr(stmt, "handlers", ()):
+        yield from handler.body
+
+
 def size(stmt: ast.stmt) -> int:
-    """Statements in ``stmt``, nested ones included."""
-    return sum(1 for node in ast.walk(stmt) if isinstance(node, ast.stmt))
+    """Statements in ``stmt``, nested ones included (most are assignments: 1, without a walk)."""
+    if isinstance(stmt, SIMPLE):
+        return 1
+    return 1 + sum(size(s) for s in _nested(stmt))
 
 
 def _extractable(stmt: ast.stmt) -> bool:
-    return not any(isinstance(n, (ast.Return, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom,
-                                  ast.FunctionDef, ast.Global, ast.Nonlocal)) for n in ast.walk(stmt))
+    """Whether ``stmt`` can move into a helper: nothing in it leaves the function or the loop.
+
+    Only statements are looked at: generated code never yields.
+    """
+    if isinstance(stmt, SIMPLE):
+        return True
+    return not isinstance(stmt, _ESCAPES) and all(_extractable(s) for s in _nested(stmt))
 
 
 def _events(node: ast.AST) -> Iterator[tuple[str, bool]]:
@@ -77,32 +96,52 @@ class Part:
     indent: str
     params: list[str]
     outs: list[str]
-    key: str = ""
+    key: tuple[object, ...] = ()
     floats: list[float] = field(default_factory=list)
 
 
-class _Canon(ast.NodeTransformer):
-    """Variables renamed by first appearance, float constants blanked: the part's shape."""
+class _Shape:
+    """A part's shape: its syntax with variables numbered by first appearance and float constants blanked.
+
+    Two parts with the same shape are the same code up to names and floats. The
+    walk visits fields in ``ast``'s order, the order :class:`_Floats` numbers
+    the constants in, and copies nothing (parts are many; this is a hot path).
+    """
 
     def __init__(self, local: set[str]) -> None:
         self.local = local
-        self.names: dict[str, str] = {}
+        self.names: dict[str, int] = {}
         self.floats: list[float] = []
+        self.tokens: list[object] = []
 
-    def visit_Name(self, node: ast.Name) -> ast.AST:  # noqa: N802 - ast's spelling
-        if node.id in self.local:
-            node.id = self.names.setdefault(node.id, f"v{len(self.names)}")
-        return node
-
-    def visit_Constant(self, node: ast.Constant) -> ast.AST:  # noqa: N802
-        if type(node.value) is float:
+    def visit(self, node: ast.AST) -> None:
+        tokens = self.tokens
+        if isinstance(node, ast.Name):
+            name = node.id
+            tokens.append((self.names.setdefault(name, len(self.names)) if name in self.local else name,
+                           type(node.ctx)))
+            return
+        if isinstance(node, ast.Constant) and type(node.value) is float:
             self.floats.append(node.value)
-            node.value = 0.0
-        return node
+            tokens.append(float)
+            return
+        tokens.append(type(node))
+        for _, value in ast.iter_fields(node):
+            if isinstance(value, list):
+                tokens.append(len(value))
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item)
+                    else:
+                        tokens.append(item)
+            elif isinstance(value, ast.AST):
+                self.visit(value)
+            else:
+                tokens.append(value if not isinstance(value, (float, complex)) else repr(value))
 
 
 class _Floats(ast.NodeTransformer):
-    """The float constants at the given positions (walk order of :class:`_Canon`) become parameters."""
+    """The float constants at the given positions (walk order of :class:`_Shape`) become parameters."""
 
     def __init__(self, names: dict[int, str]) -> None:
         self.names = names
@@ -176,11 +215,11 @@ def split_function(text: str, limit: int = PART_LIMIT) -> Split | None:
                 elif store and name not in stored:
                     stored.append(name)
         outs = [n for n in stored if loads.get(n, 0) > inside.get(n, 0) or n in reads]
-        canon = _Canon(local)
-        shape = [canon.visit(copy.deepcopy(s)) for s in stmts]
-        key = "\n".join(ast.dump(s) for s in shape) + repr([canon.names[n] for n in reads]) \
-            + repr([canon.names[n] for n in outs])
-        pieces.append(Part(stmts, indent, reads, outs, key, canon.floats))
+        shape = _Shape(local)
+        for s in stmts:
+            shape.visit(s)
+        key = (*shape.tokens, tuple(shape.names[n] for n in reads), tuple(shape.names[n] for n in outs))
+        pieces.append(Part(stmts, indent, reads, outs, key, shape.floats))
 
     def block(stmts: list[ast.stmt], indent: str) -> None:
         group: list[ast.stmt] = []
@@ -210,12 +249,12 @@ def split_function(text: str, limit: int = PART_LIMIT) -> Split | None:
 
     block(fn.body[1:] if _is_docstring(fn.body[0]) else fn.body, "    ")
     taken = local | {fn.name}
-    by_key: dict[str, list[Part]] = {}
+    by_key: dict[tuple[object, ...], list[Part]] = {}
     for piece in pieces:
         if isinstance(piece, Part):
             by_key.setdefault(piece.key, []).append(piece)
     helpers: list[tuple[str, str]] = []
-    names: dict[str, tuple[str, list[int]]] = {}  # key -> (helper, positions of the float parameters)
+    names: dict[tuple[object, ...], tuple[str, list[int]]] = {}  # key -> (helper, positions of the float parameters)
     distinct = 0
     for key, parts in by_key.items():
         name = f"{fn.name}_part{len(helpers) + 1}"
