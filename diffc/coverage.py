@@ -91,8 +91,7 @@ def ufunc_name(ufunc: Any) -> str:
 def _functions() -> Iterator[Entry]:
     for func, handler in trace._FUNCTIONS.items():
         yield Entry("NumPy functions", trace._np_name(func), convention(handler))
-    for name, handler in getattr(trace, "PATCHED", {"np.arange": trace._np_arange}).items():
-        yield Entry("NumPy functions", name, convention(handler))
+    yield Entry("NumPy functions", "np.arange", convention(trace._np_arange))  # patched while tracing
 
 
 def _ufuncs() -> Iterator[Entry]:
@@ -118,7 +117,7 @@ def _traces(apply: Callable[[Any, Any], Any]) -> bool:
     """Whether ``apply(x, y)`` on two traced float vectors records without a diffc error."""
     params = [("x", DType.F64, (3,)), ("y", DType.F64, (3,))]
     try:
-        trace.trace(lambda x, y: apply(x, y), params)
+        trace.trace(apply, params)
     except DiffcError:
         return False
     return True
@@ -147,10 +146,9 @@ SECTIONS = {
 
 def entries() -> list[Entry]:
     """Every supported name, each section sorted by name."""
-    found = {(e.section, e.name): e for source in (_functions, _ufuncs, _methods, _operators, _text_names)
-             for e in source()}
+    found = [e for source in (_functions, _ufuncs, _methods, _operators, _text_names) for e in source()]
     order = list(SECTIONS)
-    return sorted(found.values(), key=lambda e: (order.index(e.section), e.name.lower()))
+    return sorted(found, key=lambda e: (order.index(e.section), e.name.lower()))
 
 
 def numpy_names(found: list[Entry]) -> int:

@@ -102,3 +102,15 @@ def test_split_loop_body_and_carried_values() -> None:
 
 def test_small_function_is_not_split() -> None:
     assert split_function("def f(x):\n    y = x + 1\n    return y\n") is None
+
+
+def test_split_tells_constants_apart_that_compare_equal() -> None:
+    """``True`` and ``1`` are equal as dict keys but different code: parts holding them are two helpers."""
+    lines = ["def f(x):", "    a0 = x"]
+    for k in range(1, 201):
+        lines.append(f"    a{k} = a{k - 1} + {'True' if k > 100 else '1'}")
+    text = "\n".join([*lines, "    return a200"]) + "\n"
+    split = split_function(text, limit=50)
+    assert split is not None
+    bodies = [source.split("\n", 1)[1] for _, source in split.helpers]
+    assert any("True" in b for b in bodies) and any("+ 1" in b for b in bodies)

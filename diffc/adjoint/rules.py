@@ -311,13 +311,12 @@ ADJOINTS: dict[Op, AdjointRule] = {
     Op.LOG_SOFTMAX: log_softmax,
 }
 
-# Conventions of the one-line rules above, for docs/numpy.md (longer rules state theirs in a
-# ``Convention:`` line of their docstring)
+# Conventions of the one-line rules of ops that ufuncs record, for docs/numpy.md (longer rules state
+# theirs in a ``Convention:`` line of their docstring, the tracer's handlers in theirs)
 CONVENTIONS: dict[Op, str] = {
     Op.ABS: "sign(x), so 0 at x = 0.",
     Op.SIGN: "0 everywhere (a step function).",
     Op.SQRT: "1 / (2 sqrt(x)): inf at x = 0, as in NumPy's arithmetic and JAX.",
-    Op.WHERE: "routes: the branch not taken gets exactly 0, so a NaN or inf there never leaks into the gradient.",
     **{op: "no gradient (a boolean result)." for op in COMPARISONS},
 }
 

@@ -133,11 +133,11 @@ class _Shape:
                     if isinstance(item, ast.AST):
                         self.visit(item)
                     else:
-                        tokens.append(item)
+                        tokens.append(repr(item))
             elif isinstance(value, ast.AST):
                 self.visit(value)
-            else:
-                tokens.append(value if not isinstance(value, (float, complex)) else repr(value))
+            else:  # by repr: True == 1 and 0.0 == -0.0 as keys, but they are different code
+                tokens.append(repr(value))
 
 
 class _Floats(ast.NodeTransformer):

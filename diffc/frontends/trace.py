@@ -86,8 +86,9 @@ def _user_location() -> str:
     return ""
 
 
-def _fail(message: str) -> TraceError:
-    return TraceError(message + _user_location())
+def _fail(message: str, error: type[TraceError] = TraceError, **facts: Any) -> TraceError:
+    """``error`` with ``message`` and the user's file and line."""
+    return error(message + _user_location(), **facts)
 
 
 _CONTROL_FLOW = (
@@ -112,10 +113,10 @@ _HINTS: dict[str, str] = {
 }
 
 
-def _unsupported(name: str) -> UnsupportedCallError:
+def _unsupported(name: str) -> TraceError:
     hint = _HINTS.get(name)
     message = f"{name} is not supported by diffc's tracer" + (f"; {hint}" if hint else "")
-    return UnsupportedCallError(f"{message} (docs/numpy.md lists what diffc traces){_user_location()}", function=name)
+    return _fail(f"{message} (docs/numpy.md lists what diffc traces)", UnsupportedCallError, function=name)
 
 
 def _reject_kwargs(name: str, **kwargs: Any) -> None:
