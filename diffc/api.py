@@ -34,10 +34,12 @@ from diffc.codegen.printer import INLINE_CONSTANT_MAX, hidden_constants
 from diffc.codegen.validate import check_source
 from diffc.errors import DiffcError, ShapeError, UnsupportedError
 from diffc.fallback import NEXT_VARIANT, is_refusal, warn_fallback
+from diffc.frontends.trace import SizesNeeded
 from diffc.ir import DType, Op, Program, Shape, Sym, parse_type, type_text
 from diffc.passes.pipeline import simplify
 from diffc.passes.rebuild import rebuild
 from diffc.passes.stabilize import stabilize
+from diffc.pytree import Arguments, flatten, is_static, leaf_name
 
 ArgTypes = Mapping[str, str] | Sequence[str] | None
 Param = tuple[str, DType, Shape]
@@ -91,8 +93,10 @@ class Specialization:
     params: list[Param]
     forward: Program
     backend: str
-    wrt: tuple[str, ...]
-    bare: bool
+    wrt: tuple[str, ...]  # the differentiated inputs (leaves)
+    bare: bool  # one differentiated argument: its gradient comes back alone, not in a tuple
+    arguments: Arguments | None = None  # how the user's arguments map to the inputs (None: one each)
+    sized: str = ""  # why this signature is specialised on concrete sizes ("": sizes stay symbolic)
     _grad: Program | None = None
     _vjp: Program | None = None
     _module: ModuleType | None = None
@@ -104,6 +108,12 @@ class Specialization:
 
     def __post_init__(self) -> None:
         self.variant = self.variant or self.backend
+        self.arguments = self.arguments or Arguments.flat([p[0] for p in self.params])
+
+    @property
+    def module_bare(self) -> bool:
+        """The generated functions return the one gradient bare (else a tuple, restructured in Python)."""
+        return self.bare and self.arguments is not None and self.arguments.is_flat
 
     @property
     def scalar_output(self) -> bool:
@@ -125,12 +135,12 @@ class Specialization:
         return self._grad
 
     def layout(self, with_value: bool) -> Any:
-        grads: Any = 1 if self.bare else tuple(range(1, 1 + len(self.wrt)))
+        grads: Any = 1 if self.module_bare else tuple(range(1, 1 + len(self.wrt)))
         return (0, grads) if with_value else grads
 
     def vjp_layout(self) -> Any:
         grads = tuple(range(1, 1 + len(self.wrt)))
-        return grads[0] if self.bare else grads
+        return grads[0] if self.module_bare else grads
 
     def specs(self) -> list[FunctionSpec]:
         name = self.forward.name
@@ -222,7 +232,7 @@ class Specialization:
         arrays = [hashlib.sha256(n.value.tobytes()).hexdigest() for n in self.forward.nodes()
                   if n.op is Op.CONST and n.value.ndim]
         parts = [self.forward.text(), repr(names), repr(arrays), repr(self.forward.output_names), repr(self.params),
-                 repr(self.wrt), repr(self.bare), self.variant, f"vector_math={self.vector_math}", _versions()]
+                 repr(self.wrt), repr(self.module_bare), self.variant, f"vector_math={self.vector_math}", _versions()]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
@@ -293,15 +303,17 @@ class Compiled:
     derivatives; read ``source``, ``grad_source``, ``ir`` and ``grad_ir``.
     """
 
-    def __init__(self, build: Callable[[list[Param]], Program], names: list[str] | None,
-                 params: list[Param] | None, wrt: str | Sequence[str] | None, backend: str, label: str) -> None:
+    def __init__(self, build: Callable[[list[Param], Arguments], Program], names: list[str] | None,
+                 params: list[Param] | None, wrt: str | Sequence[str] | None, backend: str, label: str,
+                 defaults: Mapping[str, Any] | None = None) -> None:
         self._build = build
         self._names = names
         self._params = params
         self._wrt = wrt
+        self._defaults = dict(defaults) if defaults is not None else None  # a traced function's; None: no trees
         self.backend = backend
         self.label = label
-        self._specs: dict[tuple[Any, ...], Specialization] = {}
+        self._specs: dict[tuple[Any, ...], Specialization | SizesNeeded] = {}
         self._lock = threading.Lock()
         self._last: Specialization | None = None
         self.verbose = False
@@ -312,44 +324,86 @@ class Compiled:
         return f"<diffc.Compiled {self.label} backend={self.backend}>"
 
     # -- specializations --------------------------------------------------------
-    def _specialize(self, params: list[Param]) -> Specialization:
-        key = _signature_key(params)
-        spec = self._specs.get(key)
-        if spec is not None:
+    def _specialize(self, params: list[Param], arguments: Arguments | None = None,
+                    shapes: Sequence[tuple[int, ...]] | None = None) -> Specialization:
+        """The compiled signature of ``params``; specialised on ``shapes`` when tracing needs real sizes."""
+        arguments = arguments or Arguments.flat([p[0] for p in params])
+        key = (arguments.key, _signature_key(params))
+        spec = self._specs.get(key) or self._new_spec(key, params, arguments)
+        if isinstance(spec, Specialization):
             return spec
+        if shapes is None:
+            raise DiffcError(
+                f"{self.label} needs concrete sizes ({spec.reason}), so diffc compiles it for the sizes of each "
+                "call; call it once (f.source then shows the code for that call's sizes), or declare concrete "
+                "sizes (args={'x': 'f64[20]'}); docs/sizes.md") from None
+        concrete = [(name, dtype, tuple(size)) for (name, dtype, _), size in zip(params, shapes, strict=True)]
+        sized = self._specs.get((key, tuple(map(tuple, shapes))))
+        if sized is None:
+            sized = self._new_spec((key, tuple(map(tuple, shapes))), concrete, arguments, spec.reason)
+        assert isinstance(sized, Specialization)
+        return sized
+
+    def _new_spec(self, key: tuple[Any, ...], params: list[Param], arguments: Arguments,
+                  sized: str = "") -> Specialization | SizesNeeded:
         with self._lock:
             spec = self._specs.get(key)
-            if spec is None:
-                # stable forms first, so that the gradient is derived from them (diffc/passes/stabilize.py)
-                started = time.perf_counter()
-                program = self._build(params)
-                traced = time.perf_counter()
-                program = simplify(stabilize(program))
-                wrt, bare = self._resolve_wrt(program)
-                spec = Specialization(params, program, self.backend, wrt, bare, vector_math=self.vector_math)
-                spec.stats.update(trace=traced - started, passes=time.perf_counter() - traced)
-                self._specs[key] = spec
+            if spec is not None:
+                return spec
+            # stable forms first, so that the gradient is derived from them (diffc/passes/stabilize.py)
+            started = time.perf_counter()
+            try:
+                program = self._build(params, arguments)
+            except SizesNeeded as needed:
+                if sized:  # already concrete: cannot happen, but never loop
+                    raise
+                self._specs[key] = needed
+                return needed
+            traced = time.perf_counter()
+            program = simplify(stabilize(program))
+            wrt, bare = self._resolve_wrt(program, arguments)
+            spec = Specialization(params, program, self.backend, wrt, bare, arguments, sized,
+                                  vector_math=self.vector_math)
+            spec.stats.update(trace=traced - started, passes=time.perf_counter() - traced)
+            spec.stats["sizes"] = f"specialised on the call's sizes: {sized}" if sized else "symbolic"
+            self._specs[key] = spec
             return spec
 
-    def _resolve_wrt(self, program: Program) -> tuple[tuple[str, ...], bool]:
-        names = [n.attr("name") for n in program.inputs]
-        floats = [n.attr("name") for n in program.inputs if n.dtype.is_float]
-        if self._wrt is None:
-            return tuple(floats), False
-        bare = isinstance(self._wrt, str)
-        wanted = (self._wrt,) if isinstance(self._wrt, str) else tuple(self._wrt)
+    def _wanted(self) -> tuple[str, ...] | None:
+        return None if self._wrt is None else (self._wrt,) if isinstance(self._wrt, str) else tuple(self._wrt)
+
+    def _resolve_wrt(self, program: Program, arguments: Arguments | None = None) -> tuple[tuple[str, ...], bool]:
+        """The differentiated inputs, and whether the gradient comes back bare.
+
+        ``wrt`` names the user's arguments; an argument that is a tree is
+        differentiated in all its float leaves. Without ``wrt``, every
+        argument with a float leaf is, except those with a default value
+        (options such as ``lam=0.1``, passed or not); one such
+        argument gives its gradient bare (as JAX and autograd), more a tuple.
+        A ``wrt`` string is bare, a sequence a tuple (JAX's ``argnums``).
+        """
+        inputs = {n.attr("name"): n for n in program.inputs}
+        arguments = arguments or Arguments.flat(list(inputs))
+        floats = {name: [leaf for leaf in group if inputs[leaf].dtype.is_float]
+                  for name, group, (kind, _) in zip(arguments.names, arguments.leaves, arguments.parts, strict=True)
+                  if kind == "tree"}
+        wanted = self._wanted()
+        if wanted is None:
+            chosen = [name for name in arguments.names if floats.get(name) and name not in (self._defaults or ())]
+            return tuple(leaf for name in chosen for leaf in floats[name]), len(chosen) == 1
         for w in wanted:
-            if w not in names:
-                raise DiffcError(f"wrt names {w!r}, which is not an argument of {program.name} "
-                                 f"(arguments: {', '.join(names)})")
             if w not in floats:
-                dtype = program.inputs[names.index(w)].dtype.value
+                raise DiffcError(f"wrt names {w!r}, which is not an argument of {program.name} "
+                                 f"(arguments: {', '.join(arguments.names)})")
+            if not floats[w]:
+                leaf = arguments.leaves[arguments.names.index(w)]
+                dtype = inputs[leaf[0]].dtype.value if leaf else "empty"
                 raise DiffcError(f"cannot differentiate with respect to {w!r}: its dtype {dtype} is not "
                                  "floating point (integer and boolean arguments are data)")
-        return wanted, bare
+        return tuple(leaf for w in wanted for leaf in floats[w]), isinstance(self._wrt, str)
 
     def _declared(self) -> Specialization:
-        if self._params is None:
+        if self._params is None or (self._last is not None and self._last.sized):
             if self._last is not None:
                 return self._last
             raise DiffcError(f"{self.label}: argument types are not known until the first call; "
@@ -357,33 +411,72 @@ class Compiled:
         return self._specialize(self._params)
 
     # -- argument binding -------------------------------------------------------
-    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], extra: int = 0) -> list[Any]:
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], extra: int = 0) -> tuple[list[Any], set[str]]:
+        """The arguments in signature order (defaults filled in), and the names left to their defaults."""
         names = self._names if self._names is not None else [p[0] for p in self._params or []]
         if not kwargs and len(args) == len(names) + extra:
-            return list(args)
+            return list(args), set()
         cotangent = "cotangent"
         while cotangent in names:  # an argument of the user's may be called cotangent
             cotangent += "_"
-        sig = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-                                 for n in names + ([cotangent] if extra else [])])
+        defaults = self._defaults or {}
+        sig = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                   default=defaults.get(n, inspect.Parameter.empty))
+                                 for n in names] + ([inspect.Parameter(cotangent, inspect.Parameter.KEYWORD_ONLY)]
+                                                    if extra else []))
         unknown = [k for k in kwargs if k not in sig.parameters]
         if unknown:  # said first: inspect would rather report a missing argument
             raise TypeError(f"{self.label}{sig}: got an unexpected keyword argument {unknown[0]!r}")
+        if extra and args and cotangent not in kwargs:  # the cotangent comes last, after any defaults
+            args, kwargs = args[:-1], {**kwargs, cotangent: args[-1]}
         try:
             bound = sig.bind(*args, **kwargs)
         except TypeError as error:
             raise TypeError(f"{self.label}{sig}: {error}") from None
-        return list(bound.arguments.values())
+        omitted = {n for n in names if n not in bound.arguments}
+        bound.apply_defaults()
+        return [bound.arguments[n] for n in names] + ([bound.arguments[cotangent]] if extra else []), omitted
 
-    def _prepare(self, values: list[Any]) -> tuple[Specialization, list[Any]]:
-        if self._params is not None:
-            spec = self._specialize(self._params)
-            return spec, [_coerce(v, p) for v, p in zip(values, self._params, strict=True)]
+    def _split(self, values: list[Any], omitted: set[str]) -> tuple[Arguments, list[tuple[str, Any]]]:
+        """The call's arguments as leaves: trees flattened, defaulted constants kept aside (pytree.Arguments)."""
         names = self._names or []
-        inferred = [_param_from_value(n, v) for n, v in zip(names, values, strict=True)]
-        spec = self._specialize([p for p, _ in inferred])
+        if self._defaults is None or self._params is not None:
+            return Arguments.flat(names), list(zip(names, values, strict=True))
+        wanted = set(self._wanted() or ())
+        used = set(names)
+        parts: list[tuple[str, Any]] = []
+        groups: list[list[str]] = []
+        leaves: list[tuple[str, Any]] = []
+        for name, value in zip(names, values, strict=True):
+            if name in self._defaults and name not in wanted and (name in omitted or is_static(value)):
+                parts.append(("static", value))
+                groups.append([])
+                continue
+            found, tree = flatten(value)
+            group = []
+            for path, leaf in found:
+                leaf_id = leaf_name(name, path)
+                while path and leaf_id in used:
+                    leaf_id += "_"
+                used.add(leaf_id)
+                group.append(leaf_id)
+                leaves.append((leaf_id, leaf))
+            parts.append(("tree", tree))
+            groups.append(group)
+        return Arguments(names, parts, groups), leaves
+
+    def _prepare(self, values: list[Any], omitted: set[str] | None = None) -> tuple[Specialization, list[Any]]:
+        arguments, leaves = self._split(values, omitted or set())
+        if self._params is not None:
+            declared = self._params
+            coerced = [_coerce(v, p) for (_, v), p in zip(leaves, declared, strict=True)]
+        else:
+            inferred = [_param_from_value(n, v) for n, v in leaves]
+            declared = [p for p, _ in inferred]
+            coerced = [v for _, v in inferred]
+        spec = self._specialize(declared, arguments, [np.shape(v) for v in coerced])
         self._last = spec
-        return spec, [_coerce(v, p) for (_, v), p in zip(inferred, spec.params, strict=True)]
+        return spec, [_coerce(v, p) for v, p in zip(coerced, spec.params, strict=True)]
 
     # -- calls --------------------------------------------------------------------
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
@@ -398,7 +491,7 @@ class Compiled:
                 return result
         if name != "forward":
             return self._value_and_grad(args, kwargs, name)
-        spec, values = self._prepare(self._bind(args, kwargs))
+        spec, values = self._prepare(*self._bind(args, kwargs))
         self._remember("forward", spec)
         return _plain(self._timed(spec, "forward", values))
 
@@ -449,6 +542,8 @@ class Compiled:
         """
         if self._entries.get(name) is not None and self._entries[name].spec is spec:  # type: ignore[attr-defined]
             return
+        if spec.arguments is None or not spec.arguments.is_flat:  # trees and defaults: the full path rebuilds them
+            return
         entry = _fast_entry(getattr(spec.module(), name), spec)
         self._entries[name] = entry
         if name == "forward":
@@ -470,7 +565,7 @@ class Compiled:
         return self._call("value_and_grad", args, kwargs)
 
     def _value_and_grad(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
-        spec, values = self._prepare(self._bind(args, kwargs))
+        spec, values = self._prepare(*self._bind(args, kwargs))
         if not spec.scalar_output:
             shape = type_text(spec.forward.outputs[0].dtype, spec.forward.outputs[0].shape)
             raise DiffcError(f"{self.label} returns an array ({shape}), so it has no gradient; "
@@ -478,7 +573,8 @@ class Compiled:
         if not spec.wrt:
             raise DiffcError(f"{self.label} has no floating-point argument to differentiate")
         self._remember(name, spec)
-        return _plain(self._timed(spec, name, values))
+        result = _plain(self._timed(spec, name, values))
+        return self._gradients(spec, result) if name == "grad" else (result[0], self._gradients(spec, result[1]))
 
     def grad(self, /, *args: Any, **kwargs: Any) -> Any:
         """The gradients; after the first call a fast entry shadows this method."""
@@ -486,14 +582,22 @@ class Compiled:
 
     def vjp(self, /, *args: Any, **kwargs: Any) -> Any:
         """Gradients pulled back from ``cotangent`` (the last argument), in ``wrt`` order."""
-        values = self._bind(args, kwargs, extra=1)
-        spec, inputs = self._prepare(values[:-1])
+        values, omitted = self._bind(args, kwargs, extra=1)
+        spec, inputs = self._prepare(values[:-1], omitted)
         out = spec.forward.outputs[0]
         cotangent = np.asarray(values[-1], dtype=out.dtype.numpy)
         if cotangent.ndim != out.ndim:
             raise ShapeError(f"cotangent has shape {cotangent.shape} but {self.label} returns "
                              f"{type_text(out.dtype, out.shape)}")
-        return _plain(self._timed(spec, "vjp", [*inputs, cotangent if cotangent.ndim else cotangent[()]])[1])
+        return self._gradients(spec, _plain(self._timed(spec, "vjp", [*inputs, cotangent if cotangent.ndim
+                                                                      else cotangent[()]])[1]))
+
+    @staticmethod
+    def _gradients(spec: Specialization, grads: Any) -> Any:
+        """The generated code's gradients as the user passed the arguments (trees, one bare or a tuple)."""
+        if spec.module_bare or spec.arguments is None or spec.arguments.is_flat:
+            return grads
+        return spec.arguments.gradients(spec.wrt, grads, spec.bare)
 
     # -- what a person reads -----------------------------------------------------
     @property
@@ -580,16 +684,20 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
     an f64 scalar; an ndarray of the right dtype and rank) go straight in;
     anything else (ints to convert, keywords, other ranks) answers ``_MISS``
     and takes the full path, which converts or raises the friendly error.
-    Sizes are checked inside the compiled code.
+    Sizes are checked inside the compiled code, except by a signature
+    specialised on sizes, whose entry takes only those sizes.
     """
     checks: list[tuple[Any, int]] = []
+    shapes: list[Any] = []
     for _, dtype, shape in spec.params:
+        shapes.append(shape if spec.sized and shape else None)
         if not shape:
             checks.append((float if dtype.is_float else int if dtype is not DType.BOOL else bool, -1))
-        elif any(d == 1 for d in shape):
+        elif any(d == 1 for d in shape) and not spec.sized:
             checks.append((None, -2))  # size-1 axes are checked on the full path
         else:
             checks.append((dtype.numpy, len(shape)))
+    sized = any(shape is not None for shape in shapes)
     count = len(checks)
     constants = tuple(spec.constants)
     plain = not hasattr(fn, "py_func")  # not a Numba dispatcher: NumPy statements, whose scalars are NumPy's
@@ -610,6 +718,9 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
                         return _MISS
                 elif type(value) is not np.ndarray or value.ndim != rank or value.dtype != kind:
                     return _MISS
+            if sized and any(shape is not None and value.shape != shape
+                             for value, shape in zip(args, shapes)):  # noqa: B905 - lengths checked above
+                return _MISS
         if parallel and _THREADS[0] is not None:
             import numba
 
@@ -676,7 +787,7 @@ def _compile(fn_or_expr: Any, wrt: str | Sequence[str] | None, args: ArgTypes, b
 
 def _from_program(program: Program, wrt: Any, backend: str, label: str) -> Compiled:
     params = [(n.attr("name"), n.dtype, n.shape) for n in program.inputs]
-    compiled = Compiled(lambda _params: program, [p[0] for p in params], params, wrt, backend, label)
+    compiled = Compiled(lambda _params, _arguments: program, [p[0] for p in params], params, wrt, backend, label)
     compiled._resolve_wrt(program)  # the signature is known: refuse an unknown wrt name now
     return compiled
 
@@ -696,14 +807,20 @@ def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: st
         types.setdefault(name, text)
     params = _params_from_types(names, types) if set(names) <= set(types) else None
 
-    def build(params: list[Param]) -> Program:
-        program = trace(fn, params)
+    def build(params: list[Param], arguments: Arguments) -> Program:
+        program = trace(fn, params, arguments=arguments.arguments)
         if program.output_names == ["out"] and program.name != "lambda_":
             program.output_names = [program.name]
         return program
 
     label = getattr(fn, "__name__", type(fn).__name__)
-    return Compiled(build, names, params, wrt, backend, label)
+    return Compiled(build, names, params, wrt, backend, label, defaults=_defaults(fn, names))
+
+
+def _defaults(fn: Callable[..., Any], names: Sequence[str]) -> dict[str, Any]:
+    """The default values of the traced parameters: a call may leave them out (then they are constants)."""
+    parameters = inspect.signature(fn).parameters
+    return {n: parameters[n].default for n in names if parameters[n].default is not inspect.Parameter.empty}
 
 
 def emit(source: Any, args: ArgTypes = None, wrt: str | Sequence[str] | None = None, name: str | None = None,

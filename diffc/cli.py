@@ -116,7 +116,7 @@ def _wrt(text: str | None) -> str | tuple[str, ...] | None:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
         raise UsageError("--wrt is empty")
-    return names
+    return names[0] if len(names) == 1 else names  # as wrt="w" in Python: one gradient comes back bare
 
 
 def regenerate_command(ns: argparse.Namespace) -> str:

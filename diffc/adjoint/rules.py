@@ -104,10 +104,14 @@ def power(g: Node, out: Node, x: Node, y: Node) -> tuple[Node | None, ...]:
 
     The ``dy`` term is only built when ``y`` is differentiated; it is NaN for
     x < 0, where x^y is not differentiable in y either, and 0 at x = 0.
+
+    Convention: for an integer exponent k >= 1 the gradient at x = 0 is k * 0^(k-1): 0 for k > 1, 1 for k = 1;
+    an exponent of 0 (traced: a constant one folds away) has gradient 0 there, not 0 * 0^-1 = NaN.
     """
     dx = g * (y * x ** (y - 1.0))
     if is_constant(y):
         return dx, None
+    dx = select(apply(Op.NE, y, y.graph.const(0, y.dtype)), dx)
     # at x = 0 (and y > 0) x^y is 0 for every y: log(x) is replaced by log(1) = 0 there, as in JAX,
     # instead of 0 * -inf = NaN
     base = apply(Op.WHERE, apply(Op.EQ, x, x.graph.const(0.0, x.dtype)), x.graph.const(1.0, x.dtype), x)

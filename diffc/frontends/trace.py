@@ -91,6 +91,23 @@ def _fail(message: str, error: type[TraceError] = TraceError, **facts: Any) -> T
     return error(message + _user_location(), **facts)
 
 
+class SizesNeeded(TraceError):
+    """The user's code needs a real int where a size is symbolic (``len(x)``, ``range(n)``, ``x.reshape(20, 6)``).
+
+    ``diffc.compile`` catches it and traces again with the call's concrete
+    sizes (docs/sizes.md); ``reason`` says what needed the int, and where.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: Python needs a real int there, but the size is symbolic while tracing; "
+                         "diffc.compile specialises such a function on the sizes of each call (docs/sizes.md)")
+
+
+def _sizes_needed(what: str) -> SizesNeeded:
+    return SizesNeeded(what + _user_location())
+
+
 _CONTROL_FLOW = (
     "a Python `if`, `while`, `and`, `or`, `not`, `assert` or `max()`/`min()` on a traced value cannot be "
     "traced: its value is unknown while tracing. Use np.where(cond, a, b) to choose between values and "
@@ -1256,13 +1273,16 @@ def _outputs(graph: Graph, result: Any, fname: str) -> tuple[list[Node], list[st
     return nodes, names
 
 
-def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], name: str | None = None) -> Program:
+def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], name: str | None = None,
+          arguments: Callable[[list[Tracer]], Sequence[Any]] | None = None) -> Program:
     """Call ``fn`` on one tracer per parameter and return the recorded :class:`Program`.
 
     ``params`` gives each parameter's name, dtype and shape in signature order
     (api.py works them out). A returned tracer is the output ``out``; a tuple
     (even of one value) gives ``out0``, ``out1``, ...; a dict names its outputs by its keys; a
-    number becomes a constant output.
+    number becomes a constant output. ``arguments`` builds the user's arguments
+    from the tracers (diffc.pytree.Arguments: trees, defaulted constants);
+    without it each tracer is one argument.
     """
     graph = Graph()
     inputs: list[Node] = []
@@ -1272,7 +1292,8 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
         dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
         inputs.append(graph.input(pname, dtype, tuple(shape)))
     with _traced_arange():
-        result = fn(*(Tracer(node) for node in inputs))
+        tracers = [Tracer(node) for node in inputs]
+        result = fn(*(arguments(tracers) if arguments is not None else tracers))
     program_name = _identifier(name) if name else function_name(fn)
     outputs, names = _outputs(graph, result, program_name)
     return Program(graph, inputs, outputs, names, program_name)
