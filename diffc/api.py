@@ -34,7 +34,7 @@ from diffc.codegen.printer import INLINE_CONSTANT_MAX, hidden_constants
 from diffc.codegen.validate import check_source
 from diffc.errors import DiffcError, ShapeError, UnsupportedError
 from diffc.fallback import NEXT_VARIANT, is_refusal, warn_fallback
-from diffc.frontends.trace import SizesNeeded
+from diffc.frontends.trace import SizesNeededError
 from diffc.ir import DType, Op, Program, Shape, Sym, parse_type, type_text
 from diffc.passes.pipeline import simplify
 from diffc.passes.rebuild import rebuild
@@ -313,7 +313,7 @@ class Compiled:
         self._defaults = dict(defaults) if defaults is not None else None  # a traced function's; None: no trees
         self.backend = backend
         self.label = label
-        self._specs: dict[tuple[Any, ...], Specialization | SizesNeeded] = {}
+        self._specs: dict[tuple[Any, ...], Specialization | SizesNeededError] = {}
         self._lock = threading.Lock()
         self._last: Specialization | None = None
         self.verbose = False
@@ -345,7 +345,7 @@ class Compiled:
         return sized
 
     def _new_spec(self, key: tuple[Any, ...], params: list[Param], arguments: Arguments,
-                  sized: str = "") -> Specialization | SizesNeeded:
+                  sized: str = "") -> Specialization | SizesNeededError:
         with self._lock:
             spec = self._specs.get(key)
             if spec is not None:
@@ -354,7 +354,7 @@ class Compiled:
             started = time.perf_counter()
             try:
                 program = self._build(params, arguments)
-            except SizesNeeded as needed:
+            except SizesNeededError as needed:
                 if sized:  # already concrete: cannot happen, but never loop
                     raise
                 self._specs[key] = needed

@@ -73,14 +73,15 @@ __all__ = ["Size", "Tracer", "annotation_types", "function_name", "signature_nam
 # errors that point at the user's line
 
 _NUMPY_DIR = os.path.dirname(np.__file__)
+_FRONTENDS_DIR = os.path.dirname(__file__) + os.sep  # the tracer and its helpers (construction.py)
 
 
 def _user_location() -> str:
-    """`` (at file.py, line 12)``: the innermost frame outside diffc's tracer and NumPy."""
+    """`` (at file.py, line 12)``: the innermost frame outside diffc's front ends and NumPy."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if filename != __file__ and not filename.startswith(_NUMPY_DIR):
+        if not filename.startswith((_NUMPY_DIR, _FRONTENDS_DIR)):
             return f" (at {os.path.basename(filename)}, line {frame.f_lineno})"
         frame = frame.f_back
     return ""
@@ -91,7 +92,7 @@ def _fail(message: str, error: type[TraceError] = TraceError, **facts: Any) -> T
     return error(message + _user_location(), **facts)
 
 
-class SizesNeeded(TraceError):
+class SizesNeededError(TraceError):
     """The user's code needs a real int where a size is symbolic (``len(x)``, ``range(n)``, ``x.reshape(20, 6)``).
 
     ``diffc.compile`` catches it and traces again with the call's concrete
@@ -104,12 +105,12 @@ class SizesNeeded(TraceError):
                          "diffc.compile specialises such a function on the sizes of each call (docs/sizes.md)")
 
 
-def _sizes_needed(what: str) -> SizesNeeded:
-    return SizesNeeded(what + _user_location())
+def _sizes_needed(what: str) -> SizesNeededError:
+    return SizesNeededError(what + _user_location())
 
 
 _CONTROL_FLOW = (
-    "a Python `if`, `while`, `and`, `or`, `not`, `assert` or `max()`/`min()` on a traced value cannot be "
+    "a Python `if`, `while`, `and`, `or`, `not`, `assert` or bool() on a traced value cannot be "
     "traced: its value is unknown while tracing. Use np.where(cond, a, b) to choose between values and "
     "np.maximum(a, b) / np.minimum(a, b) for an elementwise max/min"
 )
@@ -180,7 +181,9 @@ def _operand(value: Any, what: str) -> Any:
         return value._tracer()
     if isinstance(value, _PY_NUMBERS):
         return value
-    if isinstance(value, (*_NP_VALUES, list, tuple)):
+    if isinstance(value, (list, tuple)):  # a stack when it holds traced values (construction.py)
+        return sequence_operand(value, what)
+    if isinstance(value, _NP_VALUES):
         array = np.asarray(value)
         if array.dtype == object:
             raise _fail(f"{what}: a list or tuple holding traced values cannot be turned into an array; "
@@ -759,14 +762,37 @@ class Tracer(_Traced):
         first = self.node.shape[0]
         if isinstance(first, int):
             return first
-        raise _fail(f"len() of a traced array whose first size {dim_text(first)} is symbolic: Python's len() must "
-                    "return a real int; use x.shape[0], which can take part in arithmetic "
-                    "(np.sum(x) / x.shape[0])")
+        raise _sizes_needed(f"len() of an array whose first size {dim_text(first)} is symbolic")
 
     def __iter__(self) -> Any:
-        raise _fail("iterating over a traced array (a for loop over it, list(x), unpacking, Python's sum(x)) "
-                    "is not supported (it would unroll one node per row); use vectorised NumPy (np.sum(x), x @ w, "
-                    "...) or slices (x[0], x[1:])")
+        """Rows one by one (``for xi in x``, ``a, b = x``): unrolled, one slice per row, so for a known count."""
+        if self.node.ndim == 0:
+            raise _fail("iterating over a traced scalar: it has no rows")
+        first = self.node.shape[0]
+        if not isinstance(first, int):
+            raise _sizes_needed(f"iterating over an array whose first size {dim_text(first)} is symbolic")
+        return (self[i] for i in range(first))
+
+    # a value computed from sizes alone (weak) is an int of the call: known once sizes are concrete
+    def __bool__(self) -> bool:
+        if self.weak:
+            raise _sizes_needed("a Python `if` or bool() on a value computed from sizes")
+        raise _fail(_CONTROL_FLOW)
+
+    def __int__(self) -> int:
+        if self.weak:
+            raise _sizes_needed("int() of a value computed from sizes")
+        return _Traced.__int__(self)
+
+    def __float__(self) -> float:
+        if self.weak:
+            raise _sizes_needed("float() of a value computed from sizes")
+        return _Traced.__float__(self)
+
+    def __index__(self) -> int:
+        if self.weak:
+            raise _sizes_needed("a value computed from sizes used as an int (range(), indexing, a size)")
+        return _Traced.__index__(self)
 
     def __getitem__(self, key: Any) -> Any:
         return _getitem(self, key)
@@ -899,8 +925,8 @@ class Size(_Traced):
         a, b = self._graph.resolve(self.dim), self._graph.resolve(dim)
         if a == b:
             return True
-        raise _fail(f"cannot decide while tracing whether the sizes {dim_text(a)} and {dim_text(b)} are equal; "
-                    "give concrete sizes in the argument types if the function depends on them")
+        raise _sizes_needed(f"cannot decide while tracing whether the sizes {dim_text(a)} and {dim_text(b)} "
+                            "are equal")
 
     def __ne__(self, other: object) -> Any:
         result = self.__eq__(other)
@@ -910,11 +936,25 @@ class Size(_Traced):
         return hash(self._graph.resolve(self.dim))
 
     def __int__(self) -> int:
-        raise _fail(f"the size {self!r} is symbolic while tracing, so it cannot become a Python int "
-                    "(int(), range(), indexing); give a concrete size in the argument type (f64[3,n]) "
-                    "or use vectorised NumPy")
+        raise _sizes_needed(f"the symbolic size {self!r} used as a Python int (int(), range(), indexing, "
+                            "np.zeros(n))")
 
     __index__ = __int__
+
+    def __float__(self) -> float:
+        raise _sizes_needed(f"float() of the symbolic size {self!r}")
+
+    def __bool__(self) -> bool:
+        raise _sizes_needed(f"a Python `if` or bool() on the symbolic size {self!r}")
+
+    def __floordiv__(self, other: Any) -> Any:
+        raise _sizes_needed(f"the symbolic size {self!r} in // or %")
+
+    __rfloordiv__ = __floordiv__
+    __mod__ = __floordiv__
+    __rmod__ = __floordiv__
+    __divmod__ = __floordiv__
+    __rdivmod__ = __floordiv__
 
 
 # ---------------------------------------------------------------------------
@@ -1016,6 +1056,8 @@ def _shape_arg(shape: Any, what: str) -> list[Any]:
             out.append(d.dim)
         elif isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)):
             out.append(int(d))
+        elif isinstance(d, Tracer) and d.weak:
+            raise _sizes_needed(f"{what}: a size computed from sizes")
         else:
             raise _fail(f"{what}: a size must be an int or a size from x.shape, got {type(d).__name__}")
     return out
@@ -1040,8 +1082,8 @@ def _reshape(a: Any, shape: Any, order: Any, what: str) -> Tracer:
             if isinstance(total, int) and isinstance(known, int):
                 raise ShapeError(f"{what}: cannot reshape an array of {total} elements into shape "
                                  f"{tuple(dims)}{_user_location()}")
-            raise _fail(f"{what}: cannot work out the -1 in {tuple(dim_text(d) for d in dims)} for an array of "
-                        f"{dim_text(total)} elements: give the sizes (from x.shape) or concrete argument sizes")
+            raise _sizes_needed(f"{what}: the -1 in ({', '.join(dim_text(d) for d in dims)}) for an array of "
+                                f"{dim_text(total)} elements")
         dims[dims.index(-1)] = missing
     target = tuple(graph.resolve(d) for d in dims)
     after = graph.resolve(dim_product(target))
@@ -1049,9 +1091,8 @@ def _reshape(a: Any, shape: Any, order: Any, what: str) -> Tracer:
         if isinstance(total, int) and isinstance(after, int):
             raise ShapeError(f"{what}: cannot reshape an array of {total} elements into shape {target}"
                              f"{_user_location()}")
-        raise _fail(f"{what}: cannot tell that the shape {tuple(dim_text(d) for d in target)} has the "
-                    f"{dim_text(total)} elements of {type_text(x.node.dtype, x.node.shape)}; give sizes whose product "
-                    "is visibly the same (X.reshape(m * n) for m, n = X.shape) or concrete argument sizes")
+        raise _sizes_needed(f"{what}: whether the shape ({', '.join(dim_text(d) for d in target)}) has the "
+                            f"{dim_text(total)} elements of {type_text(x.node.dtype, x.node.shape)}")
     if target == x.node.shape:
         return Tracer(x.node)
     return Tracer(_apply(graph, Op.RESHAPE, (x.node,), what, shape=target))
@@ -1107,8 +1148,13 @@ def _np_expand_dims(a: Any, axis: Any) -> Tracer:
 def _np_arange(*args: Any, **kwargs: Any) -> Any:
     """``np.arange(m)`` of a symbolic size: an ARANGE node (the row index of a gather)."""
     if kwargs.get("dtype") not in (None, int, np.int64) or len(args) != 1 or set(kwargs) - {"dtype"}:
+        if all(isinstance(a, Size) or (isinstance(a, Tracer) and a.weak) or not isinstance(a, _Traced)
+               for a in (*args, *kwargs.values())):
+            raise _sizes_needed("np.arange of a symbolic size in a form other than np.arange(m)")
         raise _fail("np.arange of a symbolic size is supported as np.arange(m) only (m = x.shape[0])")
     (size,) = args
+    if isinstance(size, Tracer) and size.weak:
+        raise _sizes_needed("np.arange of a value computed from sizes")
     if not isinstance(size, Size):
         raise _fail("np.arange of a traced value: its value is unknown while tracing; np.arange(m) takes a size "
                     "(m = x.shape[0])")
@@ -1291,9 +1337,14 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
             raise TraceError(f"parameter {pname!r} appears twice")
         dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
         inputs.append(graph.input(pname, dtype, tuple(shape)))
-    with _traced_arange():
+    with _traced_arange(), constructing():
         tracers = [Tracer(node) for node in inputs]
         result = fn(*(arguments(tracers) if arguments is not None else tracers))
     program_name = _identifier(name) if name else function_name(fn)
     outputs, names = _outputs(graph, result, program_name)
     return Program(graph, inputs, outputs, names, program_name)
+
+
+from diffc.frontends.construction import constructing, register, sequence_operand  # noqa: E402 - it builds on the tracer above
+
+register(_FUNCTIONS)
