@@ -365,7 +365,8 @@ class Compiled:
             spec = Specialization(params, program, self.backend, wrt, bare, arguments, sized,
                                   vector_math=self.vector_math)
             spec.stats.update(trace=traced - started, passes=time.perf_counter() - traced)
-            spec.stats["sizes"] = f"specialised on the call's sizes: {sized}" if sized else "symbolic"
+            spec.stats["sizes"] = (f"specialised on the call's sizes: {sized}" if sized else "symbolic"
+                                   if any(not isinstance(d, int) for p in params for d in p[2]) else "as declared")
             self._specs[key] = spec
             return spec
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from diffc.adjoint import rules
 from diffc.errors import DiffcError
-from diffc.frontends import text, trace
+from diffc.frontends import construction, text, trace
 from diffc.ir import DType, Op
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "numpy.md"
@@ -41,6 +41,9 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "x != y": lambda x, y: x != y, "x & y": lambda x, y: (x > 0) & (y > 0),
     "x | y": lambda x, y: (x > 0) | (y > 0), "x ^ y": lambda x, y: (x > 0) ^ (y > 0),
     "~x": lambda x, y: ~(x > 0), "x[...]": lambda x, y: x[1:],
+    # Python's builtins (swapped in while tracing: diffc/frontends/construction.py)
+    "max(x, y)": lambda x, y: max(x, y), "min(x, y)": lambda x, y: min(x, y), "sum(x)": lambda x, y: sum(x),
+    "len(x)": lambda x, y: x * len(x), "for xi in x": lambda x, y: [xi * 2 for xi in x][0],
 }
 
 
@@ -92,6 +95,8 @@ def _functions() -> Iterator[Entry]:
     for func, handler in trace._FUNCTIONS.items():
         yield Entry("NumPy functions", trace._np_name(func), convention(handler))
     yield Entry("NumPy functions", "np.arange", convention(trace._np_arange))  # patched while tracing
+    for name, handler in construction.PATCHED.items():
+        yield Entry("NumPy functions", name, convention(handler))
 
 
 def _ufuncs() -> Iterator[Entry]:

@@ -68,7 +68,7 @@ def same_structure(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and list(a) == list(b) and all(same_structure(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and not all(isinstance(v, float) for v in a):
-        return type(a) is type(b) and len(a) == len(b) and all(same_structure(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(same_structure(x, y) for x, y in zip(a, b, strict=True))
     return np.array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -154,6 +154,7 @@ def test_integer_leaves_are_data() -> None:
     np.testing.assert_allclose(grads["w"], [2.0, 12.0])  # 2 w k
 
 
+@pytest.mark.slow
 def test_a_tree_compiles_with_real_numba() -> None:
     params = [(rng.normal(size=(3, 4)), rng.normal(size=4)), (rng.normal(size=(4, 2)), rng.normal(size=2))]
     X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
@@ -200,7 +201,8 @@ def test_cli_wrt_gives_what_python_wrt_gives(tmp_path: Any) -> None:
         out = tmp_path / f"m_{wrt.replace(',', '_')}.py"
         subprocess.run([sys.executable, "-m", "diffc", "emit", "a * b", "--wrt", wrt, "--backend", "numpy",
                         "-o", str(out)], check=True, capture_output=True)
-        script = f"import {out.stem} as m; g = m.grad(2.0, 3.0); print(tuple(map(float, g)) if type(g) is tuple else float(g))"
+        script = (f"import {out.stem} as m; g = m.grad(2.0, 3.0); "
+                  "print(tuple(map(float, g)) if type(g) is tuple else float(g))")
         shown = subprocess.run([sys.executable, "-c", script],
                                cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
         python = diffc.compile("a * b", wrt=wrt if "," not in wrt else tuple(wrt.split(",")), backend="numpy")
@@ -351,7 +353,8 @@ def test_specialised_on_the_sizes_of_the_call(fn: Any, shapes: list[tuple[int, .
         check(fn, [rng.normal(size=shape)], backend)
     f = diffc.compile(fn, backend="numpy")
     first = f.grad(rng.normal(size=shapes[0]))
-    assert f.stats["sizes"].startswith("specialised on the call's sizes") and "test_calling.py, line" in f.stats["sizes"]
+    why = f.stats["sizes"]
+    assert why.startswith("specialised on the call's sizes") and "test_calling.py, line" in why
     assert np.shape(first) == shapes[0]
     if shapes[0] != shapes[1]:
         assert np.shape(f.grad(rng.normal(size=shapes[1]))) == shapes[1]
@@ -385,9 +388,10 @@ def test_declared_symbolic_sizes_before_and_after_a_call() -> None:
     np.testing.assert_allclose(f.grad(x), numeric_grad(uses_len, [x])[0], rtol=1e-6)
     assert "x.shape[0] != 3" in f.source or "!= 3" in f.source
     concrete = diffc.compile(uses_len, args={"x": "f64[3]"}, backend="numpy")
-    assert "symbolic" == concrete.stats["sizes"] and concrete.source
+    assert concrete.stats["sizes"] == "as declared" and "!= 3" in concrete.source
 
 
+@pytest.mark.slow
 def test_specialised_with_real_numba() -> None:
     f = diffc.compile(uses_len)
     for n in (3, 4):
@@ -418,7 +422,8 @@ def test_integer_powers_at_zero(backend: str, dtype: Any) -> None:
 def test_a_traced_integer_exponent_at_zero(backend: str) -> None:
     x = np.array([0.0, 0.0, 0.0, 2.0])
     k = np.array([0, 1, 3, 0])
-    _, grad = value_and_grad(lambda x, k: np.sum(x ** k), backend, x, k)
+    with np.errstate(all="ignore"):  # NumPy statements compute both branches of the where; the 0 is selected
+        _, grad = value_and_grad(lambda x, k: np.sum(x ** k), backend, x, k)
     np.testing.assert_array_equal(grad, [0.0, 1.0, 0.0, 0.0])
     _, (gx, gk) = value_and_grad(lambda x, k: x ** k, backend, 0.0, 2.0)
     assert gx == 0.0 and gk == 0.0 and not math.isnan(gk)

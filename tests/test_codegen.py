@@ -508,7 +508,7 @@ def default_recursion_limit() -> Any:
 def test_20000_assignment_lines_through_the_text_front_end(default_recursion_limit: Any) -> None:
     lines = ["t0 = a"] + [f"t{k} = t{k - 1} * {RATE} + a" for k in range(1, CHAIN + 1)]
     f = diffc.compile("\n".join(lines), backend="numpy")
-    value, (grad,) = f.value_and_grad(0.5)
+    value, grad = f.value_and_grad(0.5)
     want_value, want_grad = chain_reference(0.5, CHAIN)
     assert value == pytest.approx(want_value, rel=1e-12)
     assert grad == pytest.approx(want_grad, rel=1e-12)
@@ -529,7 +529,7 @@ def chain_program(n: int) -> Program:
 
 def test_20000_operation_ir_program_built_in_a_loop(default_recursion_limit: Any) -> None:
     f = diffc.compile(chain_program(CHAIN), backend="numpy")
-    value, (grad,) = f.value_and_grad(0.5)
+    value, grad = f.value_and_grad(0.5)
     want_value, want_grad = chain_reference(0.5, CHAIN)
     assert value == pytest.approx(want_value, rel=1e-12)
     assert grad == pytest.approx(want_grad, rel=1e-12)
@@ -545,7 +545,7 @@ def test_numba_compile_time_of_a_chain(n: int, tmp_path: Any, monkeypatch: pytes
     f = diffc.compile(chain_program(n), backend="numba")
     source = f.module_source()
     printed = time.perf_counter()
-    value, (grad,) = f.value_and_grad(0.5)
+    value, grad = f.value_and_grad(0.5)
     done = time.perf_counter()
     print(f"\n{n}-op chain: diffc {printed - start:.2f} s, first value_and_grad call {done - printed:.2f} s "
           f"({source.count(chr(10))} lines of source)")

@@ -114,7 +114,7 @@ def test_float32_on_numba() -> None:
 def test_float32_slices_in_text() -> None:
     f = diffc.compile("sum(x[1:] * x[:-1]) + mean(x * x)", args={"x": "f32[n]"}, backend="numpy")
     x = rng.normal(size=7).astype(f32)
-    (grad,) = f.grad(x)
+    grad = f.grad(x)
     assert grad.dtype == np.float32
     expected = np.r_[x[1:], 0.0] + np.r_[0.0, x[:-1]] + 2 * x / 7
     np.testing.assert_allclose(grad, expected, rtol=1e-6)

@@ -28,9 +28,9 @@ def check_large(kind: str, ops: int, backend: str) -> None:
     fn, args = build(kind, ops)
     x: Any = 0.3 if args["x"] == "f64" else np.array([0.1, 0.25, 0.4])
     f = diffc.compile(fn, args=args, backend=backend)
-    value, (grad,) = f.value_and_grad(x)
+    value, grad = f.value_and_grad(x)
     reference = diffc.compile(fn, args=args, backend="numpy") if backend != "numpy" else f
-    ref_value, (ref_grad,) = reference.value_and_grad(x)
+    ref_value, ref_grad = reference.value_and_grad(x)
     np.testing.assert_allclose(value, ref_value, rtol=1e-10)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(f(x), ref_value, rtol=1e-10)

@@ -310,7 +310,7 @@ def test_relu_layer_vjp_is_the_masked_cotangent() -> None:
     f = diffc.compile("max(h, 0)", args={"h": "f64[n]"}, backend="numpy")
     h = np.array([-1.0, 0.0, 0.5, -0.0, 3.0])
     g = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
-    (dh,) = f.vjp(h, g)  # wrt defaults to every float input: a tuple, here of one
+    dh = f.vjp(h, g)  # wrt defaults to every float input: here one, so its gradient alone
     np.testing.assert_array_equal(dh, [0.0, 0.0, 30.0, 0.0, 50.0])
 
 

@@ -30,7 +30,7 @@ def test_unselected_branch_gives_zero_not_nan(backend: str) -> None:
     x = np.array([-4.0, -1e-300, 0.0, 1e-300, 0.25, 4.0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        (grad,) = f.grad(x)
+        grad = f.grad(x)
     expected = np.where(x > 0, 0.5 / np.sqrt(np.abs(x) + (x <= 0)), 0.0)
     assert np.all(np.isfinite(grad))
     np.testing.assert_array_equal(grad[x <= 0], 0.0)
@@ -43,7 +43,7 @@ def test_both_branches_use_x() -> None:
     x = np.array([-3.0, 0.5, 1.0, 1.5, 3.0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        (grad,) = f.grad(x)
+        grad = f.grad(x)
     hand = np.where(x > 1, np.log(np.where(x > 1, x - 1, 1.0)) + x / np.where(x > 1, x - 1, 1.0), 2 * x)
     np.testing.assert_allclose(grad, hand, rtol=1e-14)
 
@@ -57,7 +57,7 @@ def test_nested_where_guards_combine() -> None:
     x = np.array([-2.0, 1.0, 4.0, 12.0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        (grad,) = g.grad(x)
+        grad = g.grad(x)
     assert np.all(np.isfinite(grad))
     assert grad[0] == 0.0 and grad[3] == 0.0
     for i in (1, 2):  # central differences where the function is smooth

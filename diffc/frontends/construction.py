@@ -6,11 +6,11 @@ as :mod:`trace` does for ``np.arange``, the names a user's code reaches for
 are replaced while a trace runs (a counter: traces nest; the lock keeps
 threads consistent): ``numpy.array``, ``numpy.asarray``,
 ``numpy.asanyarray``, ``numpy.r_``, ``numpy.c_``, every NumPy function the
-tracer records (so ``np.sum([a, b])`` reaches its handler), and Python's
-``max``, ``min`` and ``sum``. Each replacement looks for a traced value
-among its arguments, lists and tuples included, and calls the original
-when there is none, so other threads and untraced code see NumPy and
-Python unchanged. (``from numpy import array`` binds the original and is
+tracer records (so ``np.sum([a, b])`` reaches its handler), ``numpy.arange``
+(``np.arange(m)`` of a size, trace.py), and Python's ``max``, ``min`` and
+``sum``. Each replacement looks for a traced value among its arguments,
+lists and tuples included, and calls the original when there is none, so
+other threads and untraced code see NumPy and Python unchanged. (``from numpy import array`` binds the original and is
 not seen.)
 
 A list or tuple holding traced values becomes a stack of its elements
@@ -179,6 +179,9 @@ def _extreme(name: str, op: Op, reduce: Callable[..., Any]) -> Callable[..., Any
             return original(items, **kwargs) if len(args) == 1 else original(*args, **kwargs)
         if not items:
             return original(items, **kwargs)
+        if not any(isinstance(i, Tracer) and not i.weak for i in items) and all(
+                isinstance(i, (int, _t.Size, Tracer)) for i in items):  # max(n, 1) of sizes: an int of the call
+            raise _t._sizes_needed(f"{name}() of sizes")
         return _fold(op, [sequence_operand(i, f"{name}()") if isinstance(i, list) else i for i in items],
                      f"{name}()")
 
@@ -235,6 +238,7 @@ def _replacements() -> list[tuple[Any, str, Any]]:
         (builtins, "max", _extreme("max", Op.MAX, lambda x, axis: _t._np_max(x, axis))),
         (builtins, "min", _extreme("min", Op.MIN, lambda x, axis: _t._np_min(x, axis))),
         (builtins, "sum", functools.update_wrapper(_builtin_sum, _ORIGINAL["sum"])),
+        (np, "arange", _t._arange_wrapper),
     ]
     for func in list(_t._FUNCTIONS):
         name = getattr(func, "__name__", None)
@@ -271,6 +275,12 @@ def constructing() -> Iterator[None]:
                 _Patch.saved = []
 
 
+# the NumPy names swapped in while tracing (docs/numpy.md lists them beside the tracer's table)
+PATCHED: dict[str, Callable[..., Any]] = {"np.array": _np_array, "np.asarray": _np_asarray,
+                                          "np.asanyarray": _np_asarray, "np.r_": _Concatenator.__getitem__,
+                                          "np.c_": _Concatenator.__getitem__}
+
+
 def register(functions: dict[Any, Callable[..., Any]]) -> None:
     """The join functions' handlers, into the tracer's table of NumPy functions."""
     functions.update({
@@ -280,4 +290,4 @@ def register(functions: dict[Any, Callable[..., Any]]) -> None:
     })
 
 
-__all__ = ["constructing", "has_traced", "register", "sequence_operand"]
+__all__ = ["PATCHED", "constructing", "has_traced", "register", "sequence_operand"]

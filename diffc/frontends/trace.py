@@ -33,7 +33,6 @@ int, so it works only for a concrete first size.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import keyword
@@ -41,7 +40,6 @@ import operator
 import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -590,9 +588,10 @@ class _Traced:
         return _array_function(func, types, args, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise _fail("converting a traced value to a NumPy array (np.asarray, np.array, or a NumPy function given "
-                    "a list of traced values such as np.sum([a, b])) cannot be traced; combine traced values "
-                    "with arithmetic (a + b) and supported NumPy functions")
+        raise _fail("converting a traced value to a NumPy array (np.float64(x), math.* functions, a NumPy "
+                    "function diffc does not trace given a list of traced values, `from numpy import array`) "
+                    "cannot be traced; use np.array / np.asarray / np.stack, arithmetic and the NumPy functions "
+                    "diffc records (docs/numpy.md)")
 
     # refusals: the value is unknown while tracing
     def __bool__(self) -> bool:
@@ -1162,10 +1161,8 @@ def _np_arange(*args: Any, **kwargs: Any) -> Any:
 
 
 class _ArangePatch:
-    """``numpy.arange`` replaced by :func:`_arange_wrapper` while any trace runs (a counter: traces nest)."""
+    """``numpy.arange`` is replaced by :func:`_arange_wrapper` while any trace runs (construction.constructing)."""
 
-    lock = threading.Lock()
-    depth = 0
     original = np.arange
 
 
@@ -1173,21 +1170,6 @@ def _arange_wrapper(*args: Any, **kwargs: Any) -> Any:
     if any(isinstance(a, _Traced) for a in (*args, *kwargs.values())):
         return _np_arange(*args, **kwargs)
     return _ArangePatch.original(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def _traced_arange() -> Any:
-    with _ArangePatch.lock:
-        if _ArangePatch.depth == 0:
-            np.arange = _arange_wrapper
-        _ArangePatch.depth += 1
-    try:
-        yield
-    finally:
-        with _ArangePatch.lock:
-            _ArangePatch.depth -= 1
-            if _ArangePatch.depth == 0:
-                np.arange = _ArangePatch.original
 
 
 _FUNCTIONS.update({
@@ -1337,7 +1319,7 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
             raise TraceError(f"parameter {pname!r} appears twice")
         dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
         inputs.append(graph.input(pname, dtype, tuple(shape)))
-    with _traced_arange(), constructing():
+    with constructing():
         tracers = [Tracer(node) for node in inputs]
         result = fn(*(arguments(tracers) if arguments is not None else tracers))
     program_name = _identifier(name) if name else function_name(fn)
