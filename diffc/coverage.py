@@ -44,6 +44,7 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     # Python's builtins (swapped in while tracing: diffc/frontends/construction.py)
     "max(x, y)": lambda x, y: max(x, y), "min(x, y)": lambda x, y: min(x, y), "sum(x)": lambda x, y: sum(x),
     "len(x)": lambda x, y: x * len(x), "for xi in x": lambda x, y: [xi * 2 for xi in x][0],
+    "np.r_[x, y]": lambda x, y: np.r_[x, y], "np.c_[x, y]": lambda x, y: np.c_[x, y],
 }
 
 

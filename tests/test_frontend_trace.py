@@ -409,7 +409,7 @@ def test_python_control_flow_on_traced_values(fn: Callable[..., Any]) -> None:
     (lambda x: sum(np.sum(x)), "sum() of a traced scalar"),
     (lambda x: bool(x[0]), "bool()"),
     (lambda x: x[x > 0], "indexing with a boolean mask"),
-    (lambda x: np.float64(x[0]), "float()"),
+    (lambda x: np.float64(x[0]), "converting a traced value to a NumPy array"),
     (lambda x: x // 2, "np.floor_divide"),
     (lambda x: x.cumsum(), "x.cumsum is not supported"),
     (lambda x: f"{x:.3f}", "formatting"),

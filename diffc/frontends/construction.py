@@ -276,9 +276,9 @@ def constructing() -> Iterator[None]:
 
 
 # the NumPy names swapped in while tracing (docs/numpy.md lists them beside the tracer's table)
+# (np.r_[...] and np.c_[...] are indexing, listed among the spellings in diffc/coverage.py)
 PATCHED: dict[str, Callable[..., Any]] = {"np.array": _np_array, "np.asarray": _np_asarray,
-                                          "np.asanyarray": _np_asarray, "np.r_": _Concatenator.__getitem__,
-                                          "np.c_": _Concatenator.__getitem__}
+                                          "np.asanyarray": _np_asarray}
 
 
 def register(functions: dict[Any, Callable[..., Any]]) -> None:
