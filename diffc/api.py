@@ -5,7 +5,10 @@ expression, a Python callable), and returns a :class:`Compiled` function.
 Each argument signature (dtype and rank of every argument, and which axes
 have size 1, since NumPy broadcasts those) is traced, differentiated,
 simplified, printed and loaded once, under a lock, and reused; sizes stay
-symbolic, so one compiled signature serves every size.
+symbolic, so one compiled signature serves every size, unless the code needs
+a real int from a size (``len(x)``): then each call's sizes get their own
+version (docs/sizes.md). Arguments may be trees of arrays (diffc/pytree.py);
+the IR sees their leaves.
 """
 
 from __future__ import annotations
@@ -525,7 +528,11 @@ class Compiled:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Seconds spent per stage for the last signature: trace, passes, codegen, load, first calls."""
+        """The last signature's seconds per stage (trace, passes, codegen, load, first calls) and ``sizes``.
+
+        ``sizes`` is ``"symbolic"``, ``"as declared"`` (concrete sizes in
+        ``args``) or ``"specialised on the call's sizes: <why, and the line>"``.
+        """
         spec = self._last or (self._specialize(self._params) if self._params is not None else None)
         return dict(spec.stats) if spec is not None else {}
 

@@ -145,6 +145,19 @@ def test_a_dict_of_parameters_and_data(backend: str) -> None:
     assert "p_w" in compiled.ir and "data_X" in compiled.ir and "p_scale" in compiled.ir
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float32_leaves_keep_their_dtype(backend: str) -> None:
+    def loss(p: Any) -> Any:
+        return np.sum(np.tanh(p[0]) * p[1][0]) + p[1][1] ** 2
+
+    p = (rng.normal(size=3).astype(np.float32), [rng.normal(size=3).astype(np.float32), np.float32(0.5)])
+    _, (g0, (g10, g11)) = value_and_grad(loss, backend, p)
+    assert g0.dtype == g10.dtype == np.float32
+    np.testing.assert_allclose(g0, (1 - np.tanh(p[0]) ** 2) * p[1][0], rtol=1e-5)
+    np.testing.assert_allclose(g10, np.tanh(p[0]), rtol=1e-5)
+    assert g11 == pytest.approx(1.0, rel=1e-6)
+
+
 def test_integer_leaves_are_data() -> None:
     def loss(p: Any) -> Any:
         return np.sum(p["w"] ** 2 * p["k"])
