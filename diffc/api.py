@@ -322,6 +322,7 @@ class Compiled:
         self.verbose = False
         self.vector_math = True  # fused loops call diffc's vectorizable exp, log, sin... (False: libm)
         self._entries: dict[str, Any] = {}  # fast entries: name -> callable(args) -> result or _MISS
+        self._signatures: dict[int, tuple[inspect.Signature, str]] = {}  # by the count of extra arguments
 
     def __repr__(self) -> str:
         return f"<diffc.Compiled {self.label} backend={self.backend}>"
@@ -420,14 +421,7 @@ class Compiled:
         names = self._names if self._names is not None else [p[0] for p in self._params or []]
         if not kwargs and len(args) == len(names) + extra:
             return list(args), set()
-        cotangent = "cotangent"
-        while cotangent in names:  # an argument of the user's may be called cotangent
-            cotangent += "_"
-        defaults = self._defaults or {}
-        sig = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                   default=defaults.get(n, inspect.Parameter.empty))
-                                 for n in names] + ([inspect.Parameter(cotangent, inspect.Parameter.KEYWORD_ONLY)]
-                                                    if extra else []))
+        sig, cotangent = self._signature(names, extra)
         unknown = [k for k in kwargs if k not in sig.parameters]
         if unknown:  # said first: inspect would rather report a missing argument
             raise TypeError(f"{self.label}{sig}: got an unexpected keyword argument {unknown[0]!r}")
@@ -440,6 +434,22 @@ class Compiled:
         omitted = {n for n in names if n not in bound.arguments}
         bound.apply_defaults()
         return [bound.arguments[n] for n in names] + ([bound.arguments[cotangent]] if extra else []), omitted
+
+    def _signature(self, names: Sequence[str], extra: int) -> tuple[inspect.Signature, str]:
+        """The signature calls bind to (defaults included; ``vjp``'s cotangent keyword-only, last), built once."""
+        known = self._signatures.get(extra)
+        if known is not None:
+            return known
+        cotangent = "cotangent"
+        while cotangent in names:  # an argument of the user's may be called cotangent
+            cotangent += "_"
+        defaults = self._defaults or {}
+        parameters = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        default=defaults.get(n, inspect.Parameter.empty)) for n in names]
+        if extra:
+            parameters.append(inspect.Parameter(cotangent, inspect.Parameter.KEYWORD_ONLY))
+        self._signatures[extra] = inspect.Signature(parameters), cotangent
+        return self._signatures[extra]
 
     def _split(self, values: list[Any], omitted: set[str]) -> tuple[Arguments, list[tuple[str, Any]]]:
         """The call's arguments as leaves: trees flattened, defaulted constants kept aside (pytree.Arguments)."""

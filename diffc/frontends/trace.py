@@ -9,12 +9,13 @@ nodes to one :class:`~diffc.ir.Graph`. No special NumPy module is needed.
 
 Python control flow on ordinary values (a loop over ``range(3)``, an ``if`` on
 a flag) simply runs, so it is unrolled. Control flow on a traced value cannot
-be recorded (its value is unknown), so ``__bool__``, ``float()``, ``int()``,
-iteration and boolean-mask indexing raise :class:`TraceError` with a hint
-(``np.where``, ``np.maximum``). Iteration is refused even when the first size is
-a concrete int: it would unroll one node per row; slices (``x[0]``, ``x[1:]``)
-and vectorised NumPy say the same in one node. Basic indexing and the gather
-``x[np.arange(m), idx]`` are recorded (see the indexing block below).
+be recorded (its value is unknown), so ``__bool__``, ``float()``, ``int()``
+and boolean-mask indexing raise :class:`TraceError` with a hint
+(``np.where``, ``np.maximum``). Iteration (``for xi in x``, ``a, b = x``)
+unrolls one slice per row, so it needs a concrete first size. Basic indexing
+and the gather ``x[np.arange(m), idx]`` are recorded (see the indexing block
+below). Lists of traced values, ``np.array`` and Python's ``max``/``min``/``sum``
+are construction.py's.
 
 Dtypes follow NumPy 2 (NEP 50) exactly, by asking ``np.result_type``: a
 Python number is *weak* and takes the array's dtype (``x32 * 2.0`` stays f32),
@@ -27,8 +28,11 @@ Sizes: ``x.shape`` holds ints for concrete sizes and :class:`Size` objects for
 symbolic ones. A Size behaves like the Python int it will be at run time: it
 stays symbolic under ``+``, ``-`` and multiplication by an int
 (``X.shape[0] - 1``), and in any other arithmetic becomes a weak i64 tracer of
-an ``Op.DIM`` node (``np.sum(z) / X.shape[0]``). ``len(x)`` must return a real
-int, so it works only for a concrete first size.
+an ``Op.DIM`` node (``np.sum(z) / X.shape[0]``). Where Python needs a real int
+from a symbolic size (``len(x)``, ``range(n)``, ``int(n)``, ``if n > 3``, a
+reshape whose element count only numbers can show), :class:`SizesNeededError`
+stops the trace and ``diffc.compile`` traces again with the call's sizes
+(docs/sizes.md).
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ from diffc.ir import (
     type_text,
 )
 
-__all__ = ["Size", "Tracer", "annotation_types", "function_name", "signature_names", "trace"]
+__all__ = ["Size", "SizesNeededError", "Tracer", "annotation_types", "function_name", "signature_names", "trace"]
 
 
 # ---------------------------------------------------------------------------
