@@ -341,10 +341,9 @@ class Compiled:
                 f"{self.label} needs concrete sizes ({spec.reason}), so diffc compiles it for the sizes of each "
                 "call; call it once (f.source then shows the code for that call's sizes), or declare concrete "
                 "sizes (args={'x': 'f64[20]'}); docs/sizes.md") from None
-        concrete = [(name, dtype, tuple(size)) for (name, dtype, _), size in zip(params, shapes, strict=True)]
-        sized = self._specs.get((key, tuple(map(tuple, shapes))))
-        if sized is None:
-            sized = self._new_spec((key, tuple(map(tuple, shapes))), concrete, arguments, spec.reason)
+        sizes = tuple(tuple(shape) for shape in shapes)
+        concrete: list[Param] = [(name, dtype, size) for (name, dtype, _), size in zip(params, sizes, strict=True)]
+        sized = self._specs.get((key, sizes)) or self._new_spec((key, sizes), concrete, arguments, spec.reason)
         assert isinstance(sized, Specialization)
         return sized
 
