@@ -190,6 +190,14 @@ class NumbaPrinter(LoopPrinting, Printer):
     def print_min_mask(self, node: Node, x: Expr) -> Expr:
         return self._row_map(node, x, "rows_min_mask")
 
+    def print_prod(self, node: Node, x: Expr) -> Expr:
+        if self._full(node) and node.inputs[0].ndim:
+            return self.call("np.prod", x)
+        return self._row_reduce(node, x, "rows_prod")
+
+    def print_cumsum(self, node: Node, x: Expr) -> Expr:
+        return self._row_map(node, x, "rows_cumsum")
+
     # -- indexing: Numba has one index array per subscript, so gathers are loops (diffc/support/numba_gather.py) --
     def state_slice(self, node: Node, var: str, x: Expr) -> list[str]:
         """A slice gets a variable of its own: a loop then reads ``s[i]``, not a new view ``x[1:][i]`` per entry."""

@@ -73,6 +73,7 @@ __all__ = ["Size", "Tracer", "annotation_types", "function_name", "signature_nam
 # errors that point at the user's line
 
 _NUMPY_DIR = os.path.dirname(np.__file__)
+_TRACER_FILES = {__file__}  # modules of handlers (diffc/frontends/numpy_functions.py adds itself)
 
 
 def _user_location() -> str:
@@ -80,7 +81,7 @@ def _user_location() -> str:
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if filename != __file__ and not filename.startswith(_NUMPY_DIR):
+        if filename not in _TRACER_FILES and not filename.startswith(_NUMPY_DIR):
             return f" (at {os.path.basename(filename)}, line {frame.f_lineno})"
         frame = frame.f_back
     return ""
@@ -103,7 +104,6 @@ _HINTS: dict[str, str] = {
     "np.fmin": "use np.minimum(a, b)",
     "np.maximum.reduce": "use np.max(x, axis=...)",
     "np.minimum.reduce": "use np.min(x, axis=...)",
-    "np.logaddexp": "use diffc.softplus(x) for np.logaddexp(0, x), or diffc.logsumexp",
     "np.float_power": "write x ** y",
     "np.true_divide": "write x / y",
     "np.add.reduce": "use np.sum(x, axis=...)",
@@ -591,17 +591,10 @@ class _Traced:
         raise _fail("a traced value cannot be used as an index or a count (range(), indexing): its value is "
                     "unknown while tracing")
 
-    def __floordiv__(self, other: Any) -> Any:
-        raise _unsupported("np.floor_divide (//)")
+    def __divmod__(self, other: Any) -> Any:
+        raise _unsupported("divmod()")
 
-    __rfloordiv__ = __floordiv__
-
-    def __mod__(self, other: Any) -> Any:
-        raise _unsupported("np.remainder (%)")
-
-    __rmod__ = __mod__
-    __divmod__ = __mod__
-    __rdivmod__ = __mod__
+    __rdivmod__ = __divmod__
 
     def __and__(self, other: Any) -> Any:
         return _logical_and(self, other) if _is_operand(other) else NotImplemented
@@ -656,6 +649,10 @@ class _Traced:
     __rmul__: Callable[[Any, Any], Any]
     __truediv__: Callable[[Any, Any], Any]
     __rtruediv__: Callable[[Any, Any], Any]
+    __mod__: Callable[[Any, Any], Any]
+    __rmod__: Callable[[Any, Any], Any]
+    __floordiv__: Callable[[Any, Any], Any]
+    __rfloordiv__: Callable[[Any, Any], Any]
 
 
 def _binary_methods(op: Op, what: str) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]:
@@ -670,7 +667,7 @@ def _binary_methods(op: Op, what: str) -> tuple[Callable[[Any, Any], Any], Calla
 
 # Python operator -> (op, text for messages); comparisons need no reflected form (Python swaps them)
 _OPERATORS = {"add": (Op.ADD, "x + y"), "sub": (Op.SUB, "x - y"), "mul": (Op.MUL, "x * y"),
-              "truediv": (Op.DIV, "x / y")}
+              "truediv": (Op.DIV, "x / y"), "mod": (Op.REMAINDER, "x % y"), "floordiv": (Op.FLOOR_DIVIDE, "x // y")}
 _COMPARISONS = {"lt": (Op.LT, "x < y"), "le": (Op.LE, "x <= y"), "gt": (Op.GT, "x > y"),
                 "ge": (Op.GE, "x >= y"), "eq": (Op.EQ, "x == y"), "ne": (Op.NE, "x != y")}
 
@@ -1276,3 +1273,7 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
     program_name = _identifier(name) if name else function_name(fn)
     outputs, names = _outputs(graph, result, program_name)
     return Program(graph, inputs, outputs, names, program_name)
+
+
+# more NumPy functions, ufuncs and array methods: the module registers them in the tables above
+from diffc.frontends import numpy_functions  # noqa: E402, F401

@@ -233,3 +233,23 @@ def rows_log_softmax(x: np.ndarray) -> np.ndarray:
         for j in range(x.shape[1]):
             out[i, j] = x[i, j] - lse[i]
     return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def rows_prod(x: np.ndarray) -> np.ndarray:
+    """np.prod(x, axis=1) of a 2-D array (an empty row's product is 1)."""
+    out = np.ones(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i] *= x[i, j]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def rows_cumsum(x: np.ndarray) -> np.ndarray:
+    """np.cumsum(x, axis=1) of a 2-D array, left to right as NumPy adds."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i, j] = x[i, j] if j == 0 else out[i, j - 1] + x[i, j]
+    return out
