@@ -536,6 +536,7 @@ class Op(enum.Enum):
     FLOOR_DIVIDE = "floor_divide"  # x // y, zero gradient
     PROD = "prod"          # a reduction like SUM: attrs axis, keepdims
     CUMSUM = "cumsum"      # running sum along attrs axis (a one-axis tuple); the shape of x
+    CUMPROD = "cumprod"    # running product, like CUMSUM
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -554,7 +555,8 @@ COMPARISONS = frozenset({Op.GT, Op.GE, Op.LT, Op.LE, Op.EQ, Op.NE})
 ELEMENTWISE = UNARY | BINARY | frozenset({Op.WHERE})
 COMMUTATIVE = frozenset({Op.ADD, Op.MUL, Op.MAX, Op.MIN, Op.EQ, Op.NE, Op.HYPOT})
 REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.AMAX, Op.AMIN, Op.LOGSUMEXP, Op.NORM, Op.PROD})
-AXIS_OPS = frozenset({Op.SOFTMAX, Op.LOG_SOFTMAX, Op.MAX_MASK, Op.MIN_MASK, Op.CUMSUM})  # x.shape, along attrs axis
+# x.shape, along attrs axis
+AXIS_OPS = frozenset({Op.SOFTMAX, Op.LOG_SOFTMAX, Op.MAX_MASK, Op.MIN_MASK, Op.CUMSUM, Op.CUMPROD})
 LEAVES = frozenset({Op.INPUT, Op.CONST, Op.DIM})
 
 
@@ -911,11 +913,11 @@ def _extreme_mask(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any])
 
 
 def _cumulative(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
-    """cumsum: x's shape and dtype (booleans count as i64, as in NumPy), along one axis."""
+    """cumsum, cumprod: x's shape and dtype (booleans count as i64, as in NumPy), along one axis."""
     (x,) = inputs
     axes = _norm_axes(attrs["axis"], x.ndim)
     if len(axes) != 1:
-        raise ShapeError(f"a running sum goes along one axis, got {attrs['axis']!r}")
+        raise ShapeError(f"a running sum or product goes along one axis, got {attrs['axis']!r}")
     return (DType.I64 if x.dtype is DType.BOOL else x.dtype), x.shape, {"axis": axes}
 
 
@@ -972,7 +974,7 @@ _RULES: dict[Op, Rule] = {
     Op.SOFTMAX: _along_axis, Op.LOG_SOFTMAX: _along_axis, Op.MAX_MASK: _extreme_mask, Op.MIN_MASK: _extreme_mask,
     # more NumPy functions
     **{op: _elementwise for op in STEPS | FUNCTION_BINARY},
-    Op.PROD: _reduction, Op.CUMSUM: _cumulative,
+    Op.PROD: _reduction, Op.CUMSUM: _cumulative, Op.CUMPROD: _cumulative,
 }
 
 

@@ -270,10 +270,11 @@ def function_cases() -> list[Case]:
             def build(g: Graph, x: Node, axes: Any = axes, keep: bool = keep) -> Node:
                 return g.apply(Op.PROD, g.apply(Op.SIN, x) + 1.5, axis=axes, keepdims=keep)
             out.append(Case(f"prod-{t}-axis{axes}-keep{keep}", (Op.PROD,), build, {"x": (t, "real")}))
-    for t, axis in (("f64[n]", (0,)), ("f64[m,n]", (0,)), ("f64[2,3,4]", (1,))):
-        def build_cumsum(g: Graph, x: Node, axis: Any = axis) -> Node:
-            return g.apply(Op.CUMSUM, x, axis=axis)
-        out.append(Case(f"cumsum-{t}-axis{axis}", (Op.CUMSUM,), build_cumsum, {"x": (t, "real")}))
+    for op in (Op.CUMSUM, Op.CUMPROD):
+        for t, axis in (("f64[n]", (0,)), ("f64[m,n]", (0,)), ("f64[2,3,4]", (1,))):
+            def build_running(g: Graph, x: Node, op: Op = op, axis: Any = axis) -> Node:
+                return g.apply(op, x, axis=axis)
+            out.append(Case(f"{op.value}-{t}-axis{axis}", (op,), build_running, {"x": (t, "real")}))
     return out
 
 

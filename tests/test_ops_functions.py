@@ -65,6 +65,8 @@ CASES = [
     Case("cumsum", lambda x: loss(np.cumsum(x)), M, [(3, 4)], float32=True),
     Case("cumsum-axis0", lambda x: loss(np.cumsum(x, axis=0)), M, [(3, 4)]),
     Case("cumsum-method", lambda x: loss(x.cumsum(axis=-1)), M, [(2, 5)]),
+    Case("cumprod", lambda x: loss(np.cumprod(x)), M, [(2, 3)], low=0.5, high=1.5, float32=True),
+    Case("cumprod-axis", lambda x: loss(np.cumprod(x, axis=0) + x.cumprod(axis=1)), M, [(3, 4)]),
     Case("var", lambda x: loss(np.var(x)), M, [(3, 4)], float32=True),
     Case("var-ddof", lambda x: loss(np.var(x, axis=0, ddof=1)), M, [(3, 4)]),
     Case("std", lambda x: loss(np.std(x, axis=1, keepdims=True) * x), M, [(3, 4)], float32=True),
@@ -132,9 +134,9 @@ CASES = [
     Case("logaddexp", lambda x, y: loss(np.logaddexp(x, y) + np.logaddexp2(x, 0.5 * y) + np.logaddexp(x, 1.0)),
          M | {"y": "f64[n]"}, [(3, 4), (4,)], float32=True),
     Case("heaviside", lambda x: loss(x * np.heaviside(x, 0.5) + np.heaviside(x - 1, 1.0)), M, [(3, 4)]),
-    Case("nan_to_num", lambda x: loss(np.nan_to_num(np.where(x > 1.5, np.inf, np.where(x < -1.5, np.nan, x)))
-                                      / 1e300 + np.nan_to_num(np.where(x > 1, np.inf, np.where(x < -1, -np.inf, x)), posinf=3.0,
-                                                     neginf=-2.0)), M, [(3, 4)]),
+    Case("nan_to_num", lambda x: loss(np.nan_to_num(np.where(x > 1.5, np.inf, np.where(x < -1.5, np.nan, x))) / 1e300
+                                      + np.nan_to_num(np.where(x > 1, np.inf, np.where(x < -1, -np.inf, x)),
+                                                      posinf=3.0, neginf=-2.0)), M, [(3, 4)]),
     Case("like", lambda x: loss(x * np.ones_like(x) + np.zeros_like(x) + np.full_like(x, 2.0)
                                 + np.full_like(x, x[0, 0])), M, [(3, 4)]),
     Case("size-linspace", lambda x, s: loss(x / np.size(x) + np.size(x, 1)) + loss(np.linspace(s, 2 * s, 5)),
@@ -234,12 +236,32 @@ def test_prod_gradient_with_zeros_along_an_axis(backend: str) -> None:
     assert_close(as_tuple(grad, 1)[0], expected, rtol=1e-15, atol=0, what="d prod along axis 1")
 
 
+def _cumprod_jacobian(x: np.ndarray) -> np.ndarray:
+    """d cumprod(x)_k / dx_i = prod of x_j for j <= k, j != i (zero for k < i), by brute force."""
+    n = x.size
+    return np.array([[np.prod(np.delete(x[:k + 1], i)) if i <= k else 0.0 for i in range(n)] for k in range(n)])
+
+
+@pytest.mark.parametrize("x", PROD_ZEROS, ids=["one-zero", "two-zeros", "three-zeros", "no-zero", "all-zero"])
+@pytest.mark.parametrize("backend", ["numpy", "plain"])
+def test_cumprod_gradient_with_zeros(x: np.ndarray, backend: str) -> None:
+    weights = np.array([0.5, -1.0, 2.0, 1.5])
+
+    def fn(x):
+        return np.sum(np.cumprod(x) * weights)
+
+    f = diffc.compile(fn, args={"x": "f64[n]"}, backend="numpy" if backend == "numpy" else "numba")
+    grad = call_plain(load_compiled(f)["grad"], x) if backend == "plain" else f.grad(x)
+    assert_close(as_tuple(grad, 1)[0], weights @ _cumprod_jacobian(x), rtol=1e-15, atol=0, what="d cumprod")
+
+
 # ---------------------------------------------------------------------------
 # shapes and axes vary (hypothesis), against NumPy and central differences
 
 SHAPED: dict[str, Callable[[np.ndarray | Any, int], Any]] = {
     "prod": lambda x, k: np.prod(x, axis=k),
     "cumsum": lambda x, k: np.cumsum(x, axis=k),
+    "cumprod": lambda x, k: np.cumprod(x, axis=k),
     "var": lambda x, k: np.var(x, axis=k, ddof=0),
     "std": lambda x, k: np.std(x, axis=k, keepdims=True),
     "flip": lambda x, k: np.flip(x, axis=k),

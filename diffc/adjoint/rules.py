@@ -407,13 +407,39 @@ def flip(x: Node, axis: int) -> Node:
     return apply(Op.SLICE, x, index=Index(items))
 
 
+def from_end(values: Node, axis: int) -> Node:
+    """The running sum of ``values`` along ``axis`` from the last entry back."""
+    return flip(apply(Op.CUMSUM, flip(values, axis), axis=(axis,)), axis)
+
+
 def cumsum(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
     """x_i enters every running sum from i on: its cotangent is the running sum of g from the end."""
     (axis,) = out.attr("axis")
-    return (flip(apply(Op.CUMSUM, flip(g, axis), axis=(axis,)), axis),)
+    return (from_end(g, axis),)
+
+
+def cumprod(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """d out_k / dx_i = prod of x_j for j <= k, j != i (k >= i), computed without dividing by a zero.
+
+    Before the first zero z of a slice it is revcumsum(g * out)_i / x_i (out_k is 0 from z on, so
+    nothing is lost); at z it is revcumsum(g * out')_z with out' the running product where x_z is
+    replaced by 1; after z every product holds x_z = 0.
+
+    Convention: exact with zeros in the input (no division by zero), as for np.prod.
+    """
+    (axis,) = out.attr("axis")
+    graph = x.graph
+    zero, one = graph.const(0.0, x.dtype), graph.const(1.0, x.dtype)
+    is_zero = apply(Op.EQ, x, zero)
+    seen = apply(Op.CUMSUM, apply(Op.CAST, is_zero, dtype=x.dtype), axis=(axis,))  # zeros up to here
+    first_zero = apply(Op.EQ, apply(Op.WHERE, is_zero, seen, zero), one)
+    before = from_end(g * out, axis) / _nonzero(x)
+    at = from_end(g * apply(Op.CUMPROD, apply(Op.WHERE, first_zero, one, x), axis=(axis,)), axis)
+    return (apply(Op.WHERE, apply(Op.EQ, seen, zero), before, select(first_zero, at)),)
 
 
 ADJOINTS.update({
+    Op.CUMPROD: cumprod,
     Op.ARCTANH: lambda g, out, x: (g / _one_minus_square(x),),              # 1 / (1 - x²)
     Op.ARCCOSH: lambda g, out, x: (g / apply(Op.SQRT, (x - 1.0) * (x + 1.0)),),  # 1 / sqrt(x² - 1)
     Op.CBRT: lambda g, out, x: (g / (3.0 * (out * out)),),                 # reuse cbrt(x)

@@ -198,6 +198,9 @@ class NumbaPrinter(LoopPrinting, Printer):
     def print_cumsum(self, node: Node, x: Expr) -> Expr:
         return self._row_map(node, x, "rows_cumsum")
 
+    def print_cumprod(self, node: Node, x: Expr) -> Expr:
+        return self._row_map(node, x, "rows_cumprod")
+
     # -- indexing: Numba has one index array per subscript, so gathers are loops (diffc/support/numba_gather.py) --
     def state_slice(self, node: Node, var: str, x: Expr) -> list[str]:
         """A slice gets a variable of its own: a loop then reads ``s[i]``, not a new view ``x[1:][i]`` per entry."""

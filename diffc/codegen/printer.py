@@ -284,6 +284,9 @@ class Printer:
     def print_cumsum(self, node: Node, x: Expr) -> Expr:
         return self.call("np.cumsum", x, extra=f", axis={node.attr('axis')[0]}")
 
+    def print_cumprod(self, node: Node, x: Expr) -> Expr:
+        return self.call("np.cumprod", x, extra=f", axis={node.attr('axis')[0]}")
+
     # -- indexing, joins, gathers (SLICE's adjoint and SCATTER are built by statements: state_<op>) --
     def index_text(self, index: Index) -> str:
         return index.text(self.dim)

@@ -132,7 +132,8 @@ def _np_prod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepd
     return trace._reduce(Op.PROD, a, axis, keepdims, "np.prod")
 
 
-def _cumsum(a: Any, axis: Any, what: str) -> Tracer:
+def _running(op: Op, a: Any, axis: Any, what: str) -> Tracer:
+    """cumsum, cumprod along one axis (the flattened array for axis=None)."""
     x = _traced(a, what)
     if axis is None:
         x = _ravel(x, what)
@@ -140,12 +141,21 @@ def _cumsum(a: Any, axis: Any, what: str) -> Tracer:
     if not x.node.dtype.is_float and x.node.dtype is not DType.I64:  # NumPy sums booleans and i32 as i64
         x = Tracer(_apply(x.graph, Op.CAST, (x.node,), what, dtype=DType.I64))
     (k,) = _axes(_integer(axis, what, "axis"), x.node.ndim, what)
-    return Tracer(_apply(x.graph, Op.CUMSUM, (x.node,), what, axis=(k,)))
+    return Tracer(_apply(x.graph, op, (x.node,), what, axis=(k,)))
 
 
 def _np_cumsum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Tracer:
     _reject_kwargs("np.cumsum", dtype=dtype, out=out)
-    return _cumsum(a, axis, "np.cumsum")
+    return _running(Op.CUMSUM, a, axis, "np.cumsum")
+
+
+def _np_cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Tracer:
+    """np.cumprod along one axis.
+
+    Convention: exact with zeros in the input (no division by zero), as for np.prod.
+    """
+    _reject_kwargs("np.cumprod", dtype=dtype, out=out)
+    return _running(Op.CUMPROD, a, axis, "np.cumprod")
 
 
 def _var(a: Any, axis: Any, ddof: Any, keepdims: Any, what: str) -> Tracer:
@@ -811,7 +821,11 @@ class _Methods:
 
     def cumsum(self, axis: Any = None, dtype: Any = None, out: Any = None) -> Tracer:
         _reject_kwargs("x.cumsum", dtype=dtype, out=out)
-        return _cumsum(self, axis, "x.cumsum")
+        return _running(Op.CUMSUM, self, axis, "x.cumsum")
+
+    def cumprod(self, axis: Any = None, dtype: Any = None, out: Any = None) -> Tracer:
+        _reject_kwargs("x.cumprod", dtype=dtype, out=out)
+        return _running(Op.CUMPROD, self, axis, "x.cumprod")
 
     def var(self, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any = 0, keepdims: Any = False,
             **kwargs: Any) -> Tracer:
@@ -850,7 +864,8 @@ class _Methods:
 # registration in the tracer's tables
 
 FUNCTIONS: dict[Any, Callable[..., Any]] = {
-    np.prod: _np_prod, np.cumsum: _np_cumsum, np.var: _np_var, np.std: _np_std, np.average: _np_average,
+    np.prod: _np_prod, np.cumsum: _np_cumsum, np.cumprod: _np_cumprod, np.var: _np_var, np.std: _np_std,
+    np.average: _np_average,
     np.nansum: _np_nansum, np.nanmean: _np_nanmean, np.diff: _np_diff,
     np.squeeze: _np_squeeze, np.ravel: _np_ravel, np.atleast_1d: _at_least(1, "np.atleast_1d"),
     np.atleast_2d: _at_least(2, "np.atleast_2d"), np.atleast_3d: _at_least(3, "np.atleast_3d"),

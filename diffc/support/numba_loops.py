@@ -253,3 +253,13 @@ def rows_cumsum(x: np.ndarray) -> np.ndarray:
         for j in range(x.shape[1]):
             out[i, j] = x[i, j] if j == 0 else out[i, j - 1] + x[i, j]
     return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def rows_cumprod(x: np.ndarray) -> np.ndarray:
+    """np.cumprod(x, axis=1) of a 2-D array, left to right as NumPy multiplies."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i, j] = x[i, j] if j == 0 else out[i, j - 1] * x[i, j]
+    return out
