@@ -303,7 +303,7 @@ MIX: list[Callable[[Any], Any]] = [
     lambda y: np.exp(-y * y) + np.var(y, axis=0),
     lambda y: np.logaddexp(y, 0.5 * y * y),
     lambda y: np.roll(y, 1, axis=-1) - np.maximum(y, 0.1),
-    lambda y: y * np.floor(2 * y) + np.remainder(y, 0.9),
+    lambda y: y * np.heaviside(y, 0.5) + np.cbrt(y * y + 1.0),  # steps are left out: differences jump there
     lambda y: np.sinc(y) * np.sqrt(y * y + 1.0),
     lambda y: np.triu(np.tril(y, 1)) + np.log1p(y * y),
     lambda y: np.einsum("ij->ij", y) / (1.0 + np.abs(y)),

@@ -28,24 +28,21 @@ import numpy as np
 from diffc.errors import ShapeError
 from diffc.frontends import trace
 from diffc.frontends.trace import _UNSET, Tracer, _apply, _axis, _fail, _reject_kwargs, _traced
-from diffc.ir import STEPS, Dim, DType, Op, basic_index, dim_mul, dim_product
+from diffc.ir import STEPS, Dim, DType, Op, _norm_axes, basic_index, dim_mul, dim_product
 
 # ---------------------------------------------------------------------------
 # small builders
 
 
 def _axes(axis: Any, ndim: int, what: str) -> tuple[int, ...]:
-    """``axis`` (None, an int or a tuple) as non-negative axes, checked against the rank."""
+    """``axis`` (None, an int or a tuple) as non-negative axes in the order given, checked against the rank."""
     found = _axis(axis, what)
+    try:
+        _norm_axes(found, ndim)  # in range, none repeated
+    except ShapeError as exc:
+        raise ShapeError(f"{what}: {exc}{trace._user_location()}") from None
     items = range(ndim) if found is None else (found,) if isinstance(found, int) else found
-    out: list[int] = []
-    for a in items:
-        if not -ndim <= a < ndim:
-            raise ShapeError(f"{what}: axis {a} is out of range for an array of rank {ndim}{trace._user_location()}")
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise ShapeError(f"{what}: repeated axis in {axis!r}{trace._user_location()}")
-    return tuple(out)
+    return tuple(a % ndim for a in items)
 
 
 def _count(x: Tracer, axes: Sequence[int]) -> Any:
