@@ -96,6 +96,17 @@ CASES = [
     Case("append", lambda x: loss(np.append(x, x[1:] * 2.0, axis=0)[2:]) + loss(np.append(x, 1.0)[5:]), M,
          [(3, 4)]),
     Case("pad", lambda x: loss(np.pad(x, ((1, 2), (0, 1)), constant_values=0.5)[1:]), M, [(3, 4)]),
+    Case("swap-move", lambda x: loss(np.swapaxes(x, 0, 2)[0]) + loss(x.swapaxes(1, 2)[1] * 2.0)
+         + loss(np.moveaxis(x, 0, -1)[:, :, 1] * np.moveaxis(x, (0, 1), (2, 0))[:, :, 0]),
+         {"x": "f64[2,3,4]"}, [(2, 3, 4)]),
+    Case("broadcast_to", lambda x: loss(np.broadcast_to(x, (2, 3, 4)) * np.arange(4.0)), M, [(3, 4)]),
+    Case("split", lambda x: loss(np.split(x, 2, axis=1)[1]) + loss(np.array_split(x, 2)[0] * 2.0)
+         + loss(np.split(x, [1, 3], axis=1)[1]), {"x": "f64[3,4]"}, [(3, 4)]),
+    Case("real-conj", lambda x: loss(np.real(x) * np.conj(x) + x.conjugate() + np.imag(x) + np.fabs(x)), M,
+         [(3, 4)]),
+    Case("vdot-cross", lambda a, b: np.vdot(a[1], b) + np.vdot(a, a) + loss(np.cross(a, b)), {"a": "f64[m,3]", "b": "f64[3]"},
+         [(2, 3), (3,)]),
+    Case("float_power", lambda x: loss(np.float_power(x, 1.5) + np.float_power(2.0, x)), M, [(3, 4)], low=0.2),
     # diagonals and triangles
     Case("trace", lambda x: np.trace(x) * np.trace(x, 1) + np.sin(x.trace(offset=-1)), M, [(4, 4)]),
     Case("diagonal", lambda x: loss(np.diagonal(x)) + loss(x.diagonal(1)), C34, [(3, 4)]),

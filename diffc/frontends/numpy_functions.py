@@ -430,6 +430,88 @@ def _np_pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -
     return x
 
 
+def _np_swapaxes(a: Any, axis1: Any, axis2: Any) -> Tracer:
+    x = _traced(a, "np.swapaxes")
+    first, second = _axes((axis1, axis2), x.node.ndim, "np.swapaxes") if axis1 != axis2 else (0, 0)
+    order = list(range(x.node.ndim))
+    order[first], order[second] = order[second], order[first]
+    return trace._transpose(x, tuple(order), "np.swapaxes")
+
+
+def _np_moveaxis(a: Any, source: Any, destination: Any) -> Tracer:
+    what = "np.moveaxis"
+    x = _traced(a, what)
+    sources, targets = _axes(source, x.node.ndim, what), _axes(destination, x.node.ndim, what)
+    if len(sources) != len(targets):
+        raise _fail(f"{what}: source and destination must have the same number of axes")
+    order = [k for k in range(x.node.ndim) if k not in sources]
+    for target, k in sorted(zip(targets, sources, strict=True)):
+        order.insert(target, k)
+    return trace._transpose(x, tuple(order), what)
+
+
+def _np_broadcast_to(array: Any, shape: Any, subok: Any = False) -> Tracer:
+    what = "np.broadcast_to"
+    x = _traced(array, what)
+    target = tuple(trace._shape_arg(shape, what))
+    return _broadcast(x, target, what)
+
+
+def _np_split(ary: Any, indices_or_sections: Any, axis: Any = 0) -> list[Tracer]:
+    """np.split and np.array_split: slices of a concrete axis (np.split refuses unequal parts, as NumPy)."""
+    return _split(ary, indices_or_sections, axis, "np.split")
+
+
+def _np_array_split(ary: Any, indices_or_sections: Any, axis: Any = 0) -> list[Tracer]:
+    return _split(ary, indices_or_sections, axis, "np.array_split")
+
+
+def _split(ary: Any, parts: Any, axis: Any, what: str) -> list[Tracer]:
+    x = _traced(ary, what)
+    (k,) = _axes(_integer(axis, what, "axis"), x.node.ndim, what)
+    n = _concrete(x.node.shape[k], what, f"axis {k}")
+    if isinstance(parts, (int, np.integer)):
+        count = _integer(parts, what, "the number of sections")
+        if count <= 0 or (what == "np.split" and n % count):
+            raise ShapeError(f"{what}: array split does not result in an equal division{trace._user_location()}")
+        small, extra = divmod(n, count)
+        sizes = [small + 1] * extra + [small] * (count - extra)
+        cuts = list(np.cumsum(sizes)[:-1])
+    else:
+        cuts = [_integer(c, what, "a split index") for c in parts]
+    bounds = zip([0, *cuts], [*cuts, n], strict=True)
+    return [_index(x, (*[slice(None)] * k, slice(lo, hi)), what) for lo, hi in bounds]
+
+
+def _np_real(val: Any) -> Tracer:
+    return _traced(val, "np.real")
+
+
+def _np_imag(val: Any) -> Tracer:
+    x = _traced(val, "np.imag")
+    return Tracer(x.graph.const(0, x.node.dtype, x.node.shape or None))
+
+
+def _np_vdot(a: Any, b: Any) -> Tracer:
+    x, y = _operands((a, b), "np.vdot")
+    return trace._matmul(_ravel(x, "np.vdot"), _ravel(y, "np.vdot"), "np.vdot")
+
+
+def _np_cross(a: Any, b: Any, axisa: Any = -1, axisb: Any = -1, axisc: Any = -1, axis: Any = None) -> Tracer:
+    """The cross product of 3-vectors along the last axis, from slices: (a1 b2 - a2 b1, ...)."""
+    what = "np.cross"
+    if axis is not None or (axisa, axisb, axisc) != (-1, -1, -1):
+        raise _fail(f"{what} is supported along the last axis only")
+    x, y = _operands((a, b), what)
+    if 0 in (x.node.ndim, y.node.ndim) or x.node.shape[-1] != 3 or y.node.shape[-1] != 3:
+        raise _fail(f"{what} is supported for vectors of 3 entries along the last axis")
+    def part(t: Tracer, k: int) -> Tracer:
+        return _index(t, (Ellipsis, k), what)
+    entries = [part(x, (k + 1) % 3) * part(y, (k + 2) % 3) - part(x, (k + 2) % 3) * part(y, (k + 1) % 3)
+               for k in range(3)]
+    return trace._np_stack(entries, axis=-1)
+
+
 # ---------------------------------------------------------------------------
 # diagonals and triangles: masks from np.arange of the axes' sizes (symbolic sizes too)
 
@@ -853,6 +935,15 @@ class _Methods:
     def round(self, decimals: Any = 0, out: Any = None) -> Tracer:
         return _np_round(self, decimals, out)
 
+    def swapaxes(self, axis1: Any, axis2: Any) -> Tracer:
+        return _np_swapaxes(self, axis1, axis2)
+
+    def conj(self) -> Tracer:
+        return _np_real(self)
+
+    def conjugate(self) -> Tracer:
+        return _np_real(self)
+
     def clip(self, min: Any = None, max: Any = None, out: Any = None, **kwargs: Any) -> Tracer:  # noqa: A002
         return trace._np_clip(self, min, max, out, **kwargs)
 
@@ -873,6 +964,8 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.zeros_like: _like(0, "zeros_like"), np.ones_like: _like(1, "ones_like"),
     np.empty_like: _like(0, "empty_like"), np.full_like: _like(None, "full_like"),
     np.size: _np_size, np.linspace: _np_linspace,
+    np.swapaxes: _np_swapaxes, np.moveaxis: _np_moveaxis, np.broadcast_to: _np_broadcast_to, np.split: _np_split,
+    np.array_split: _np_array_split, np.real: _np_real, np.imag: _np_imag, np.vdot: _np_vdot, np.cross: _np_cross,
     np.sinc: _np_sinc, np.nan_to_num: _np_nan_to_num, np.round: _np_round, np.around: _np_round, np.fix: _np_fix,
 }
 
@@ -886,7 +979,17 @@ UFUNCS: dict[np.ufunc, Callable[..., Tracer]] = {
     np.rad2deg: _scaled(180.0 / math.pi, "np.rad2deg"), np.degrees: _scaled(180.0 / math.pi, "np.degrees"),
     np.logaddexp: _np_logaddexp, np.logaddexp2: _np_logaddexp2, np.heaviside: _np_heaviside,
     np.isnan: _np_isnan, np.isinf: _np_isinf, np.isfinite: _np_isfinite,
+    np.fabs: lambda x: trace._elementwise(Op.ABS, (x,), "np.fabs"), np.conjugate: _np_real,
+    np.float_power: lambda x, y: trace._elementwise(Op.POW, (_float64(x), _float64(y)), "np.float_power"),
 }
+
+
+def _float64(value: Any) -> Any:
+    """np.float_power computes in float64 (or wider) whatever its operands are."""
+    if isinstance(value, Tracer):
+        return value if value.node.dtype is DType.F64 else \
+            Tracer(_apply(value.graph, Op.CAST, (value.node,), "np.float_power", dtype=DType.F64))
+    return np.float64(value) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
 
 
 def _register() -> None:

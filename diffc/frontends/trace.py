@@ -104,7 +104,6 @@ _HINTS: dict[str, str] = {
     "np.fmin": "use np.minimum(a, b)",
     "np.maximum.reduce": "use np.max(x, axis=...)",
     "np.minimum.reduce": "use np.min(x, axis=...)",
-    "np.float_power": "write x ** y",
     "np.true_divide": "write x / y",
     "np.add.reduce": "use np.sum(x, axis=...)",
     "np.multiply.outer": "use np.outer(a, b)",
