@@ -104,8 +104,8 @@ CASES = [
          + loss(np.split(x, [1, 3], axis=1)[1]), {"x": "f64[3,4]"}, [(3, 4)]),
     Case("real-conj", lambda x: loss(np.real(x) * np.conj(x) + x.conjugate() + np.imag(x) + np.fabs(x)), M,
          [(3, 4)]),
-    Case("vdot-cross", lambda a, b: np.vdot(a[1], b) + np.vdot(a, a) + loss(np.cross(a, b)), {"a": "f64[m,3]", "b": "f64[3]"},
-         [(2, 3), (3,)]),
+    Case("vdot-cross", lambda a, b: np.vdot(a[1], b) + np.vdot(a, a) + loss(np.cross(a, b)),
+         {"a": "f64[m,3]", "b": "f64[3]"}, [(2, 3), (3,)]),
     Case("float_power", lambda x: loss(np.float_power(x, 1.5) + np.float_power(2.0, x)), M, [(3, 4)], low=0.2),
     # diagonals and triangles
     Case("trace", lambda x: np.trace(x) * np.trace(x, 1) + np.sin(x.trace(offset=-1)), M, [(4, 4)]),
@@ -121,6 +121,8 @@ CASES = [
          {"a": "f64[m,n]", "b": "f64[n,p]"}, [(2, 3), (3, 4)]),
     Case("inner", lambda a, b: loss(np.inner(a, b)) + loss(np.inner(a[0], b[0])),
          {"a": "f64[m,n]", "b": "f64[p,n]"}, [(2, 3), (4, 3)]),
+    Case("matmul-stacks", lambda a, b, v: loss(a @ b) + loss(np.matmul(a, v)) + loss(v @ b) + loss(b[0] @ a),
+         {"a": "f64[k,m,n]", "b": "f64[k,n,m]", "v": "f64[n]"}, [(2, 3, 4), (2, 4, 3), (4,)]),
     Case("kron", lambda a, b: loss(np.kron(a, b)) + loss(np.kron(a[0], b[0])), {"a": "f64[2,3]", "b": "f64[3,2]"},
          [(2, 3), (3, 2)]),
     Case("einsum", lambda a, b: loss(np.einsum("ij,jk->ik", a, b)) + loss(np.einsum("ij,ij->i", a, a))
@@ -391,6 +393,8 @@ def test_real_numba_sample(fn: Callable[..., Any]) -> None:
     (lambda a: np.squeeze(a, axis=0), {"a": "f64[3,4]"}, ShapeError, "cannot select an axis to squeeze"),
     (lambda a: np.trace(a), {"a": "f64[3]"}, ShapeError, "np.trace needs an array of rank 2"),
     (lambda a: np.average(a, weights=np.ones(3), returned=True), {"a": "f64[3]"}, TraceError, "returned=True"),
+    (lambda a: np.sum(a[None] @ a[:, None, :][:2]), {"a": "f64[3,4]"}, ShapeError, "x @ y (matmul): sizes 4 and 1"),
+    (lambda a: np.sum(a[:2, None, :] @ a[:, :, None]), {"a": "f64[3,4]"}, ShapeError, "x @ y: broadcast"),
 ])
 def test_refusals_name_the_problem(fn: Callable[..., Any], types: dict[str, str], error: type, message: str) -> None:
     with pytest.raises(error) as info:

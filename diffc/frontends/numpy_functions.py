@@ -603,6 +603,30 @@ def _contract(a: Tracer, b: Tracer, axes_a: Sequence[int], axes_b: Sequence[int]
     return _to_shape(trace._matmul(left, right, what), (*dims_a, *dims_b), what)
 
 
+def stacked_matmul(a: Tracer, b: Tracer, what: str) -> Tracer:
+    """``a @ b`` where an operand has rank 3 or more: sum over k of a[..., i, k, None] * b[..., None, k, j].
+
+    The leading axes broadcast as NumPy's matmul broadcasts them; a vector operand gets (and then loses)
+    a size-1 axis, as in NumPy. The product holds every (i, k, j) term: fine for small stacks.
+    """
+    if 0 in (a.node.ndim, b.node.ndim):
+        raise ShapeError(f"{what}: matmul does not take scalars (use *){trace._user_location()}")
+    left = _index(a, (None, slice(None)), what) if a.node.ndim == 1 else a
+    right = _index(b, (slice(None), None), what) if b.node.ndim == 1 else b
+    inner = (left.node.shape[-1], right.node.shape[-2])
+    if a.graph.resolve(inner[0]) != a.graph.resolve(inner[1]):  # a size-1 k must not broadcast
+        try:
+            a.graph.unify(*inner, (left.node.shape, right.node.shape), what=f"{what} (matmul)")
+        except ShapeError as exc:
+            raise ShapeError(f"{exc}{trace._user_location()}") from None
+    terms = trace._elementwise(Op.MUL, (_index(left, (Ellipsis, None), what),
+                                        _index(right, (Ellipsis, None, slice(None), slice(None)), what)), what)
+    product = trace._reduce(Op.SUM, terms, -2, False, what)
+    if a.node.ndim == 1:
+        product = _index(product, (Ellipsis, 0, slice(None)), what)
+    return _index(product, (Ellipsis, 0), what) if b.node.ndim == 1 else product
+
+
 def _operands(values: Sequence[Any], what: str) -> list[Tracer]:
     """Traced values and constants as tracers of one dtype (NumPy's promotion)."""
     graph, dtype, items, _ = trace._promote(list(values), what)

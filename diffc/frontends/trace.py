@@ -365,7 +365,10 @@ def _np_norm(x: Any, ord: Any = None, axis: Any = None, keepdims: Any = False) -
 
 def _matmul(a: Any, b: Any, what: str) -> Tracer:
     graph, dtype, items, _ = _promote((a, b), what)
-    return Tracer(_apply(graph, Op.MATMUL, [_node(graph, item, dtype) for item in items], what))
+    nodes = [_node(graph, item, dtype) for item in items]
+    if max(n.ndim for n in nodes) > 2:  # stacks of matrices: a broadcast product and a sum
+        return numpy_functions.stacked_matmul(Tracer(nodes[0]), Tracer(nodes[1]), what)
+    return Tracer(_apply(graph, Op.MATMUL, nodes, what))
 
 
 def _ndim(value: Any) -> int:
