@@ -151,8 +151,10 @@ CASES = [
                                       + np.nan_to_num(np.where(x > 1, np.inf, np.where(x < -1, -np.inf, x)),
                                                       posinf=3.0, neginf=-2.0)), M, [(3, 4)]),
     Case("like", lambda x: loss(x * np.ones_like(x) + np.zeros_like(x) + np.full_like(x, 2.0)
-                                + np.full_like(x, x[0, 0])), M, [(3, 4)]),
-    Case("size-linspace", lambda x, s: loss(x / np.size(x) + np.size(x, 1)) + loss(np.linspace(s, 2 * s, 5)),
+                                + np.full_like(x, x[0, 0]) + np.ones_like(x, np.float64) * x
+                                + np.full_like(x, fill_value=0.5, dtype=np.float64)), M, [(3, 4)]),
+    Case("size-linspace", lambda x, s: loss(x / np.size(x) + np.size(x, 1)) + loss(np.linspace(s, 2 * s, 5))
+         + loss(np.linspace(s, 2.0, 1)) + loss(np.linspace(1.0, s, 4, endpoint=False)),
          {"x": "f64[m,n]", "s": "f64"}, [(3, 4), ()]),
     Case("isnan-isinf", lambda x: loss(np.where(np.isnan(x) | np.isinf(np.where(x > 1, -np.inf, x)), 0.0, x)
                                        + np.where(np.isfinite(x), x, 0.0)), M, [(3, 4)]),

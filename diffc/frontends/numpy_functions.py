@@ -748,14 +748,23 @@ def _np_einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: An
 
 
 def _like(fill: Any, name: str) -> Callable[..., Any]:
-    def handler(a: Any, *args: Any, dtype: Any = None, order: Any = "K", subok: Any = True, shape: Any = None,
-                **kwargs: Any) -> Tracer:
+    """np.zeros_like, ones_like, empty_like (zeros), full_like: a constant (or a traced fill) of x's shape."""
+    names = ("dtype", "order", "subok", "shape") if fill is not None else ("fill_value", "dtype", "order", "subok",
+                                                                            "shape")
+
+    def handler(a: Any, *args: Any, **kwargs: Any) -> Tracer:
         what = f"np.{name}"
-        _reject_kwargs(what, shape=shape, **{k: v for k, v in kwargs.items() if k != "device"})
+        if len(args) > len(names) or set(kwargs) & set(names[:len(args)]):
+            raise _fail(f"{what}: too many arguments")
+        given = {**dict(zip(names[:len(args)], args, strict=True)), **kwargs}
+        value = given.pop("fill_value", fill)
+        dtype = given.pop("dtype", None)
+        for ignored in ("order", "subok", "device"):  # layout only: the values are the same
+            given.pop(ignored, None)
+        _reject_kwargs(what, **given)
         x = _traced(a, what)
-        value = args[0] if fill is None else fill
-        if args[1:] or (fill is None and not args):
-            raise _fail(f"{what}: give the array and {'the fill value' if fill is None else 'no other argument'}")
+        if value is None:
+            raise _fail(f"{what}: give the fill value")
         target = trace._to_dtype(np.dtype(dtype), what) if dtype is not None else x.node.dtype
         if isinstance(value, trace._Traced):
             filled = trace._elementwise(Op.ADD, (value, Tracer(x.graph.const(0, target))), what)
@@ -783,8 +792,9 @@ def _np_linspace(start: Any, stop: Any, num: Any = 50, endpoint: Any = True, ret
         raise _fail(f"{what} of traced values is supported for two numbers and a count num >= 0")
     div = count - 1 if endpoint else count
     lo, hi = _operands((start, stop), what)
-    step = (hi - lo) / div if div > 0 else (hi - lo) * np.nan
-    points = lo + np.arange(count, dtype=np.float64) * step if count else _broadcast(lo, (0,), what)
+    step = (hi - lo) / div if div > 0 else (hi - lo) * np.nan  # NumPy's step for one point is NaN
+    spacing = step if div > 0 else hi - lo  # and its one point is start
+    points = lo + np.arange(count, dtype=np.float64) * spacing if count else _broadcast(lo, (0,), what)
     if endpoint and count > 1:
         points = trace._np_concatenate([_index(points, (slice(None, -1),), what), _ravel(hi, what)])
     return (points, step) if retstep else points
@@ -826,7 +836,9 @@ def _np_round(a: Any, decimals: Any = 0, out: Any = None) -> Tracer:
     _reject_kwargs("np.round", out=out)
     x = _traced(a, "np.round")
     d = _integer(decimals, "np.round", "decimals")
-    if not x.node.dtype.is_float and d >= 0:
+    if not x.node.dtype.is_float:
+        if d < 0:
+            raise _fail("np.round of integers to negative decimals is not supported by diffc's tracer")
         return x
     if d == 0:
         return np.rint(x)
