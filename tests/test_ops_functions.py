@@ -12,7 +12,7 @@ hand-derived gradient (the product of the other entries).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,6 @@ class Case:
     high: float = 2.0
     rtol: float = 1e-6
     float32: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def args(self, dtype: Any = np.float64, seed: int = 0) -> list[Any]:
         rng = np.random.default_rng(seed)
@@ -162,10 +161,6 @@ CASES = [
 IDS = [c.name for c in CASES]
 
 
-def _grads(result: Any, count: int) -> tuple[Any, ...]:
-    return as_tuple(result, count)
-
-
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_value_and_gradient_numpy_backend(case: Case) -> None:
     """The value is NumPy's own; the gradient is the central differences of the function run by NumPy."""
@@ -174,7 +169,7 @@ def test_value_and_gradient_numpy_backend(case: Case) -> None:
     value, grads = f.value_and_grad(*args)
     assert_close(value, case.fn(*args), rtol=1e-12, atol=1e-12, what=f"{case.name} value")
     reference = numeric_grad(case.fn, args)
-    for k, (got, want) in enumerate(zip(_grads(grads, len(args)), reference, strict=True)):
+    for k, (got, want) in enumerate(zip(as_tuple(grads, len(args)), reference, strict=True)):
         assert_close(got, want, rtol=case.rtol, atol=1e-7, what=f"{case.name} gradient {k}")
 
 
@@ -186,7 +181,7 @@ def test_plain_numba_module_agrees_with_numpy_backend(case: Case) -> None:
     namespace = load_compiled(diffc.compile(case.fn, args=case.types))
     got_value, got_grads = call_plain(namespace["value_and_grad"], *args)
     assert_close(got_value, want_value, rtol=1e-10, atol=1e-12, what=f"{case.name} value")
-    for k, (got, want) in enumerate(zip(_grads(got_grads, len(args)), _grads(want_grads, len(args)), strict=True)):
+    for k, (got, want) in enumerate(zip(as_tuple(got_grads, len(args)), as_tuple(want_grads, len(args)), strict=True)):
         assert_close(got, want, rtol=1e-9, atol=1e-12, what=f"{case.name} gradient {k}")
 
 
@@ -206,7 +201,7 @@ def test_float32_values_and_gradients(case: Case) -> None:
         else:
             value, grads = diffc.compile(case.fn, args=case.typed("f32"), backend="numpy").value_and_grad(*args32)
         assert_close(value, case.fn(*args32), rtol=2e-5, atol=2e-5, what=f"{case.name} {backend} value")
-        for k, (got, ref) in enumerate(zip(_grads(grads, len(args32)), _grads(want[1], len(args32)), strict=True)):
+        for k, (got, ref) in enumerate(zip(as_tuple(grads, len(args32)), as_tuple(want[1], len(args32)), strict=True)):
             assert np.asarray(got).dtype == np.float32, f"{case.name} {backend}: gradient dtype"
             assert_close(got, ref, rtol=2e-3, atol=2e-3, what=f"{case.name} {backend} gradient {k}")
 
