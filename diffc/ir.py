@@ -523,21 +523,40 @@ class Op(enum.Enum):
     LOG_SOFTMAX = "log_softmax"
     MAX_MASK = "max_mask"  # bool, the shape of x: true at the FIRST maximum along attrs axis (where amax's
     MIN_MASK = "min_mask"  # gradient goes, as argmax would pick it); MIN_MASK likewise for the minimum
+    # -- more NumPy functions (diffc/frontends/numpy_functions.py records them) --
+    FLOOR = "floor"        # floor, ceil, rint, trunc: a step function each, zero gradient
+    CEIL = "ceil"
+    RINT = "rint"
+    TRUNC = "trunc"
+    ARCTANH = "arctanh"
+    ARCCOSH = "arccosh"
+    CBRT = "cbrt"
+    REMAINDER = "remainder"  # np.remainder (x % y): the sign of y
+    FMOD = "fmod"            # np.fmod: the sign of x
+    FLOOR_DIVIDE = "floor_divide"  # x // y, zero gradient
+    PROD = "prod"          # a reduction like SUM: attrs axis, keepdims
+    CUMSUM = "cumsum"      # running sum along attrs axis (a one-axis tuple); the shape of x
+    CUMPROD = "cumprod"    # running product, like CUMSUM
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
 MATH_UNARY = frozenset({Op.LOG1P, Op.EXPM1, Op.LOG2, Op.LOG10, Op.EXP2, Op.ARCSIN, Op.ARCCOS, Op.ARCTAN,
                         Op.SINH, Op.COSH, Op.ARCSINH, Op.SOFTPLUS})
 MATH_BINARY = frozenset({Op.ARCTAN2, Op.HYPOT})
+# more NumPy functions: the elementwise ones join UNARY and BINARY below; STEPS keep an integer dtype
+STEPS = frozenset({Op.FLOOR, Op.CEIL, Op.TRUNC})
+FUNCTION_UNARY = STEPS | frozenset({Op.RINT, Op.ARCTANH, Op.ARCCOSH, Op.CBRT})
+FUNCTION_BINARY = frozenset({Op.REMAINDER, Op.FMOD, Op.FLOOR_DIVIDE})
 UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TAN, Op.TANH,
-                   Op.ABS, Op.SIGN, Op.SIGMOID, Op.CAST}) | MATH_UNARY
+                   Op.ABS, Op.SIGN, Op.SIGMOID, Op.CAST}) | MATH_UNARY | FUNCTION_UNARY
 BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN,
-                    Op.GT, Op.GE, Op.LT, Op.LE, Op.EQ, Op.NE}) | MATH_BINARY
+                    Op.GT, Op.GE, Op.LT, Op.LE, Op.EQ, Op.NE}) | MATH_BINARY | FUNCTION_BINARY
 COMPARISONS = frozenset({Op.GT, Op.GE, Op.LT, Op.LE, Op.EQ, Op.NE})
 ELEMENTWISE = UNARY | BINARY | frozenset({Op.WHERE})
 COMMUTATIVE = frozenset({Op.ADD, Op.MUL, Op.MAX, Op.MIN, Op.EQ, Op.NE, Op.HYPOT})
-REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.AMAX, Op.AMIN, Op.LOGSUMEXP, Op.NORM})
-AXIS_OPS = frozenset({Op.SOFTMAX, Op.LOG_SOFTMAX, Op.MAX_MASK, Op.MIN_MASK})  # the shape of x, along attrs axis
+REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.AMAX, Op.AMIN, Op.LOGSUMEXP, Op.NORM, Op.PROD})
+# x.shape, along attrs axis
+AXIS_OPS = frozenset({Op.SOFTMAX, Op.LOG_SOFTMAX, Op.MAX_MASK, Op.MIN_MASK, Op.CUMSUM, Op.CUMPROD})
 LEAVES = frozenset({Op.INPUT, Op.CONST, Op.DIM})
 
 
@@ -893,6 +912,15 @@ def _extreme_mask(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any])
     return DType.BOOL, x.shape, {"axis": _norm_axes(attrs.get("axis"), x.ndim)}
 
 
+def _cumulative(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """cumsum, cumprod: x's shape and dtype (booleans count as i64, as in NumPy), along one axis."""
+    (x,) = inputs
+    axes = _norm_axes(attrs["axis"], x.ndim)
+    if len(axes) != 1:
+        raise ShapeError(f"a running sum or product goes along one axis, got {attrs['axis']!r}")
+    return (DType.I64 if x.dtype is DType.BOOL else x.dtype), x.shape, {"axis": axes}
+
+
 def _matmul(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     a, b = inputs
     return result_dtype((a.dtype, b.dtype)), _matmul_shape(graph, a.shape, b.shape), attrs
@@ -931,7 +959,7 @@ def _reshape(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> R
 
 
 _RULES: dict[Op, Rule] = {
-    **{op: _float_elementwise for op in UNARY - {Op.NEG, Op.ABS, Op.SIGN, Op.CAST}},
+    **{op: _float_elementwise for op in UNARY - {Op.NEG, Op.ABS, Op.SIGN, Op.CAST} - STEPS},
     Op.NEG: _elementwise, Op.ABS: _elementwise, Op.SIGN: _elementwise, Op.CAST: _cast,
     Op.ADD: _elementwise, Op.SUB: _elementwise, Op.MUL: _elementwise, Op.DIV: _float_elementwise,
     Op.POW: _elementwise, Op.MAX: _elementwise, Op.MIN: _elementwise,
@@ -944,6 +972,9 @@ _RULES: dict[Op, Rule] = {
     Op.ARCTAN2: _float_elementwise, Op.HYPOT: _float_elementwise,
     Op.AMAX: _extreme, Op.AMIN: _extreme, Op.LOGSUMEXP: _mean, Op.NORM: _mean,
     Op.SOFTMAX: _along_axis, Op.LOG_SOFTMAX: _along_axis, Op.MAX_MASK: _extreme_mask, Op.MIN_MASK: _extreme_mask,
+    # more NumPy functions
+    **{op: _elementwise for op in STEPS | FUNCTION_BINARY},
+    Op.PROD: _reduction, Op.CUMSUM: _cumulative, Op.CUMPROD: _cumulative,
 }
 
 

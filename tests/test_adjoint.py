@@ -257,6 +257,30 @@ def indexing_cases() -> list[Case]:
 CASES += indexing_cases()
 
 
+def function_cases() -> list[Case]:
+    """The ops of more NumPy functions (diffc/frontends/numpy_functions.py), built by hand."""
+    out = [unary(Op.ARCTANH, t, "unit") for t in ("f64", "f64[m,n]")]
+    out += [Case(f"arccosh-{t}", (Op.ARCCOSH,), lambda g, x: g.apply(Op.ARCCOSH, x + 1.0), {"x": (t, "pos")})
+            for t in ("f64", "f64[m,n]")]
+    out += [unary(Op.CBRT, t, "pos") for t in ("f64", "f64[m,n]")]
+    out += [binary(op, tx, ty, "pos", "pos") for op in (Op.REMAINDER, Op.FMOD)
+            for tx, ty in (("f64", "f64"), ("f64[m,n]", "f64[n]"))]
+    for t, axes in (("f64[m,n]", None), ("f64[m,n]", (1,)), ("f64[2,3,4]", (0, 2))):
+        for keep in (False, True):
+            def build(g: Graph, x: Node, axes: Any = axes, keep: bool = keep) -> Node:
+                return g.apply(Op.PROD, g.apply(Op.SIN, x) + 1.5, axis=axes, keepdims=keep)
+            out.append(Case(f"prod-{t}-axis{axes}-keep{keep}", (Op.PROD,), build, {"x": (t, "real")}))
+    for op in (Op.CUMSUM, Op.CUMPROD):
+        for t, axis in (("f64[n]", (0,)), ("f64[m,n]", (0,)), ("f64[2,3,4]", (1,))):
+            def build_running(g: Graph, x: Node, op: Op = op, axis: Any = axis) -> Node:
+                return g.apply(op, x, axis=axis)
+            out.append(Case(f"{op.value}-{t}-axis{axis}", (op,), build_running, {"x": (t, "real")}))
+    return out
+
+
+CASES += function_cases()
+
+
 def compile_or_skip(f: diffc.Compiled) -> diffc.Compiled:
     """Print every function now; skip (naming the op) if a back end cannot print an op yet."""
     try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from diffc.ir import COMPARISONS, FULL, Dim, DType, Index, Node, Op, Shape
+from diffc.ir import COMPARISONS, FULL, STEPS, Dim, DType, Index, Node, Op, Shape
 
 AdjointRule = Callable[..., tuple[Node | None, ...]]
 
@@ -322,11 +322,16 @@ CONVENTIONS: dict[Op, str] = {
     Op.SIGN: "0 everywhere (a step function).",
     Op.SQRT: "1 / (2 sqrt(x)): inf at x = 0, as in NumPy's arithmetic and JAX.",
     **{op: "no gradient (a boolean result)." for op in COMPARISONS},
+    **{op: "0 everywhere (a step function)." for op in STEPS | {Op.RINT, Op.FLOOR_DIVIDE}},
+    Op.CBRT: "1 / (3 cbrt(x)^2): inf at x = 0, as for sqrt.",
+    Op.REMAINDER: "1 for x and -floor(x / y) for y; the jumps (x / y an integer) are ignored.",
+    Op.FMOD: "1 for x and -trunc(x / y) for y; the jumps (x / y an integer) are ignored.",
 }
 
 # Ops whose output does not depend differentiably on any input.
-NON_DIFFERENTIABLE: frozenset[Op] = frozenset(COMPARISONS | {Op.SIGN, Op.INPUT, Op.CONST, Op.DIM,
-                                                              Op.MAX_MASK, Op.MIN_MASK})
+NON_DIFFERENTIABLE: frozenset[Op] = frozenset(COMPARISONS | STEPS | {Op.SIGN, Op.INPUT, Op.CONST, Op.DIM,
+                                                                      Op.MAX_MASK, Op.MIN_MASK, Op.RINT,
+                                                                      Op.FLOOR_DIVIDE})
 
 
 # -- rules of indexing, joins and gathers --------------------------------------------------------
@@ -374,3 +379,76 @@ ADJOINTS.update({
     Op.SCATTER: lambda g, out, x, idx: (apply(Op.GATHER, g, idx), None),
 })
 NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | frozenset({Op.ARANGE})
+
+
+# -- rules of more NumPy functions (diffc/frontends/numpy_functions.py records them) ---------------
+
+def reduce_prod(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """d prod(x) / dx_i = the product of the other entries, computed without dividing by a zero.
+
+    With no zero in a reduced slice it is prod / x_i; with one zero, the zero entry gets the
+    product of the non-zero ones and every other entry 0; with two or more zeros, all 0.
+
+    Convention: exact with zeros in the input (no division by zero): one zero entry gets the product
+    of the others, two or more zeros give 0 everywhere.
+    """
+    axes, keepdims = out.attr("axis"), out.attr("keepdims")
+    graph = x.graph
+    zero, one = graph.const(0.0, x.dtype), graph.const(1.0, x.dtype)
+    is_zero = apply(Op.EQ, x, zero)
+    divisor = _nonzero(x)
+    rest = apply(Op.PROD, divisor, axis=axes, keepdims=True)  # the product of the non-zero entries
+    zeros = apply(Op.SUM, apply(Op.CAST, is_zero, dtype=x.dtype), axis=axes, keepdims=True)
+    one_zero = select(is_zero, select(apply(Op.EQ, zeros, one), rest))
+    others = apply(Op.WHERE, apply(Op.EQ, zeros, zero), rest / divisor, one_zero)
+    return (keep_reduced_axes(g, x, axes, keepdims) * others,)
+
+
+def flip(x: Node, axis: int) -> Node:
+    """``x`` reversed along ``axis`` (a slice with step -1: a view)."""
+    items = [FULL] * x.ndim
+    items[axis] = ("slice", None, None, -1)
+    return apply(Op.SLICE, x, index=Index(items))
+
+
+def from_end(values: Node, axis: int) -> Node:
+    """The running sum of ``values`` along ``axis`` from the last entry back."""
+    return flip(apply(Op.CUMSUM, flip(values, axis), axis=(axis,)), axis)
+
+
+def cumsum(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """x_i enters every running sum from i on: its cotangent is the running sum of g from the end."""
+    (axis,) = out.attr("axis")
+    return (from_end(g, axis),)
+
+
+def cumprod(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """d out_k / dx_i = prod of x_j for j <= k, j != i (k >= i), computed without dividing by a zero.
+
+    Before the first zero z of a slice it is revcumsum(g * out)_i / x_i (out_k is 0 from z on, so
+    nothing is lost); at z it is revcumsum(g * out')_z with out' the running product where x_z is
+    replaced by 1; after z every product holds x_z = 0.
+
+    Convention: exact with zeros in the input (no division by zero), as for np.prod.
+    """
+    (axis,) = out.attr("axis")
+    graph = x.graph
+    zero, one = graph.const(0.0, x.dtype), graph.const(1.0, x.dtype)
+    is_zero = apply(Op.EQ, x, zero)
+    seen = apply(Op.CUMSUM, apply(Op.CAST, is_zero, dtype=x.dtype), axis=(axis,))  # zeros up to here
+    first_zero = apply(Op.EQ, apply(Op.WHERE, is_zero, seen, zero), one)
+    before = from_end(g * out, axis) / _nonzero(x)
+    at = from_end(g * apply(Op.CUMPROD, apply(Op.WHERE, first_zero, one, x), axis=(axis,)), axis)
+    return (apply(Op.WHERE, apply(Op.EQ, seen, zero), before, select(first_zero, at)),)
+
+
+ADJOINTS.update({
+    Op.CUMPROD: cumprod,
+    Op.ARCTANH: lambda g, out, x: (g / _one_minus_square(x),),              # 1 / (1 - x²)
+    Op.ARCCOSH: lambda g, out, x: (g / apply(Op.SQRT, (x - 1.0) * (x + 1.0)),),  # 1 / sqrt(x² - 1)
+    Op.CBRT: lambda g, out, x: (g / (3.0 * (out * out)),),                 # reuse cbrt(x)
+    Op.REMAINDER: lambda g, out, x, y: (g, -(g * apply(Op.FLOOR, x / y))),  # x - floor(x / y) y
+    Op.FMOD: lambda g, out, x, y: (g, -(g * apply(Op.TRUNC, x / y))),       # x - trunc(x / y) y
+    Op.PROD: reduce_prod,
+    Op.CUMSUM: cumsum,
+})

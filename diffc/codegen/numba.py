@@ -165,15 +165,17 @@ class NumbaPrinter(LoopPrinting, Printer):
     def _full(self, node: Node) -> bool:
         return node.attr("axis") == tuple(range(node.inputs[0].ndim)) and not node.attr("keepdims")
 
-    def print_amax(self, node: Node, x: Expr) -> Expr:
+    def _whole_or_rows(self, node: Node, x: Expr, function: str, helper: str) -> Expr:
+        """NumPy's own reduction of a whole array (Numba has it without ``axis``), else a row helper."""
         if self._full(node) and node.inputs[0].ndim:
-            return self.call("np.max", x)
-        return self._row_reduce(node, x, "rows_max")
+            return self.call(function, x)
+        return self._row_reduce(node, x, helper)
+
+    def print_amax(self, node: Node, x: Expr) -> Expr:
+        return self._whole_or_rows(node, x, "np.max", "rows_max")
 
     def print_amin(self, node: Node, x: Expr) -> Expr:
-        if self._full(node) and node.inputs[0].ndim:
-            return self.call("np.min", x)
-        return self._row_reduce(node, x, "rows_min")
+        return self._whole_or_rows(node, x, "np.min", "rows_min")
 
     def print_logsumexp(self, node: Node, x: Expr) -> Expr:
         return self._row_reduce(node, x, "rows_logsumexp")
@@ -189,6 +191,15 @@ class NumbaPrinter(LoopPrinting, Printer):
 
     def print_min_mask(self, node: Node, x: Expr) -> Expr:
         return self._row_map(node, x, "rows_min_mask")
+
+    def print_prod(self, node: Node, x: Expr) -> Expr:
+        return self._whole_or_rows(node, x, "np.prod", "rows_prod")
+
+    def print_cumsum(self, node: Node, x: Expr) -> Expr:
+        return self._row_map(node, x, "rows_cumsum")
+
+    def print_cumprod(self, node: Node, x: Expr) -> Expr:
+        return self._row_map(node, x, "rows_cumprod")
 
     # -- indexing: Numba has one index array per subscript, so gathers are loops (diffc/support/numba_gather.py) --
     def state_slice(self, node: Node, var: str, x: Expr) -> list[str]:

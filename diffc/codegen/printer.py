@@ -82,6 +82,10 @@ class Printer:
         Op.LOG1P: "np.log1p", Op.EXPM1: "np.expm1", Op.LOG2: "np.log2", Op.LOG10: "np.log10", Op.EXP2: "np.exp2",
         Op.ARCSIN: "np.arcsin", Op.ARCCOS: "np.arccos", Op.ARCTAN: "np.arctan", Op.SINH: "np.sinh",
         Op.COSH: "np.cosh", Op.ARCSINH: "np.arcsinh", Op.ARCTAN2: "np.arctan2", Op.HYPOT: "np.hypot",
+        # more NumPy functions
+        Op.FLOOR: "np.floor", Op.CEIL: "np.ceil", Op.RINT: "np.rint", Op.TRUNC: "np.trunc",
+        Op.ARCTANH: "np.arctanh", Op.ARCCOSH: "np.arccosh", Op.CBRT: "np.cbrt", Op.REMAINDER: "np.remainder",
+        Op.FMOD: "np.fmod", Op.FLOOR_DIVIDE: "np.floor_divide",
     }
     # ops printed as an infix operator: (symbol, precedence)
     INFIX: ClassVar[dict[Op, tuple[str, int]]] = {
@@ -273,6 +277,15 @@ class Printer:
 
     def print_min_mask(self, node: Node, x: Expr) -> Expr:
         return self.call(self.require("stable", "first_min_mask"), x, Expr(repr(node.attr("axis"))))
+
+    def print_prod(self, node: Node, x: Expr) -> Expr:
+        return self.call("np.prod", x, extra=self.axis_args(node))
+
+    def print_cumsum(self, node: Node, x: Expr) -> Expr:
+        return self.call("np.cumsum", x, extra=f", axis={node.attr('axis')[0]}")
+
+    def print_cumprod(self, node: Node, x: Expr) -> Expr:
+        return self.call("np.cumprod", x, extra=f", axis={node.attr('axis')[0]}")
 
     # -- indexing, joins, gathers (SLICE's adjoint and SCATTER are built by statements: state_<op>) --
     def index_text(self, index: Index) -> str:

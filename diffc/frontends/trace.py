@@ -75,7 +75,7 @@ __all__ = ["Size", "SizesNeededError", "Tracer", "annotation_types", "function_n
 # errors that point at the user's line
 
 _NUMPY_DIR = os.path.dirname(np.__file__)
-_FRONTENDS_DIR = os.path.dirname(__file__) + os.sep  # the tracer and its helpers (construction.py)
+_FRONTENDS_DIR = os.path.dirname(__file__) + os.sep  # the tracer and its handler modules
 
 
 def _user_location() -> str:
@@ -123,8 +123,6 @@ _HINTS: dict[str, str] = {
     "np.fmin": "use np.minimum(a, b)",
     "np.maximum.reduce": "use np.max(x, axis=...)",
     "np.minimum.reduce": "use np.min(x, axis=...)",
-    "np.logaddexp": "use diffc.softplus(x) for np.logaddexp(0, x), or diffc.logsumexp",
-    "np.float_power": "write x ** y",
     "np.true_divide": "write x / y",
     "np.add.reduce": "use np.sum(x, axis=...)",
     "np.multiply.outer": "use np.outer(a, b)",
@@ -388,7 +386,10 @@ def _np_norm(x: Any, ord: Any = None, axis: Any = None, keepdims: Any = False) -
 
 def _matmul(a: Any, b: Any, what: str) -> Tracer:
     graph, dtype, items, _ = _promote((a, b), what)
-    return Tracer(_apply(graph, Op.MATMUL, [_node(graph, item, dtype) for item in items], what))
+    nodes = [_node(graph, item, dtype) for item in items]
+    if max(n.ndim for n in nodes) > 2:  # stacks of matrices: a broadcast product and a sum
+        return numpy_functions.stacked_matmul(Tracer(nodes[0]), Tracer(nodes[1]), what)
+    return Tracer(_apply(graph, Op.MATMUL, nodes, what))
 
 
 def _ndim(value: Any) -> int:
@@ -614,17 +615,10 @@ class _Traced:
         raise _fail("a traced value cannot be used as an index or a count (range(), indexing): its value is "
                     "unknown while tracing")
 
-    def __floordiv__(self, other: Any) -> Any:
-        raise _unsupported("np.floor_divide (//)")
+    def __divmod__(self, other: Any) -> Any:
+        raise _unsupported("divmod()")
 
-    __rfloordiv__ = __floordiv__
-
-    def __mod__(self, other: Any) -> Any:
-        raise _unsupported("np.remainder (%)")
-
-    __rmod__ = __mod__
-    __divmod__ = __mod__
-    __rdivmod__ = __mod__
+    __rdivmod__ = __divmod__
 
     def __and__(self, other: Any) -> Any:
         return _logical_and(self, other) if _is_operand(other) else NotImplemented
@@ -679,6 +673,10 @@ class _Traced:
     __rmul__: Callable[[Any, Any], Any]
     __truediv__: Callable[[Any, Any], Any]
     __rtruediv__: Callable[[Any, Any], Any]
+    __mod__: Callable[[Any, Any], Any]
+    __rmod__: Callable[[Any, Any], Any]
+    __floordiv__: Callable[[Any, Any], Any]
+    __rfloordiv__: Callable[[Any, Any], Any]
 
 
 def _binary_methods(op: Op, what: str) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]:
@@ -693,7 +691,7 @@ def _binary_methods(op: Op, what: str) -> tuple[Callable[[Any, Any], Any], Calla
 
 # Python operator -> (op, text for messages); comparisons need no reflected form (Python swaps them)
 _OPERATORS = {"add": (Op.ADD, "x + y"), "sub": (Op.SUB, "x - y"), "mul": (Op.MUL, "x * y"),
-              "truediv": (Op.DIV, "x / y")}
+              "truediv": (Op.DIV, "x / y"), "mod": (Op.REMAINDER, "x % y"), "floordiv": (Op.FLOOR_DIVIDE, "x // y")}
 _COMPARISONS = {"lt": (Op.LT, "x < y"), "le": (Op.LE, "x <= y"), "gt": (Op.GT, "x > y"),
                 "ge": (Op.GE, "x >= y"), "eq": (Op.EQ, "x == y"), "ne": (Op.NE, "x != y")}
 
@@ -1334,3 +1332,6 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
 from diffc.frontends.construction import constructing, register, sequence_operand  # noqa: E402 - it builds on the tracer above
 
 register(_FUNCTIONS)
+
+# more NumPy functions, ufuncs and array methods: the module registers them in the tables above
+from diffc.frontends import numpy_functions  # noqa: E402, F401

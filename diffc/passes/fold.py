@@ -24,6 +24,10 @@ FOLDERS: dict[Op, Callable[..., Any]] = {
     Op.ARCSIN: np.arcsin, Op.ARCCOS: np.arccos, Op.ARCTAN: np.arctan, Op.SINH: np.sinh, Op.COSH: np.cosh,
     Op.ARCSINH: np.arcsinh, Op.ARCTAN2: np.arctan2, Op.HYPOT: np.hypot,
     Op.SOFTPLUS: lambda x: np.logaddexp(np.zeros_like(x), x),
+    # more NumPy functions
+    Op.FLOOR: np.floor, Op.CEIL: np.ceil, Op.RINT: np.rint, Op.TRUNC: np.trunc, Op.ARCTANH: np.arctanh,
+    Op.ARCCOSH: np.arccosh, Op.CBRT: np.cbrt, Op.REMAINDER: np.remainder, Op.FMOD: np.fmod,
+    Op.FLOOR_DIVIDE: np.floor_divide,
 }
 
 MAX_FOLDED_SIZE = 16  # larger constant arrays are left for the generated code

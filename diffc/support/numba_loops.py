@@ -26,7 +26,7 @@ REQUIRES = {
     "rows_max": ("first_max_index",), "rows_min": ("first_min_index",),
     "rows_max_mask": ("first_max_index",), "rows_min_mask": ("first_min_index",),
     "rows_logsumexp": ("first_max_index",), "rows_softmax": ("first_max_index",),
-    "rows_log_softmax": ("rows_logsumexp",),
+    "rows_log_softmax": ("rows_logsumexp",), "rows_cumsum": ("rows_running",), "rows_cumprod": ("rows_running",),
 }
 
 
@@ -233,3 +233,38 @@ def rows_log_softmax(x: np.ndarray) -> np.ndarray:
         for j in range(x.shape[1]):
             out[i, j] = x[i, j] - lse[i]
     return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def rows_prod(x: np.ndarray) -> np.ndarray:
+    """np.prod(x, axis=1) of a 2-D array (an empty row's product is 1)."""
+    out = np.ones(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i] *= x[i, j]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def rows_running(x: np.ndarray, multiply: bool) -> np.ndarray:
+    """np.cumsum(x, axis=1) of a 2-D array, or np.cumprod with ``multiply``: left to right, as NumPy goes."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            if j == 0:
+                out[i, j] = x[i, j]
+            elif multiply:
+                out[i, j] = out[i, j - 1] * x[i, j]
+            else:
+                out[i, j] = out[i, j - 1] + x[i, j]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def rows_cumsum(x: np.ndarray) -> np.ndarray:
+    return rows_running(x, False)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def rows_cumprod(x: np.ndarray) -> np.ndarray:
+    return rows_running(x, True)
