@@ -38,6 +38,8 @@ from diffc.ir import DType, Op, Program, Shape, Sym, parse_type, type_text
 from diffc.passes.pipeline import simplify
 from diffc.passes.rebuild import rebuild
 from diffc.passes.stabilize import stabilize
+from diffc.threads import CAP as _THREADS
+from diffc.threads import apply_cap
 
 ArgTypes = Mapping[str, str] | Sequence[str] | None
 Param = tuple[str, DType, Shape]
@@ -405,6 +407,7 @@ class Compiled:
     def _timed(self, spec: Specialization, name: str, values: list[Any]) -> Any:
         """Call ``name``; the first call of each is timed (it includes Numba's compilation)."""
         fn = getattr(spec.module(), name)
+        apply_cap()  # the fast entry's cap (diffc/threads.py), on this path too
         if f"first {name}" in spec.stats:
             return fn(*values, *spec.constants)
         started = time.perf_counter()
@@ -558,21 +561,6 @@ def _coerce(value: Any, param: Param) -> Any:
 
 _MISS = object()  # a fast entry's answer when the arguments need the full path
 
-_THREADS: list[int | None] = [int(os.environ["DIFFC_NUM_THREADS"]) if os.environ.get("DIFFC_NUM_THREADS") else None]
-
-
-def set_num_threads(count: int | None) -> None:
-    """Cap the threads diffc's parallel loops use, for every calling thread (``None``: no cap).
-
-    Numba's own ``set_num_threads`` holds for the calling thread only, so
-    diffc applies the cap on each call of a function with parallel loops.
-    The environment variable ``DIFFC_NUM_THREADS`` sets it at import.
-    """
-    if count is not None and count < 1:
-        raise ValueError("set_num_threads takes a positive count or None")
-    _THREADS[0] = count
-
-
 def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple[Any, ...]], Any]:
     """A call path that only checks each argument's type, then calls the compiled code.
 
@@ -611,9 +599,7 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
                 elif type(value) is not np.ndarray or value.ndim != rank or value.dtype != kind:
                     return _MISS
         if parallel and _THREADS[0] is not None:
-            import numba
-
-            numba.set_num_threads(min(_THREADS[0], numba.config.NUMBA_NUM_THREADS))
+            apply_cap()
         result = fn(*args, *constants)
         return _plain(result) if plain else result
 
