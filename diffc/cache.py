@@ -205,7 +205,7 @@ def load(key: str, make_text: Callable[[], str]) -> tuple[ModuleType, bool]:
                  "rebuilding it")
         else:
             try:
-                return execute(text, path), True
+                return execute(sealed(text), path), True
             except Exception as error:  # noqa: BLE001 - any failure of a cached text means: rebuild it
                 warn(f"{os.fspath(path)!r} fails to import ({type(error).__name__}: {error}); rebuilding it")
         _clear_numba_files(path)
@@ -229,15 +229,15 @@ def load_module(text: str, path: Path | None = None) -> ModuleType:
     except OSError as error:
         path = _private(f"cannot write {os.fspath(path)!r} ({error.strerror or error})") / path.name
         write_atomic(path, content)
-    return execute(text, path)
+    return execute(content, path)
 
 
 def execute(text: str, path: Path) -> ModuleType:
-    """Run ``text`` (already checked) as the module at ``path``, its Numba functions guarded.
+    """Run ``text``, the whole checked file, as the module at ``path``, its Numba functions guarded.
 
     The checked text is what runs, not a second read of the file, which
-    another process may be replacing; the file name is ``path``, which
-    Numba's cache and tracebacks use.
+    another process may be replacing; its digest line is a comment, kept
+    so that line numbers (in tracebacks, in Numba's errors) are the file's.
     """
     name = path.stem
     module = ModuleType(name)
