@@ -29,6 +29,7 @@ cache files are written the same way by Numba.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
@@ -51,7 +52,7 @@ from diffc.errors import CacheWarning
 HEADER = "# diffc cache entry; sha256 of the lines below: "
 _PRIVATE: list[Path] = []  # this process's temporary directory, once the cache directory failed
 _CHECKED: dict[str, str] = {}  # directory -> "" when usable, else why not (checked once per process)
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # usable_dir holds it while it may call _private
 
 
 def warn(message: str) -> None:
@@ -111,14 +112,13 @@ def usable_dir() -> Path:
 
 def _private(why: str) -> Path:
     """This process's own temporary directory (deleted at exit), warned about once."""
-    if not _PRIVATE:
-        _PRIVATE.append(Path(tempfile.mkdtemp(prefix="diffc-private-cache-")))
-        import atexit
-
-        atexit.register(shutil.rmtree, _PRIVATE[0], True)
-        warn(f"{why}; compiling in the private directory {os.fspath(_PRIVATE[0])!r} for this process "
-             "(set DIFFC_CACHE_DIR to a writable directory to keep compiled code between runs)")
-    return _PRIVATE[0]
+    with _LOCK:
+        if not _PRIVATE:
+            _PRIVATE.append(Path(tempfile.mkdtemp(prefix="diffc-private-cache-")))
+            atexit.register(shutil.rmtree, _PRIVATE[0], True)
+            warn(f"{why}; compiling in the private directory {os.fspath(_PRIVATE[0])!r} for this process "
+                 "(set DIFFC_CACHE_DIR to a writable directory to keep compiled code between runs)")
+        return _PRIVATE[0]
 
 
 @functools.cache
