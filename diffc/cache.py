@@ -205,7 +205,7 @@ def load(key: str, make_text: Callable[[], str]) -> tuple[ModuleType, bool]:
                  "rebuilding it")
         else:
             try:
-                return execute(sealed(text), path), True
+                return execute(data.decode(), path), True
             except Exception as error:  # noqa: BLE001 - any failure of a cached text means: rebuild it
                 warn(f"{os.fspath(path)!r} fails to import ({type(error).__name__}: {error}); rebuilding it")
         _clear_numba_files(path)
