@@ -3,14 +3,24 @@ expressions to readable forward and gradient code."""
 
 from __future__ import annotations
 
-from diffc.api import Compiled, compile, emit, grad, set_num_threads, value_and_grad
-from diffc.errors import DiffcError, ParseError, ShapeError, TraceError, UnsupportedCallError, UnsupportedError
+from diffc.api import Compiled, compile, emit, grad, value_and_grad
+from diffc.errors import (
+    CacheWarning,
+    DiffcError,
+    ParseError,
+    ShapeError,
+    TraceError,
+    UnsupportedCallError,
+    UnsupportedError,
+)
 from diffc.functions import log_softmax, logsumexp, sigmoid, softmax, softplus
+from diffc.threads import set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Compiled", "DiffcError", "ParseError", "ShapeError", "TraceError", "UnsupportedCallError", "UnsupportedError",
+    "CacheWarning", "Compiled", "DiffcError", "ParseError", "ShapeError", "TraceError", "UnsupportedCallError",
+    "UnsupportedError",
     "compile", "emit", "grad", "set_num_threads", "value_and_grad", "__version__",
     "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus",
 ]

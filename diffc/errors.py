@@ -98,3 +98,11 @@ class FallbackWarning(RuntimeWarning):
     function, the generated line Numba stopped at and Numba's error, and
     ``f.stats["fallback"]`` records what runs instead.
     """
+
+
+class CacheWarning(UserWarning):
+    """The disk cache of generated code met a damaged entry or an unusable directory (diffc/cache.py).
+
+    Nothing is lost: diffc rebuilds the entry, or compiles in a private
+    temporary directory; the warning says which file or directory and why.
+    """

@@ -71,6 +71,8 @@ def fake_numba(threads: int = FAKE_THREADS) -> types.ModuleType:
     module.config = types.SimpleNamespace(NUMBA_NUM_THREADS=threads)  # type: ignore[attr-defined]
     module.set_num_threads = lambda count: None  # type: ignore[attr-defined]
     module.get_num_threads = lambda: threads  # type: ignore[attr-defined]
+    parallel = types.SimpleNamespace(_iget_num_threads=lambda: threads)  # what diffc's pool_threads() reads
+    module.np = types.SimpleNamespace(ufunc=types.SimpleNamespace(parallel=parallel))  # type: ignore[attr-defined]
     module.__version__ = "fake"  # type: ignore[attr-defined]
     return module
 

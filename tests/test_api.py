@@ -20,6 +20,7 @@ import pytest
 
 import diffc
 import diffc.api
+import diffc.cache
 from diffc.ir import DType, Graph, Program
 
 XW = {"X": "f64[m,n]", "w": "f64[n]"}
@@ -397,13 +398,13 @@ def counted_loads(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """A cold cache directory, and a record of every generated module diffc loads."""
     monkeypatch.setenv("DIFFC_CACHE_DIR", str(tmp_path))
     loads: list[str] = []
-    real_load = diffc.api.load_module
+    real_load = diffc.cache.load_module
 
     def counting_load(text: str, *rest: Any) -> Any:
         loads.append(text)
         return real_load(text, *rest)
 
-    monkeypatch.setattr(diffc.api, "load_module", counting_load)
+    monkeypatch.setattr(diffc.cache, "load_module", counting_load)
     return loads
 
 

@@ -380,12 +380,10 @@ class LoopPrinting:
         body.append(f"{chunks} = numba.config.NUMBA_NUM_THREADS if {_times(size, work(t.loop, t.plan))} >= "
                     f"{PARALLEL_MIN_WORK} else 1")
         body += t.before
-        body.append(f"for {chunk} in numba.prange({chunks}):")
-        body += [f"    {f.acc} = 0.0" for f in t.finals if f.acc]
-        body += ["    " + line for line in t.blocks]
-        body += ["    " + line for line in self.passes(t, f"{chunk} * {size} // {chunks}",
-                                                         f"({chunk} + 1) * {size} // {chunks}")]
-        body += [f"    {f.parts}[{chunk}] = {f.acc}" for f in t.finals if f.acc]
+        per_chunk = [f"{f.acc} = 0.0" for f in t.finals if f.acc] + t.blocks
+        per_chunk += self.passes(t, f"{chunk} * {size} // {chunks}", f"({chunk} + 1) * {size} // {chunks}")
+        per_chunk += [f"{f.parts}[{chunk}] = {f.acc}" for f in t.finals if f.acc]
+        body += serial_twin(chunk, chunks, self.require("numba_threads", "pool_threads"), per_chunk)  # type: ignore[attr-defined]
         # the parts added in chunk order by one plain loop: np.sum(parts, axis=0) adds them in the
         # same order, but costs Numba over a second to compile
         combine: list[str] = []
@@ -467,3 +465,17 @@ NODE_PIECES: dict[Op, str] = {Op.SLICE: "piece_slice", Op.MATMUL: "piece_row_dot
 # ... and the reductions that end the loop's domain (every op of loop_plan.REDUCTION_RULES)
 REDUCTION_PIECES: dict[Op, str] = {Op.SUM: "piece_sum", Op.MEAN: "piece_sum", Op.MATMUL: "piece_matmul",
                                    Op.UNSLICE: "piece_scatter", Op.ADD: "piece_scatter"}
+
+
+def serial_twin(chunk: str, chunks: str, threads: str, per_chunk: list[str]) -> list[str]:
+    """The chunk loop twice: ``prange`` when there are chunks and threads to share them, else ``range``.
+
+    A call that chose one chunk (a small input), or runs on one thread (a
+    forked child, where GNU OpenMP would kill the process, or
+    ``set_num_threads(1)``: see diffc/threads.py), never enters a parallel
+    region: waking the thread pool costs milliseconds on a loaded machine.
+    Both loops run the same chunks in the same order, so the bits agree.
+    """
+    inner = ["        " + line for line in per_chunk]
+    return [f"if {chunks} > 1 and {threads}() > 1:", f"    for {chunk} in numba.prange({chunks}):", *inner,
+            "else:", f"    for {chunk} in range({chunks}):", *inner]
