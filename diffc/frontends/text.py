@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Union
 
-from diffc.errors import ParseError, ShapeError, UnsupportedError
+from diffc.errors import ArgumentError, ParseError, ShapeError, SizeError, UnsupportedError
 from diffc.ir import DType, Graph, Node, Op, Program, Shape, basic_index, parse_type
 
 __all__ = ["parse_text", "FUNCTIONS"]
@@ -598,7 +598,8 @@ def _margin(original: list[str], dedented: list[str]) -> int:
 def _signature(args: Mapping[str, str] | Sequence[str]) -> list[tuple[str, DType, Shape]]:
     """``args`` as (name, dtype, shape) triples, checked."""
     if isinstance(args, str):
-        raise TypeError("args must be a mapping name -> type or a sequence of names, not a string")
+        raise ArgumentError(f"args must be a mapping name -> type or a sequence of names, not the string {args!r} "
+                            f"(for one argument: args=[{args!r}])")
     items = list(args.items()) if isinstance(args, Mapping) else [(name, "f64") for name in args]
     out: list[tuple[str, DType, Shape]] = []
     seen: set[str] = set()
@@ -613,10 +614,12 @@ def _signature(args: Mapping[str, str] | Sequence[str]) -> list[tuple[str, DType
             raise ParseError(f"argument '{name}' is listed twice")
         seen.add(name)
         if not isinstance(type_text, str):
-            raise TypeError(f"the type of argument '{name}' must be a string such as 'f64[n]', "
-                            f"not {type(type_text).__name__}")
+            raise ArgumentError(f"the type of argument '{name}' must be a string such as 'f64[n]', "
+                                f"not {type(type_text).__name__} {type_text!r}")
         try:
             dtype, shape = parse_type(type_text)
+        except SizeError as exc:
+            raise SizeError(f"argument '{name}': {exc}") from None
         except ValueError as exc:
             raise ParseError(f"bad type {type_text!r} for argument '{name}': {exc} "
                              "(expected e.g. 'f64', 'f64[n]', 'f32[m,n]')") from None
