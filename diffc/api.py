@@ -618,8 +618,8 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
                 if rank == -1:
                     if type(value) is not kind:
                         return _MISS
-                elif type(value) is not np.ndarray or value.ndim != rank or value.dtype != kind:
-                    return _MISS
+                elif type(value) is not np.ndarray or value.ndim != rank or value.dtype != kind or 1 in value.shape:
+                    return _MISS  # a size-1 axis may broadcast: the full path decides, as on a first call
         if parallel and _THREADS[0] is not None:
             import numba
 
@@ -705,6 +705,7 @@ def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: st
                          f"(arguments: {', '.join(names)})")
     for name, text in annotation_types(fn).items():
         types.setdefault(name, text)
+    _params_from_types(list(types), types)  # a bad type is refused now, not at the first call
     params = _params_from_types(names, types) if set(names) <= set(types) else None
 
     def build(params: list[Param]) -> Program:
