@@ -324,3 +324,56 @@ def test_text_limit_is_a_parse_error() -> None:
 
     with pytest.raises(ParseError, match="characters"):
         diffc.compile("x+" * (MAX_TEXT // 2) + "x")
+
+
+# ---------------------------------------------------------------------------
+# odd sources: SymPy and the CLI's file-or-expression rule
+
+
+def test_sympy_unknown_function_and_symbols_that_print_alike() -> None:
+    sympy = pytest.importorskip("sympy")
+    from diffc.errors import UnsupportedError
+
+    x = sympy.Symbol("x")
+    with pytest.raises(UnsupportedError, match="g"):
+        diffc.compile(sympy.Function("g")(x) + x)
+    for other in (sympy.Dummy("x"), sympy.Symbol("x", positive=True)):
+        with pytest.raises(ParseError, match="both named 'x'"):
+            diffc.compile(x + other)
+    apart = diffc.compile(x + 2 * sympy.Symbol("x_"), backend="numpy")  # two names, two inputs
+    assert apart(1.0, 10.0) == 21.0
+    nul = diffc.compile(sympy.Symbol("a\x00b") * 3, backend="numpy")  # a NUL reaches only an escaped docstring
+    assert nul(2.0) == 6.0 and "\x00" not in nul.source
+
+
+def cli(argv: list[str], folder: Any) -> tuple[int, str, str]:
+    import contextlib
+    import io
+    import os
+
+    from diffc.cli import main
+
+    out, err, previous = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(argv)
+    finally:
+        os.chdir(previous)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_cli_takes_a_file_only_when_it_exists_and_parses(tmp_path: Any) -> None:
+    show = ["show", "--what", "ir", "--backend", "numpy", "--"]
+    status, out, err = cli([*show, "a / b"], tmp_path)  # a '/' is no longer a path
+    assert status == 0 and "div" in out and "expression" in err
+    (tmp_path / "a").write_text("this is not an expression ::\n")
+    status, out, err = cli([*show, "a"], tmp_path)  # names a file that does not parse: the expression
+    assert status == 0 and "def f(a: f64)" in out and "as an expression" in err
+    (tmp_path / "b").write_text("y = b * 2\n")
+    status, out, err = cli([*show, "b"], tmp_path)  # a file that parses: the file, and it says so
+    assert status == 0 and "def y(b: f64)" in out and "as a file" in err
+    status, out, err = cli([*show, "(b)"], tmp_path)  # the way to the expression
+    assert status == 0 and "def f(b: f64)" in out
+    status, out, err = cli([*show, "missing.txt"], tmp_path)
+    assert status == 2 and "no such file: missing.txt" in err

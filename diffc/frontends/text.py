@@ -135,9 +135,9 @@ _STATEMENT_KEYWORDS: dict[str, str] = {
 }
 _SPLIT_HINT = ("split it into assignment lines, e.g. 't1 = ...' then 't2 = t1 * ...': "
                "each line may be short, and any number of lines is fine")
-# Parsing is linear (10,000 assignment lines, 250 kB: about 0.7 s), so a limit keeps every text's parse
-# under a few seconds and refuses a megabyte at once, before Python's parser spends seconds on it
-MAX_TEXT = 500_000
+# Parsing is linear (10,000 assignment lines, 250 kB: about 0.7 s; 20,000 lines, 560 kB: 1.5 s), so a limit
+# keeps every text's parse to a few seconds and refuses a megabyte at once, before Python's parser starts
+MAX_TEXT = 1_000_000
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Python's own line breaks (not str.splitlines's \f, \v, ...)
 
 
@@ -159,7 +159,7 @@ def parse_text(source: str, args: Mapping[str, str] | Sequence[str] | None = Non
         raise ArgumentError(f"parse_text takes the expression as a str, not {type(source).__name__}")
     if len(source) > MAX_TEXT:
         raise ParseError(f"the text has {len(source):,} characters, more than the {MAX_TEXT:,} diffc parses "
-                         "(about 20,000 assignment lines); for a larger model, trace a NumPy function "
+                         "(about 35,000 assignment lines); for a larger model, trace a NumPy function "
                          "(diffc.compile(fn)), whose loops need no text")
     return _Parser(source, args).program()
 
