@@ -196,3 +196,32 @@ def test_sympy_symbols_named_like_keywords_and_loop_names() -> None:
         got = compiled.value_and_grad(*values) if backend == "numpy" else \
             call_plain(load_compiled(compiled)["value_and_grad"], *values)
         compare(got, (want[0], tuple(want[1])), backend)
+
+
+def text_names() -> list[str]:
+    """The hostile names the text front end accepts as variables (not keywords, its functions or dunders)."""
+    from diffc.frontends.text import FUNCTIONS
+
+    return [n for n in HOSTILE if n.isidentifier() and not keyword.iskeyword(n) and n not in FUNCTIONS
+            and not n.startswith("__") and n not in ("True", "False", "None")]
+
+
+@pytest.mark.parametrize("group", groups(text_names(), 4), ids=lambda g: "-".join(g[:2]))
+def test_hostile_names_in_expression_text(group: tuple[str, ...]) -> None:
+    """Arguments and an assignment target of a text program named by the group, both back ends."""
+    a, b, c, t = group
+    template = "{t} = sin({a}) * {b} + {c}\nsum({t} * {a}) + {c} * {c}"
+    types = {"{a}": "f64[n]", "{b}": "f64[n]", "{c}": "f64"}
+    if len({a, b, c, t}) < 4:
+        pytest.skip("a padded group repeats a name")
+    rng = np.random.default_rng(0)
+    args = [rng.normal(size=6), rng.normal(size=6), 0.7]
+    safe = diffc.compile(template.format(t="q", a="p0", b="p1", c="p2"), backend="numpy",
+                         args={k.format(a="p0", b="p1", c="p2"): v for k, v in types.items()})
+    want = safe.value_and_grad(*args)
+    want = (want[0], tuple(want[1]))
+    source = template.format(t=t, a=a, b=b, c=c)
+    hostile_types = {k.format(a=a, b=b, c=c): v for k, v in types.items()}
+    compare(diffc.compile(source, args=hostile_types, backend="numpy").value_and_grad(*args), want, f"numpy {group}")
+    namespace = load_compiled(diffc.compile(source, args=hostile_types), parallel_threshold=0)
+    compare(call_plain(namespace["value_and_grad"], *args), want, f"plain numba {group}")
