@@ -27,7 +27,7 @@ from plain_numba import call_plain, load_compiled
 
 import diffc
 from diffc.codegen.naming import GENERATED_NAMES, RESERVED, sanitize
-from diffc.ir import DType, Graph, Op, Program
+from diffc.ir import DType, Graph, Op, Program, Sym
 
 # names the printers derive from others (a variable's parts and chunk accumulator, a size, an element,
 # a split part, a hidden constant, a gradient), as a user might spell them
@@ -49,22 +49,16 @@ def build(names: Sequence[str], out: str, fn_name: str) -> Program:
     """a: f64[n], b: f64[n], c: f64, d: f64[m,n]; u = sin(a) * b; v = tanh(d @ a);
     out = sum(u * c) + sum(v) + c * c: parallel reductions, a row loop, a scalar."""
     g = Graph()
-    a = g.input(names[0], DType.F64, (g_sym("n"),))
-    b = g.input(names[1], DType.F64, (g_sym("n"),))
+    a = g.input(names[0], DType.F64, (Sym.named("n"),))
+    b = g.input(names[1], DType.F64, (Sym.named("n"),))
     c = g.input(names[2], DType.F64, ())
-    d = g.input(names[3], DType.F64, (g_sym("m"), g_sym("n")))
+    d = g.input(names[3], DType.F64, (Sym.named("m"), Sym.named("n")))
     u = g.apply(Op.MUL, g.apply(Op.SIN, a), b)
     v = g.apply(Op.TANH, d @ a)
     g.names[u], g.names[v] = names[4], names[5]
     total = (g.apply(Op.SUM, u * c, axis=(0,), keepdims=False) + g.apply(Op.SUM, v, axis=(0,), keepdims=False)
              + c * c)
     return Program(g, [a, b, c, d], [total], [out], name=fn_name)
-
-
-def g_sym(name: str) -> Any:
-    from diffc.ir import Sym
-
-    return Sym.named(name)
 
 
 def inputs(seed: int) -> list[Any]:
