@@ -14,6 +14,10 @@ glance:
 - ``dag``: node k combines node k-1 with a random earlier node (wide fan-out,
   long live ranges: the case a split into functions pays most for).
 
+Before those, ``parse`` times the text front end alone on the sizes issue 12 names: a
+10,000-line assignment program (parsed: under a second) and a 1 MB expression string
+(refused at once by ``MAX_TEXT``), each in this process (``--parse-only`` prints just these).
+
 Every measurement runs in a fresh process with a fresh ``DIFFC_CACHE_DIR``,
 so neither diffc's disk cache nor Numba's in-process dispatchers (the support
 helpers compile once per process) hide a cost a user pays. Numba compiles at
@@ -110,6 +114,26 @@ def measure(kind: str, nodes: int, backend: str) -> dict[str, Any]:
             "total": done - started, "value": float(value), "grad": grad.tolist(), "x": np.atleast_1d(x).tolist()}
 
 
+def parse_figures() -> list[tuple[str, float, str]]:
+    """(what, seconds, outcome) for the text front end on a 10,000-line program and a 1 MB string."""
+    from diffc.errors import DiffcError
+    from diffc.frontends.text import parse_text
+
+    cases = [("10,000 assignment lines", chain_text(10_000)), ("10,000-node DAG lines", dag_text(10_000)),
+             ("1 MB expression 'x+x+...'", "x+" * 2**19), ("1 MB of 'a=1' lines", "a=1\n" * 2**18),
+             ("0.95 MB of 'a=1' lines", "a=1\n" * 237_500)]
+    figures = []
+    for what, text in cases:
+        started = time.perf_counter()
+        try:
+            program = parse_text(text)
+            outcome = f"parsed, {len(program.graph.nodes)} nodes"
+        except DiffcError as error:
+            outcome = f"{type(error).__name__}: {str(error)[:60]}"
+        figures.append((what, time.perf_counter() - started, outcome))
+    return figures
+
+
 def run_fresh(kind: str, nodes: int, backend: str, timeout: float) -> dict[str, Any]:
     """:func:`measure` in a new interpreter with an empty cache directory."""
     with tempfile.TemporaryDirectory(prefix="diffc-scaling-") as cache:
@@ -170,7 +194,13 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per compile before giving up")
     parser.add_argument("--one", nargs=3, metavar=("KIND", "NODES", "BACKEND"), help=argparse.SUPPRESS)
+    parser.add_argument("--parse-only", action="store_true", help="only the text front end's figures")
     options = parser.parse_args()
+    if not options.one:
+        for what, seconds, outcome in parse_figures():
+            print(f"parse    {what:28s} {seconds:8.2f} s  {outcome}", flush=True)
+        if options.parse_only:
+            return
     if options.one:
         kind, nodes, backend = options.one
         print(json.dumps(measure(kind, int(nodes), backend)), flush=True)

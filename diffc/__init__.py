@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from diffc.api import Compiled, compile, emit, grad, value_and_grad
 from diffc.errors import (
+    ArgumentError,
     CacheWarning,
     DiffcError,
+    IndexRangeError,
     ParseError,
     ShapeError,
+    SizeError,
     TraceError,
     UnsupportedCallError,
     UnsupportedError,
@@ -19,8 +22,8 @@ from diffc.threads import set_num_threads
 __version__ = "0.1.0"
 
 __all__ = [
-    "CacheWarning", "Compiled", "DiffcError", "ParseError", "ShapeError", "TraceError", "UnsupportedCallError",
-    "UnsupportedError",
+    "ArgumentError", "CacheWarning", "Compiled", "DiffcError", "IndexRangeError", "ParseError", "ShapeError",
+    "SizeError", "TraceError", "UnsupportedCallError", "UnsupportedError",
     "compile", "emit", "grad", "set_num_threads", "value_and_grad", "__version__",
     "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus",
 ]

@@ -32,7 +32,7 @@ from diffc.adjoint.reverse import reverse
 from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import INLINE_CONSTANT_MAX, hidden_constants
 from diffc.codegen.validate import check_source
-from diffc.errors import DiffcError, ShapeError, UnsupportedError
+from diffc.errors import ArgumentError, DiffcError, ShapeError, UnsupportedError
 from diffc.fallback import NEXT_VARIANT, is_refusal, warn_fallback
 from diffc.frontends.trace import SizesNeededError
 from diffc.ir import DType, Op, Program, Shape, Sym, parse_type, type_text
@@ -61,8 +61,9 @@ def _params_from_types(names: Sequence[str], types: Mapping[str, str]) -> list[P
     for name in names:
         try:
             dtype, shape = parse_type(types.get(name, "f64"))
-        except ValueError as error:
-            raise DiffcError(f"argument {name!r}: {error}") from None
+        except (TypeError, ValueError) as error:  # ArgumentError and SizeError keep their class
+            kind = type(error) if isinstance(error, DiffcError) else DiffcError
+            raise kind(f"argument {name!r}: {error}") from None
         out.append((name, dtype, shape))
     return out
 
@@ -547,7 +548,11 @@ class Compiled:
 
     def vjp(self, /, *args: Any, **kwargs: Any) -> Any:
         """Gradients pulled back from ``cotangent`` (the last argument), in ``wrt`` order."""
-        values, omitted = self._bind(args, kwargs, extra=1)
+        try:
+            values, omitted = self._bind(args, kwargs, extra=1)
+        except TypeError as error:  # the signature in the message is vjp's: the function's, then the cotangent
+            raise ArgumentError(f"{self.label}.vjp takes the arguments of {self.label}, then the cotangent: "
+                                f"{error}") from None
         spec, inputs = self._prepare(values[:-1], omitted)
         out = spec.forward.outputs[0]
         cotangent = np.asarray(values[-1], dtype=out.dtype.numpy)
@@ -611,6 +616,8 @@ def _coerce(value: Any, param: Param) -> Any:
     if not shape:
         if isinstance(value, np.ndarray) and value.ndim:
             raise ShapeError(f"argument {name!r} must be a scalar ({type_text(dtype, shape)}), got shape {value.shape}")
+        if not dtype.is_float and isinstance(value, float | np.floating):
+            raise ArgumentError(f"argument {name!r} must be {type_text(dtype, shape)}, got the float {value!r}")
         # a NumPy scalar, not a Python float: 1.0 / 0.0 is inf and (-8.0) ** 0.5 is nan, as in NumPy
         return dtype.numpy.type(value) if dtype.is_float else value
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
@@ -618,6 +625,9 @@ def _coerce(value: Any, param: Param) -> Any:
         raise ShapeError(f"argument {name!r} has shape {array.shape} but must be {type_text(dtype, shape)} "
                          f"(rank {len(shape)})")
     if array.dtype != dtype.numpy:
+        if not np.can_cast(array.dtype, dtype.numpy, "same_kind"):  # float labels: NumPy's IndexError, not a cast
+            raise ArgumentError(f"argument {name!r} must be {type_text(dtype, shape)}, got {array.dtype} values "
+                                f"(NumPy does not cast {array.dtype} to {dtype.numpy} silently)")
         array = array.astype(dtype.numpy)
     for axis, d in enumerate(shape):
         if d == 1 and array.shape[axis] != 1:
@@ -666,8 +676,8 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
                 if rank == -1:
                     if type(value) is not kind:
                         return _MISS
-                elif type(value) is not np.ndarray or value.ndim != rank or value.dtype != kind:
-                    return _MISS
+                elif type(value) is not np.ndarray or value.ndim != rank or value.dtype != kind or 1 in value.shape:
+                    return _MISS  # a size-1 axis may broadcast: the full path decides, as on a first call
             if sized and any(shape is not None and value.shape != shape
                              for value, shape in zip(args, shapes)):  # noqa: B905 - lengths checked above
                 return _MISS
@@ -745,7 +755,8 @@ def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: st
 
     names = signature_names(fn)
     if args is not None and not isinstance(args, Mapping):
-        raise DiffcError("for a function, args must map argument names to types; its signature fixes the order")
+        raise ArgumentError(f"for a function, args must map argument names to types (args={{'x': 'f64[n]'}}), "
+                            f"not {type(args).__name__} {args!r}; its signature fixes the order")
     types = dict(args or {})
     unknown = sorted(set(types) - set(names))
     if unknown:
@@ -753,6 +764,7 @@ def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: st
                          f"(arguments: {', '.join(names)})")
     for name, text in annotation_types(fn).items():
         types.setdefault(name, text)
+    _params_from_types(list(types), types)  # a bad type is refused now, not at the first call
     params = _params_from_types(names, types) if set(names) <= set(types) else None
 
     def build(params: list[Param], arguments: Arguments) -> Program:

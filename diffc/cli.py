@@ -71,22 +71,59 @@ def parse_args_option(text: str | None) -> dict[str, str] | None:
     return types
 
 
-def load_source(source: str) -> Any:
-    """An expression string, a file of assignment lines, or ``file.py:function``."""
+def load_source(source: str, args: dict[str, str] | None = None) -> Any:
+    """An expression string, a file of assignment lines, or ``file.py:function``.
+
+    A SOURCE is a file when a file of that name exists and its text parses;
+    otherwise it is an expression when it parses as one (``"a / b"`` is an
+    expression although it contains a ``/``); otherwise the error names what
+    was missing. When both readings were possible, or a file was passed over,
+    one line on standard error says which was taken.
+    """
     path, sep, function = source.rpartition(":")
-    if sep and path.endswith(".py") and function.isidentifier():
-        if not os.path.isfile(path):
-            raise UsageError(f"no such file: {path}")
+    if sep and path.endswith(".py") and function.isidentifier() and os.path.isfile(path):
         return _import_function(path, function)
-    if source.endswith((".txt", ".py")) or os.sep in source:
-        if not os.path.isfile(source):
-            raise UsageError(f"no such file: {source}")
-        with open(source, encoding="utf-8") as handle:
-            return handle.read()
-    if os.path.isfile(source) and "\n" not in source:
-        with open(source, encoding="utf-8") as handle:
-            return handle.read()
+    file_text = _read_if_file(source)
+    if file_text is not None and _parses(file_text, args):
+        _note(f"read {source!r} as a file" + (" (it also parses as an expression: write it in parentheses "
+                                              "to compile the expression)" if _parses(source, args) else ""))
+        return file_text
+    looks_like_path = (sep and path.endswith(".py")) or source.endswith((".txt", ".py")) or os.sep in source
+    if file_text is not None or looks_like_path:
+        if _parses(source, args):
+            _note(f"took {source!r} as an expression" + (" (a file of that name exists, but its text does not "
+                                                          "parse)" if file_text is not None else ""))
+            return source
+        if file_text is not None:
+            return file_text  # the file's own parse error, with its line and column, is the useful one
+        raise UsageError(f"no such file: {path if sep and path.endswith('.py') else source}")
     return source
+
+
+def _read_if_file(source: str) -> str | None:
+    """The text of the file named ``source``, or None (no such file, or not a readable text file)."""
+    if "\n" in source or "\0" in source or not os.path.isfile(source):
+        return None
+    try:
+        with open(source, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _parses(text: str, args: dict[str, str] | None) -> bool:
+    """The text front end accepts ``text`` (the user's text is parsed, never evaluated)."""
+    from diffc.frontends.text import parse_text
+
+    try:
+        parse_text(text, args)
+    except DiffcError:
+        return False
+    return True
+
+
+def _note(message: str) -> None:
+    print(f"diffc: {message}", file=sys.stderr)
 
 
 def _import_function(path: str, function: str) -> Any:
@@ -131,13 +168,14 @@ def regenerate_command(ns: argparse.Namespace) -> str:
 
 
 def run_emit(ns: argparse.Namespace) -> str:
-    return emit(load_source(ns.source), args=parse_args_option(ns.args), wrt=_wrt(ns.wrt), name=ns.name,
+    args = parse_args_option(ns.args)
+    return emit(load_source(ns.source, args), args=args, wrt=_wrt(ns.wrt), name=ns.name,
                 backend=ns.backend, command=regenerate_command(ns))
 
 
 def run_show(ns: argparse.Namespace) -> str:
-    f = diffc.compile(load_source(ns.source), wrt=_wrt(ns.wrt), args=parse_args_option(ns.args),
-                      backend=ns.backend)
+    args = parse_args_option(ns.args)
+    f = diffc.compile(load_source(ns.source, args), wrt=_wrt(ns.wrt), args=args, backend=ns.backend)
     shown = {"ir": lambda: f.ir, "grad-ir": lambda: f.grad_ir, "source": lambda: f.source,
              "grad-source": lambda: f.grad_source, "dot": f.to_dot}[ns.what]()
     return shown if shown.endswith("\n") else shown + "\n"

@@ -106,3 +106,22 @@ class CacheWarning(UserWarning):
     Nothing is lost: diffc rebuilds the entry, or compiles in a private
     temporary directory; the warning says which file or directory and why.
     """
+
+
+class ArgumentError(DiffcError, TypeError):
+    """An argument, or an ``args`` entry, of the wrong kind (``args="x"``, ``{"x": 3}``, float labels).
+
+    Also a :class:`TypeError`, the class Python raises for a wrong argument, so
+    code that catches that keeps working; the message names the argument.
+    """
+
+
+class SizeError(DiffcError, ValueError):
+    """A size or integer that NumPy would not accept: negative (``f64[-3]``) or beyond int64.
+
+    Raised before any code is generated, so such a number never reaches Numba.
+    """
+
+
+class IndexRangeError(DiffcError, IndexError):
+    """A static index out of the range of every array (``x[10**30]``): NumPy's IndexError, said at compile time."""

@@ -21,12 +21,13 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
 import numpy as np
 
-from diffc.errors import ShapeError, UnsupportedError
+from diffc.errors import ArgumentError, IndexRangeError, ShapeError, SizeError, UnsupportedError
 
 # ---------------------------------------------------------------------------
 # dtypes
@@ -1238,17 +1239,30 @@ def basic_index(x: Node, key: Any, what: str = "x[...]") -> Node:
         size = shape[axis]
         axis += 1
         if isinstance(k, slice):
-            step = 1 if k.step is None else _static_int(k.step, what, "a slice step")
+            step = 1 if k.step is None else _clamp(_static_int(k.step, what, "a slice step"))
             if step == 0:
                 raise ShapeError(f"{what}: slice step cannot be zero")
-            start = _bound(k.start, size, what, is_stop=False)
-            stop = _bound(k.stop, size, what, is_stop=True)
+            start = _clamp(_bound(k.start, size, what, is_stop=False))
+            stop = _clamp(_bound(k.stop, size, what, is_stop=True))
             out.append(("slice", start, stop, step))
         else:
-            out.append(("int", _static_int(k, what, "an index")))
+            index = _static_int(k, what, "an index")
+            if not -MAX_BOUND <= index < MAX_BOUND:  # out of range of every array, and beyond what Numba types
+                raise IndexRangeError(f"{what}: index {index} is out of bounds for every array (NumPy: IndexError)")
+            out.append(("int", index))
     if all(item == FULL for item in out):
         return x
     return graph.apply(Op.SLICE, x, index=Index(out))
+
+
+# No axis holds 2**61 elements (that many bytes exceed any machine's memory), so a slice bound beyond it means
+# "past the end" exactly as NumPy reads it, and sums of two bounds still fit the int64 that Numba computes in
+MAX_BOUND = 2**61
+
+
+def _clamp(bound: int | None) -> int | None:
+    """``x[:10**30]`` is ``x[:2**61]``: NumPy clamps a slice bound to the axis, so the same slice, in int64."""
+    return bound if bound is None else max(-MAX_BOUND, min(MAX_BOUND, bound))
 
 
 def _static_int(value: Any, what: str, role: str) -> int:
@@ -1379,8 +1393,18 @@ def program_text(program: Program) -> str:
     return "\n".join(lines)
 
 
+INT64_MAX = 2**63 - 1  # the largest size (and integer literal) NumPy holds: np.intp on 64-bit machines
+
+
 def parse_type(text: str) -> tuple[DType, Shape]:
-    """``"f64[m,n]"`` -> (F64, (Sym(m), Sym(n))); ``"f64"`` is a scalar; sizes may be ints."""
+    """``"f64[m,n]"`` -> (F64, (Sym(m), Sym(n))); ``"f64"`` is a scalar; sizes may be ints.
+
+    A size is a name or an integer from 0 to ``INT64_MAX``: NumPy has no
+    negative sizes and none beyond int64, and such a number would reach Numba
+    as a literal it cannot type.
+    """
+    if not isinstance(text, str):
+        raise ArgumentError(f"a type must be a string such as 'f64[n]', not {type(text).__name__} {text!r}")
     text = text.strip()
     if "[" not in text:
         return DType.parse(text), ()
@@ -1392,8 +1416,11 @@ def parse_type(text: str) -> tuple[DType, Shape]:
         part = part.strip()
         if not part:
             continue
-        if part.lstrip("-").isdigit():
-            dims.append(int(part))
+        if re.fullmatch(r"[+-]?[0-9]+", part):
+            size = int(part)
+            if not 0 <= size <= INT64_MAX:
+                raise SizeError(f"size {part} in type {text!r} is out of range: sizes go from 0 to 2**63 - 1")
+            dims.append(size)
         elif part.isidentifier():
             dims.append(Sym.named(part))
         else:

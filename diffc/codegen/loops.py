@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 
 from diffc.codegen.loop_plan import PARALLEL_MIN_WORK, Loop, Plan, Statement, fixed_offset, slice_position, work
+from diffc.codegen.naming import LOOP_NAMES
 from diffc.codegen.printer import PRODUCT, SUM, Expr
 from diffc.ir import Node, Op
 
@@ -199,7 +200,7 @@ class LoopPrinting:
         matrix = self.invariant(t, t.plan.row_matrix[node]).text
         vector = self.invariant(t, node.inputs[1]).text
         var = self.fresh_var(node)  # type: ignore[attr-defined]
-        j = self.namer.fresh("j")  # type: ignore[attr-defined]
+        j = self.namer.fresh(LOOP_NAMES["column"])  # type: ignore[attr-defined]
         lines = [f"{var} = 0.0", f"for {j} in range({self.dim(node.inputs[1].shape[0])}):",  # type: ignore[attr-defined]
                  f"    {var} += {matrix}[{t.i}, {j}] * {vector}[{j}]"]
         expr = Expr(var)
@@ -253,7 +254,7 @@ class LoopPrinting:
         source = node.inputs[1] if node.inputs[0].ndim == 2 else node.inputs[0]
         var = self.fresh_var(node)  # type: ignore[attr-defined]
         width = self.dim(node.shape[0])  # type: ignore[attr-defined]
-        j = self.namer.fresh("j")  # type: ignore[attr-defined]
+        j = self.namer.fresh(LOOP_NAMES["column"])  # type: ignore[attr-defined]
         parts = self.namer.fresh(f"{var}_parts") if t.parallel else ""  # type: ignore[attr-defined]
         target = f"{parts}[{t.chunk}, {j}]" if t.parallel else f"{var}[{j}]"
         shape = f"({t.chunks}, {width})" if t.parallel else width
@@ -335,7 +336,7 @@ class LoopPrinting:
         for j, c in enumerate(carries):  # the last positions, still in registers
             position = f"{end} + {low + j}" if low + j else end
             t.after += [f"if {position} < {size_out}:", f"    {array}[{position}] = {c}"]
-        zero = namer.fresh("k")
+        zero = namer.fresh(LOOP_NAMES["carry"])
         if low:  # positions before the first write
             t.after += [f"for {zero} in range(min({low}, {size_out})):", f"    {array}[{zero}] = 0.0"]
         t.after += [f"for {zero} in range({f'{end} + {high}' if high else end}, {size_out}):",
@@ -351,10 +352,11 @@ class LoopPrinting:
         # row accumulations. The block's rows stay in cache between the first and last pass.
         blocked = any(n in plan.row_matrix for n in loop.nodes + loop.reductions)
         parallel = self.parallel_enabled and plan.parallel_candidate(loop)
-        t = LoopText(loop, plan, exprs, namer.fresh("i"), self.dim(loop.size), blocked, parallel)  # type: ignore[attr-defined]
-        t.start = namer.fresh("start") if blocked else ""
-        t.chunk = namer.fresh("chunk") if parallel else ""
-        t.chunks = namer.fresh("chunks") if parallel else ""
+        index = namer.fresh(LOOP_NAMES["index"])
+        t = LoopText(loop, plan, exprs, index, self.dim(loop.size), blocked, parallel)  # type: ignore[attr-defined]
+        t.start = namer.fresh(LOOP_NAMES["start"]) if blocked else ""
+        t.chunk = namer.fresh(LOOP_NAMES["chunk"]) if parallel else ""
+        t.chunks = namer.fresh(LOOP_NAMES["chunks"]) if parallel else ""
         for node in loop.nodes:
             getattr(self, NODE_PIECES.get(node.op, "piece_elementwise"))(t, node)
         self.print_windows(t)
@@ -392,7 +394,7 @@ class LoopPrinting:
                 body.append(f"{f.var} = 0.0")
                 combine.append(f"    {f.var} += {f.parts}[{chunk}]")
             else:
-                j = self.namer.fresh("j")  # type: ignore[attr-defined]
+                j = self.namer.fresh(LOOP_NAMES["column"])  # type: ignore[attr-defined]
                 body.append(f"{f.var} = np.zeros({f.width}{f.dtype})")
                 combine += [f"    for {j} in range({f.width}):", f"        {f.var}[{j}] += {f.parts}[{chunk}, {j}]"]
         if combine:
@@ -404,7 +406,7 @@ class LoopPrinting:
         """The loop over ``range(low, high)``, or its three passes per block of rows."""
         i = t.i
         if t.blocked:
-            stop = self.namer.fresh("stop")  # type: ignore[attr-defined]
+            stop = self.namer.fresh(LOOP_NAMES["stop"])  # type: ignore[attr-defined]
             lines = [f"for {t.start} in range({low}, {high}, {BLOCK_ROWS}):",
                      f"    {stop} = min({t.start} + {BLOCK_ROWS}, {high})"]
             for phase in (t.dots, t.inside, t.accumulate):

@@ -16,9 +16,16 @@ from pathlib import Path
 # builtins that exist only in some processes (``site`` adds help, exit, ...; the REPL and gettext add ``_``)
 # are reserved always, so that the generated text does not depend on how Python was started
 PROCESS_BUILTINS = frozenset({"help", "exit", "quit", "copyright", "credits", "license", "_"})
-RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | PROCESS_BUILTINS | {
-    "np", "numba", "math", "ShapeError", "forward", "grad", "value_and_grad", "vjp", "self",
-}
+# The one list of the names generated code gives its own things. Module globals are reserved: a user's
+# name that equals one is renamed (``np`` -> ``np_``). Loop variables are handed out per function by
+# ``Namer.fresh`` after the user's names are taken, so the loop's gets the number (``chunks_2``) and the
+# user's argument keeps its name; the loop printers (loops.py) take the bases from ``LOOP_NAMES``.
+MODULE_NAMES = ("np", "numba", "math", "ShapeError", "forward", "grad", "value_and_grad", "vjp", "self")
+LOOP_NAMES = {"index": "i", "column": "j", "carry": "k", "start": "start", "stop": "stop",
+              "chunk": "chunk", "chunks": "chunks"}
+GENERATED_NAMES = MODULE_NAMES + tuple(LOOP_NAMES.values())
+RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | PROCESS_BUILTINS \
+    | frozenset(MODULE_NAMES)
 
 
 def support_names() -> frozenset[str]:

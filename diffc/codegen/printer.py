@@ -14,6 +14,7 @@ expressions nested about 200 deep, so nothing here can ever build one.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -60,8 +61,20 @@ class Expr:
 
 
 def docstring(text: str) -> str:
-    """Text made safe inside triple quotes: no escape or closing quote of the user's survives."""
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    """Text made safe inside triple quotes: no escape, closing quote or control character of the user's survives.
+
+    A NUL (a SymPy symbol may be named ``"a\\x00b"``) makes the whole module
+    uncompilable, and a carriage return would move the lines, so control
+    characters other than the newline and the tab are written as escapes.
+    """
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    body = text[:-1]
+    if text.endswith('"') and (len(body) - len(body.rstrip("\\"))) % 2 == 0:  # a quote not escaped yet:
+        text = body + '\\"'  # 'a"' + '"""' would close the string one quote early
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 Layout = Any  # an output index, or a tuple of layouts: how the return value nests

@@ -54,7 +54,7 @@ from sympy.core.relational import (
     Unequality,
 )
 
-from diffc.errors import ParseError, UnsupportedError
+from diffc.errors import ArgumentError, ParseError, SizeError, UnsupportedError
 from diffc.ir import DType, Graph, Node, Op, Program, parse_type
 
 Build = Callable[[list[Node]], Node]
@@ -123,6 +123,8 @@ def _signature(args: Mapping[str, str] | Sequence[str] | str | None,
         for arg, text in args.items():
             try:
                 out[arg] = parse_type(text)
+            except (ArgumentError, SizeError) as error:
+                raise type(error)(f"argument {arg!r}: {error}") from None
             except ValueError as error:
                 raise ParseError(f"bad type for argument {arg!r}: {error}", text=str(text)) from None
     else:
@@ -142,7 +144,7 @@ def _symbol_names(expr: sympy.Basic) -> set[str]:
 
     ``expr.free_symbols`` recurses, so it fails on very deep expressions.
     """
-    names: set[str] = set()
+    symbols: dict[str, sympy.Symbol] = {}
     seen: set[int] = set()
     stack = [expr]
     while stack:
@@ -151,9 +153,17 @@ def _symbol_names(expr: sympy.Basic) -> set[str]:
             continue
         seen.add(id(node))
         if isinstance(node, sympy.Symbol):
-            names.add(node.name)
+            _one_symbol_per_name(symbols.setdefault(node.name, node), node)
         stack.extend(node.args)
-    return names
+    return set(symbols)
+
+
+def _one_symbol_per_name(first: sympy.Symbol, other: sympy.Symbol) -> None:
+    """Refuse two symbols that SymPy keeps apart but that print alike (``Symbol('x')``, ``Dummy('x')``,
+    ``Symbol('x', positive=True)``): as one input ``x`` they would be silently merged."""
+    if first != other:
+        raise ParseError(f"two different SymPy symbols are both named {first.name!r} ({sympy.srepr(first)} and "
+                         f"{sympy.srepr(other)}): one input per name, so rename one of them", text=first.name)
 
 
 def _convert(expr: sympy.Basic, ctx: _Context) -> Node:

@@ -224,9 +224,53 @@ def written_softmax(node: Node) -> Node | None:
     return _same(node, apply(Op.SOFTMAX, shift_base(e.inputs[0], axes), axis=axes))
 
 
+def log_exp(node: Node) -> Node | None:
+    """log(exp(x)) = x for every x (inf, -inf and NaN too): exp overflows to inf at x = 710, x does not."""
+    (x,) = node.inputs
+    return _same(node, x.inputs[0]) if x.op is Op.EXP else None
+
+
+def exp_log(node: Node) -> Node | None:
+    """exp(log(x)) = x for x >= 0 and NaN, NaN for x < 0 (NumPy's log of a negative number): exact everywhere.
+
+    Written as ``where(x < 0, nan, x)``, so that a negative x still gives
+    NumPy's NaN (and NaN passes through as itself: the comparison is false);
+    the gradient is 1 off the NaN side (0 there: selected, not multiplied),
+    where the written form's exp(log(x)) / x is 0 / 0 at x = 0.
+    """
+    (x,) = node.inputs
+    if x.op is not Op.LOG:
+        return None
+    z = x.inputs[0]
+    zero, nan = z.graph.const(0.0, z.dtype), z.graph.const(float("nan"), z.dtype)
+    return _same(node, z.graph.apply(Op.WHERE, z.graph.apply(Op.LT, z, zero), nan, z))
+
+
+def squared(x: Node) -> Node | None:
+    """``z`` when ``x`` is ``z * z`` or ``z ** 2``."""
+    if x.op is Op.MUL and x.inputs[0] is x.inputs[1]:
+        return x.inputs[0]
+    if x.op is Op.POW and _is(x.inputs[1], 2.0):
+        return x.inputs[0]
+    return None
+
+
+def sqrt_square(node: Node) -> Node | None:
+    """sqrt(x * x) = sqrt(x ** 2) = |x|: x * x overflows to inf at |x| = 1.4e154, |x| does not.
+
+    The gradient becomes sign(x) (abs's convention at 0), where the written
+    form's x / sqrt(x * x) is 0 / 0 = NaN at x = 0.
+    """
+    z = squared(node.inputs[0])
+    return _same(node, apply(Op.ABS, z)) if z is not None and z.dtype.is_float else None
+
+
 REWRITES: dict[Op, tuple[Rewrite, ...]] = {
     # most specific first: log(1 + exp(x)) is softplus before it is log1p(exp(x))
-    Op.LOG: (log_sigmoid, log_one_minus_sigmoid, log_sum_exp, log_of_softmax, log_one_plus_exp, log_one_plus),
+    Op.LOG: (log_exp, log_sigmoid, log_one_minus_sigmoid, log_sum_exp, log_of_softmax, log_one_plus_exp,
+             log_one_plus),
+    Op.EXP: (exp_log,),
+    Op.SQRT: (sqrt_square,),
     Op.LOG1P: (log1p_exp,),
     Op.SUB: (exp_minus_one,),
     Op.ADD: (exp_minus_one,),

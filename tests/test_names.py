@@ -1,0 +1,221 @@
+"""Names never change meaning: a user may name anything what the generated code names its own things.
+
+The generator builds one program per group of hostile names: its arguments,
+its intermediate variables, its output and the function itself are named
+exactly what the printers call their own loop indices, chunk counters,
+partial-sum arrays, helper functions and module globals (the reserved list of
+``diffc/codegen/naming.py`` and the bases the loop printers pass to the
+Namer), plus Python's keywords and builtins. The same program with safe names,
+compiled by the NumPy back end, is the reference: values and gradients must
+agree on the NumPy back end and on the Numba back end's module run as plain
+Python with every parallel loop forced into several chunks; a small sample,
+including a parameter named ``chunks`` as a scalar, a vector and a matrix,
+goes through real Numba.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from plain_numba import call_plain, load_compiled
+
+import diffc
+from diffc.codegen.naming import GENERATED_NAMES, RESERVED, sanitize
+from diffc.ir import DType, Graph, Op, Program, Sym
+
+# names the printers derive from others (a variable's parts and chunk accumulator, a size, an element,
+# a split part, a hidden constant, a gradient), as a user might spell them
+DERIVED = ("x_parts", "sum__parts", "sum__chunk", "u_chunk", "u_parts", "x_n", "x_0", "x_i", "u_i", "x_all",
+           "u_block", "u_weight", "u_next", "sum_", "sum__2", "forward_part1", "grad_part1", "c0", "_const0",
+           "x_bar", "out", "out_bar", "f", "cotangent", "lambda_", "sum__", "chunks_2", "i_2", "j_2")
+
+HOSTILE = sorted(set(RESERVED) | set(GENERATED_NAMES) | set(DERIVED) | set(keyword.kwlist)
+                 | {n for n in dir(builtins) if n.isidentifier()})
+
+
+def groups(names: Sequence[str], size: int) -> list[tuple[str, ...]]:
+    """Every name once, in groups of ``size`` (the last group padded from the start)."""
+    padded = list(names) + list(names[:(-len(names)) % size])
+    return [tuple(padded[k:k + size]) for k in range(0, len(padded), size)]
+
+
+def build(names: Sequence[str], out: str, fn_name: str) -> Program:
+    """a: f64[n], b: f64[n], c: f64, d: f64[m,n]; u = sin(a) * b; v = tanh(d @ a);
+    out = sum(u * c) + sum(v) + c * c: parallel reductions, a row loop, a scalar."""
+    g = Graph()
+    a = g.input(names[0], DType.F64, (Sym.named("n"),))
+    b = g.input(names[1], DType.F64, (Sym.named("n"),))
+    c = g.input(names[2], DType.F64, ())
+    d = g.input(names[3], DType.F64, (Sym.named("m"), Sym.named("n")))
+    u = g.apply(Op.MUL, g.apply(Op.SIN, a), b)
+    v = g.apply(Op.TANH, d @ a)
+    g.names[u], g.names[v] = names[4], names[5]
+    total = (g.apply(Op.SUM, u * c, axis=(0,), keepdims=False) + g.apply(Op.SUM, v, axis=(0,), keepdims=False)
+             + c * c)
+    return Program(g, [a, b, c, d], [total], [out], name=fn_name)
+
+
+def inputs(seed: int) -> list[Any]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=7), rng.normal(size=7), float(rng.normal()), rng.normal(size=(5, 7))]
+
+
+SAFE = ("a0", "a1", "a2", "a3", "v4", "v5")
+
+
+def reference(args: list[Any]) -> tuple[float, tuple[Any, ...]]:
+    value, grads = diffc.compile(build(SAFE, "out", "f"), backend="numpy").value_and_grad(*args)
+    return value, tuple(grads) if isinstance(grads, tuple) else (grads,)
+
+
+def compare(got: tuple[Any, Any], want: tuple[float, tuple[Any, ...]], what: str) -> None:
+    value, grads = got
+    grads = tuple(grads) if isinstance(grads, tuple) else (grads,)
+    np.testing.assert_allclose(value, want[0], rtol=1e-12, err_msg=f"{what}: value")
+    assert len(grads) == len(want[1]), what
+    for k, (mine, theirs) in enumerate(zip(grads, want[1], strict=True)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-14, err_msg=f"{what}: gradient {k}")
+
+
+GROUPS = groups(HOSTILE, 6)
+
+
+def test_the_generator_covers_every_reserved_and_generated_name() -> None:
+    covered = {n for group in GROUPS for n in group}
+    assert set(RESERVED) | set(GENERATED_NAMES) <= covered
+    assert {"chunks", "chunk", "i", "j", "np", "numba", "forward", "lambda", "sum"} <= covered
+
+
+def test_sanitize_renames_reserved_names_readably() -> None:
+    assert sanitize("lambda") == "lambda_"
+    assert sanitize("np") == "np_"
+    assert sanitize("sum") == "sum_"
+    assert sanitize("__class__").startswith("u__")
+    for name in RESERVED:
+        assert sanitize(name) not in RESERVED and sanitize(name).isidentifier()
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=lambda g: "-".join(g[:2]))
+def test_hostile_names_numpy_and_plain_numba(group: tuple[str, ...]) -> None:
+    """Arguments, variables, output and function all named by the group: both back ends agree with the
+    safely named reference (the Numba module as plain Python, every parallel loop in several chunks)."""
+    args = inputs(len(group[0]))
+    want = reference(args)
+    program = build(group, group[-1], group[0])
+    compare(diffc.compile(program, backend="numpy").value_and_grad(*args), want, f"numpy {group}")
+    namespace = load_compiled(diffc.compile(program, backend="numba"), parallel_threshold=0)
+    compare(call_plain(namespace["value_and_grad"], *args), want, f"plain numba {group}")
+
+
+def test_the_loop_gets_the_number_and_the_user_keeps_the_name() -> None:
+    """A user's ``chunks`` stays ``chunks``; the parallel loop's counter is a fresh ``chunks_2``."""
+    text = diffc.compile(build(("chunks", "chunk", "i", "j", "chunks_2", "start"), "stop", "f"),
+                         backend="numba")._declared().module_source("", standalone=True)
+    assert "def forward(chunks, chunk, i, j):" in text
+    assert "for chunk_2 in numba.prange(chunks_2):" in text
+
+
+TRACED = [
+    ("chunks", "def f(x, chunks):\n    return np.sum(np.sin(x) * chunks)\n"),
+    ("chunk", "def f(chunk, i):\n    return np.sum(np.sin(chunk) * i)\n"),
+    ("sum", "def f(sum, range, np_):\n    return np.sum(np.tanh(sum) * range) * np_\n"),
+]
+
+
+def traced(text: str) -> Any:
+    """The test's own function text (never a user's), defined in a namespace with NumPy."""
+    namespace: dict[str, Any] = {"np": np}
+    exec(compile(text, "<test_names>", "exec"), namespace)  # noqa: S102 - the test's own source
+    return namespace["f"]
+
+
+@pytest.mark.parametrize("rank", [0, 1, 2], ids=["scalar", "vector", "matrix"])
+def test_real_numba_parameter_named_chunks(rank: int) -> None:
+    """The issue's case: ``chunks`` as a scalar, a vector and a matrix parameter of a parallel loop (large
+    enough to run in chunks), real Numba against NumPy's value and the NumPy back end's gradient."""
+    fn = traced("def f(x, chunks):\n    return np.sum(np.sin(x) * chunks)\n")
+    rng = np.random.default_rng(rank)
+    shape = (600, 500) if rank == 2 else (300_000,)
+    args = [rng.normal(size=shape), rng.normal(size=shape) if rank else float(rng.normal())]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = diffc.compile(fn)
+        got = compiled.value_and_grad(*args)
+    assert "fallback" not in compiled.stats
+    np.testing.assert_allclose(got[0], fn(*args), rtol=1e-9)
+    want = diffc.compile(fn, backend="numpy").value_and_grad(*args)
+    for mine, theirs in zip(got[1], want[1], strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-9)
+    assert "numba.prange(chunks_2)" in compiled.source or (rank == 2 and "prange" not in compiled.source)
+
+
+@pytest.mark.parametrize("name,text", TRACED, ids=[t[0] for t in TRACED])
+def test_traced_hostile_parameters_both_back_ends(name: str, text: str) -> None:
+    """Traced functions whose parameters are loop and builtin names; plain-Python Numba module with
+    chunks forced, and the NumPy back end, against NumPy's value and the safe reference."""
+    fn = traced(text)
+    rng = np.random.default_rng(0)
+    args = [rng.normal(size=9), rng.normal(size=9)] + ([1.5] if "np_" in text else [])
+    safe = traced(text.replace("chunks", "q0").replace("chunk", "q1").replace("(sum,", "(q2,")
+                  .replace("tanh(sum)", "tanh(q2)").replace("range", "q3").replace(", i)", ", q4)")
+                  .replace("* i)", "* q4)").replace("* np_", "* q5").replace(", np_)", ", q5)"))
+    want = diffc.compile(safe, backend="numpy").value_and_grad(*args)
+    got = diffc.compile(fn, backend="numpy").value_and_grad(*args)
+    np.testing.assert_allclose(got[0], fn(*args), rtol=1e-12)
+    compare(got, (want[0], tuple(want[1]) if isinstance(want[1], tuple) else (want[1],)), f"numpy {name}")
+    types = {p: "f64[n]" for p in fn.__code__.co_varnames[:2]} | ({"np_": "f64"} if "np_" in text else {})
+    namespace = load_compiled(diffc.compile(fn, args=types), parallel_threshold=0)
+    compare(call_plain(namespace["value_and_grad"], *args),
+            (want[0], tuple(want[1]) if isinstance(want[1], tuple) else (want[1],)), f"plain numba {name}")
+
+
+def test_sympy_symbols_named_like_keywords_and_loop_names() -> None:
+    """SymPy symbols may be named anything, keywords included: renamed apart, same numbers."""
+    sympy = pytest.importorskip("sympy")
+    names = ["lambda", "lambda_", "chunks", "np", "i", "forward"]
+    symbols = sympy.symbols(names)
+    expr = sum((k + 1) * sympy.sin(s) * symbols[0] for k, s in enumerate(symbols))
+    values = [0.1 * (k + 1) for k in range(len(names))]
+    safe = sympy.symbols([f"s{k}" for k in range(len(names))])
+    want = diffc.compile(expr.subs(dict(zip(symbols, safe, strict=True)), simultaneous=True),
+                         args=[str(s) for s in safe], backend="numpy").value_and_grad(*values)
+    for backend in ("numpy", "numba-plain"):
+        compiled = diffc.compile(expr, args=names, backend="numpy" if backend == "numpy" else "numba")
+        got = compiled.value_and_grad(*values) if backend == "numpy" else \
+            call_plain(load_compiled(compiled)["value_and_grad"], *values)
+        compare(got, (want[0], tuple(want[1])), backend)
+
+
+def text_names() -> list[str]:
+    """The hostile names the text front end accepts as variables (not keywords, its functions or dunders)."""
+    from diffc.frontends.text import FUNCTIONS
+
+    return [n for n in HOSTILE if n.isidentifier() and not keyword.iskeyword(n) and n not in FUNCTIONS
+            and not n.startswith("__") and n not in ("True", "False", "None")]
+
+
+@pytest.mark.parametrize("group", groups(text_names(), 4), ids=lambda g: "-".join(g[:2]))
+def test_hostile_names_in_expression_text(group: tuple[str, ...]) -> None:
+    """Arguments and an assignment target of a text program named by the group, both back ends."""
+    a, b, c, t = group
+    template = "{t} = sin({a}) * {b} + {c}\nsum({t} * {a}) + {c} * {c}"
+    types = {"{a}": "f64[n]", "{b}": "f64[n]", "{c}": "f64"}
+    if len({a, b, c, t}) < 4:
+        pytest.skip("a padded group repeats a name")
+    rng = np.random.default_rng(0)
+    args = [rng.normal(size=6), rng.normal(size=6), 0.7]
+    safe = diffc.compile(template.format(t="q", a="p0", b="p1", c="p2"), backend="numpy",
+                         args={k.format(a="p0", b="p1", c="p2"): v for k, v in types.items()})
+    want = safe.value_and_grad(*args)
+    want = (want[0], tuple(want[1]))
+    source = template.format(t=t, a=a, b=b, c=c)
+    hostile_types = {k.format(a=a, b=b, c=c): v for k, v in types.items()}
+    compare(diffc.compile(source, args=hostile_types, backend="numpy").value_and_grad(*args), want, f"numpy {group}")
+    namespace = load_compiled(diffc.compile(source, args=hostile_types), parallel_threshold=0)
+    compare(call_plain(namespace["value_and_grad"], *args), want, f"plain numba {group}")
