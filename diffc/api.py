@@ -551,8 +551,9 @@ class Compiled:
         try:
             values, omitted = self._bind(args, kwargs, extra=1)
         except TypeError as error:  # the signature in the message is vjp's: the function's, then the cotangent
-            raise ArgumentError(f"{self.label}.vjp takes the arguments of {self.label}, then the cotangent: "
-                                f"{error}") from None
+            names = self._names if self._names is not None else [p[0] for p in self._params or []]
+            raise ArgumentError(f"{self.label}.vjp({', '.join([*names, 'cotangent'])}) takes the arguments of "
+                                f"{self.label}, then the cotangent: {error}") from None
         spec, inputs = self._prepare(values[:-1], omitted)
         out = spec.forward.outputs[0]
         cotangent = np.asarray(values[-1], dtype=out.dtype.numpy)
