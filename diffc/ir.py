@@ -523,6 +523,15 @@ class Op(enum.Enum):
     LOG_SOFTMAX = "log_softmax"
     MAX_MASK = "max_mask"  # bool, the shape of x: true at the FIRST maximum along attrs axis (where amax's
     MIN_MASK = "min_mask"  # gradient goes, as argmax would pick it); MIN_MASK likewise for the minimum
+    # -- np.linalg on one matrix (rank 2): LAPACK calls, printed as statements between loops --
+    INV = "inv"              # np.linalg.inv(a)
+    SOLVE = "solve"          # np.linalg.solve(a, b): b a vector or a matrix
+    DET = "det"              # np.linalg.det(a)
+    LOGABSDET = "logabsdet"  # np.linalg.slogdet(a)[1]
+    DETSIGN = "detsign"      # np.linalg.slogdet(a)[0]: no gradient
+    CHOLESKY = "cholesky"    # np.linalg.cholesky(a): the lower factor
+    EIGVALSH = "eigvalsh"    # np.linalg.eigvalsh(a): ascending eigenvalues of a symmetric matrix
+    EIGVECSH = "eigvecsh"    # np.linalg.eigh(a)[1]: their eigenvectors, as columns
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -1173,6 +1182,66 @@ def _checked_reshape(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, An
 _RULES.update({
     Op.SLICE: _slice, Op.UNSLICE: _unslice, Op.CONCAT: _concat, Op.STACK: _stack,
     Op.ARANGE: _arange, Op.GATHER: _gather, Op.SCATTER: _scatter, Op.RESHAPE: _checked_reshape,
+})
+
+
+# ---------------------------------------------------------------------------
+# np.linalg: one square matrix (rank 2; stacks are not supported), results as NumPy's
+
+LINALG = frozenset({Op.INV, Op.SOLVE, Op.DET, Op.LOGABSDET, Op.DETSIGN, Op.CHOLESKY, Op.EIGVALSH, Op.EIGVECSH})
+
+
+def _square(graph: Graph, a: Node) -> Dim:
+    """The size of square matrix ``a``: rows and columns unified (a symbolic pair is checked on entry)."""
+    if a.ndim != 2:
+        raise ShapeError(f"needs a square matrix (rank 2), got {type_text(a.dtype, a.shape)}")
+    return graph.unify(a.shape[0], a.shape[1], (a.shape,), what="needs a square matrix")
+
+
+def _float(dtype: DType) -> DType:
+    return dtype if dtype.is_float else DType.F64
+
+
+def _linalg_square(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """inv, cholesky, eigh's vectors: a square matrix of the input's size."""
+    (a,) = inputs
+    n = _square(graph, a)
+    return _float(a.dtype), (n, n), attrs
+
+
+def _linalg_scalar(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """det, slogdet's parts: a number."""
+    _square(graph, inputs[0])
+    return _float(inputs[0].dtype), (), attrs
+
+
+def _linalg_eigvals(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """eigvalsh: one eigenvalue per row."""
+    return _float(inputs[0].dtype), (_square(graph, inputs[0]),), attrs
+
+
+def _solve(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """solve(a, b): b of shape (n,) or (n, k), as NumPy 2 reads it (a vector only when b has rank 1)."""
+    a, b = inputs
+    n = _square(graph, a)
+    if b.ndim not in (1, 2):
+        raise ShapeError(f"b must be a vector or a matrix, got {type_text(b.dtype, b.shape)}")
+    if graph.resolve(b.shape[0]) != graph.resolve(n):
+        graph.unify(n, b.shape[0], (a.shape, b.shape), what="the rows of a and b")
+    return _float(result_dtype((a.dtype, b.dtype))), graph.resolve_shape(b.shape), attrs
+
+
+def index_grid(graph: Graph, n: Dim) -> tuple[Node, Node]:
+    """Row and column indices of an (n, n) matrix, shaped (n, 1) and (1, n): comparing them makes the
+    masks of a diagonal or a triangle without a constant of a symbolic size (identity, Φ)."""
+    index = graph.apply(Op.ARANGE, size=n)
+    return graph.apply(Op.RESHAPE, index, shape=(n, 1)), graph.apply(Op.RESHAPE, index, shape=(1, n))
+
+
+_RULES.update({
+    Op.INV: _linalg_square, Op.CHOLESKY: _linalg_square, Op.EIGVECSH: _linalg_square,
+    Op.DET: _linalg_scalar, Op.LOGABSDET: _linalg_scalar, Op.DETSIGN: _linalg_scalar,
+    Op.EIGVALSH: _linalg_eigvals, Op.SOLVE: _solve,
 })
 
 

@@ -370,3 +370,8 @@ ADJOINTS.update({
     Op.SCATTER: lambda g, out, x, idx: (apply(Op.GATHER, g, idx), None),
 })
 NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | frozenset({Op.ARANGE})
+
+from diffc.adjoint import linalg as _linalg  # noqa: E402 - np.linalg's rules, in their own module
+
+ADJOINTS.update(_linalg.ADJOINTS)
+NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | _linalg.NON_DIFFERENTIABLE

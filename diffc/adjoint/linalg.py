@@ -1,0 +1,131 @@
+"""Adjoints of the np.linalg ops, from the standard matrix results.
+
+Each rule is one formula of M. Giles, "An extended collection of matrix
+derivative results for forward and reverse mode algorithmic differentiation"
+(2008), written with the IR's own ops, so that it is differentiated, simplified
+and printed like any other graph. ``C`` is the op's output, ``g`` (C̄) its
+cotangent. No rule forms an inverse it does not need: ``A⁻ᵀ C̄`` is a
+``solve(Aᵀ, C̄)``.
+
+Symmetric inputs (cholesky, eigh): NumPy reads only the lower triangle of
+``A``, so the derivative along one entry of ``A`` alone is not what a user of
+a symmetric matrix wants. These rules return the *symmetric* gradient, the one
+of ``f((A + Aᵀ) / 2)``, as JAX (``symmetrize_input``) and autograd do: it is
+exact along every symmetric direction, which is every direction that keeps
+``A`` a valid input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from diffc.ir import Node, Op, index_grid
+
+AdjointRule = Callable[..., tuple[Node | None, ...]]
+
+
+def _apply(op: Op, *xs: Node, **attrs: object) -> Node:
+    return xs[0].graph.apply(op, *xs, **attrs)
+
+
+def _zero(x: Node) -> Node:
+    return x.graph.const(0.0, x.dtype)
+
+
+def _symmetric(x: Node) -> Node:
+    """(X + Xᵀ) / 2: the gradient along symmetric directions (see the module docstring)."""
+    return (x + x.T) * 0.5
+
+
+def _lower_half(x: Node) -> Node:
+    """Φ(X): the strictly lower triangle of X and half its diagonal, zero above (Murray 2016)."""
+    rows, cols = index_grid(x.graph, x.shape[0])
+    upper = _apply(Op.WHERE, _apply(Op.EQ, rows, cols), x * 0.5, _zero(x))
+    return _apply(Op.WHERE, _apply(Op.GT, rows, cols), x, upper)
+
+
+def inv(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """C = A⁻¹: Ā = -Cᵀ C̄ Cᵀ."""
+    return (-(out.T @ g @ out.T),)
+
+
+def solve(g: Node, out: Node, a: Node, b: Node) -> tuple[Node | None, ...]:
+    """C = A⁻¹ B: B̄ = A⁻ᵀ C̄ (one more solve, with Aᵀ), Ā = -B̄ Cᵀ (an outer product for a vector b)."""
+    b_bar = _apply(Op.SOLVE, a.T, g)
+    a_bar = _apply(Op.OUTER, b_bar, out) if out.ndim == 1 else b_bar @ out.T
+    return -a_bar, b_bar
+
+
+def det(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """C = det A: Ā = C̄ C A⁻ᵀ.
+
+    Convention: needs an invertible A (a singular A makes np.linalg.inv raise LinAlgError).
+    """
+    return ((g * out) * _apply(Op.INV, a).T,)
+
+
+def logabsdet(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """C = log|det A|: Ā = C̄ A⁻ᵀ, whatever the sign of the determinant.
+
+    Convention: needs an invertible A (a singular A makes np.linalg.inv raise LinAlgError).
+    """
+    return (g * _apply(Op.INV, a).T,)
+
+
+def cholesky(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """A = L Lᵀ: Ā = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹, symmetrised (Murray 2016, eq. 10).
+
+    From L⁻¹ dA L⁻ᵀ = L⁻¹ dL + (L⁻¹ dL)ᵀ with L⁻¹ dL lower triangular. The two
+    triangular inverses are solves with Lᵀ.
+
+    Convention: the symmetric gradient, that of cholesky((A + Aᵀ) / 2); NumPy reads only the lower
+    triangle of A.
+    """
+    lt = out.T
+    left = _apply(Op.SOLVE, lt, _lower_half(lt @ g))     # L⁻ᵀ Φ(Lᵀ L̄)
+    return (_symmetric(_apply(Op.SOLVE, lt, left.T).T),)  # (L⁻ᵀ (L⁻ᵀ Φ)ᵀ)ᵀ = L⁻ᵀ Φ L⁻¹
+
+
+def eigvalsh(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """A = V diag(w) Vᵀ: Ā = V diag(w̄) Vᵀ (symmetric already).
+
+    Convention: the symmetric gradient, that of eigh((A + Aᵀ) / 2); NumPy reads only the lower
+    triangle of A.
+    """
+    v = _apply(Op.EIGVECSH, a)
+    n = v.shape[0]
+    return ((v * _apply(Op.RESHAPE, g, shape=(1, n))) @ v.T,)
+
+
+def eigvecsh(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """A = V diag(w) Vᵀ: Ā = V (F ∘ (Vᵀ V̄)) Vᵀ, symmetrised, with F_ij = 1 / (w_j - w_i) off the diagonal
+    and 0 on it (Giles 2008, section 3.1).
+
+    The diagonal of F divides by 1 and is selected away, never computed as 1/0; a repeated eigenvalue makes the
+    eigenvectors not differentiable, and F has an inf there, as in every implementation.
+
+    Convention: the symmetric gradient, that of eigh((A + Aᵀ) / 2); eigenvectors are defined up to
+    sign, so only losses that do not depend on the signs have a gradient that means anything.
+    """
+    w = _apply(Op.EIGVALSH, a)
+    n = w.shape[0]
+    gap = _apply(Op.RESHAPE, w, shape=(1, n)) - _apply(Op.RESHAPE, w, shape=(n, 1))  # w_j - w_i
+    rows, cols = index_grid(out.graph, n)
+    off = _apply(Op.NE, rows, cols)
+    one = out.graph.const(1.0, out.dtype)
+    f = _apply(Op.WHERE, off, one / _apply(Op.WHERE, off, gap, one), _zero(out))
+    return (_symmetric(out @ (f * (out.T @ g)) @ out.T),)
+
+
+ADJOINTS: dict[Op, AdjointRule] = {
+    Op.INV: inv,
+    Op.SOLVE: solve,
+    Op.DET: det,
+    Op.LOGABSDET: logabsdet,
+    Op.CHOLESKY: cholesky,
+    Op.EIGVALSH: eigvalsh,
+    Op.EIGVECSH: eigvecsh,
+}
+
+# the sign of the determinant is piecewise constant
+NON_DIFFERENTIABLE: frozenset[Op] = frozenset({Op.DETSIGN})
