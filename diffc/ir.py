@@ -532,6 +532,7 @@ class Op(enum.Enum):
     CHOLESKY = "cholesky"    # np.linalg.cholesky(a): the lower factor
     EIGVALSH = "eigvalsh"    # np.linalg.eigvalsh(a): ascending eigenvalues of a symmetric matrix
     EIGVECSH = "eigvecsh"    # np.linalg.eigh(a)[1]: their eigenvectors, as columns
+    PINV = "pinv"            # np.linalg.pinv(a): any (m, n) matrix, an (n, m) result
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -1188,7 +1189,8 @@ _RULES.update({
 # ---------------------------------------------------------------------------
 # np.linalg: one square matrix (rank 2; stacks are not supported), results as NumPy's
 
-LINALG = frozenset({Op.INV, Op.SOLVE, Op.DET, Op.LOGABSDET, Op.DETSIGN, Op.CHOLESKY, Op.EIGVALSH, Op.EIGVECSH})
+LINALG = frozenset({Op.INV, Op.SOLVE, Op.DET, Op.LOGABSDET, Op.DETSIGN, Op.CHOLESKY, Op.EIGVALSH, Op.EIGVECSH,
+                    Op.PINV})
 
 
 def _square(graph: Graph, a: Node) -> Dim:
@@ -1220,6 +1222,14 @@ def _linalg_eigvals(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any
     return _float(inputs[0].dtype), (_square(graph, inputs[0]),), attrs
 
 
+def _pinv(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """pinv: the transposed shape, for any matrix."""
+    (a,) = inputs
+    if a.ndim != 2:
+        raise ShapeError(f"needs a matrix (rank 2), got {type_text(a.dtype, a.shape)}")
+    return _float(a.dtype), (a.shape[1], a.shape[0]), attrs
+
+
 def _solve(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     """solve(a, b): b of shape (n,) or (n, k), as NumPy 2 reads it (a vector only when b has rank 1)."""
     a, b = inputs
@@ -1241,7 +1251,7 @@ def index_grid(graph: Graph, n: Dim) -> tuple[Node, Node]:
 _RULES.update({
     Op.INV: _linalg_square, Op.CHOLESKY: _linalg_square, Op.EIGVECSH: _linalg_square,
     Op.DET: _linalg_scalar, Op.LOGABSDET: _linalg_scalar, Op.DETSIGN: _linalg_scalar,
-    Op.EIGVALSH: _linalg_eigvals, Op.SOLVE: _solve,
+    Op.EIGVALSH: _linalg_eigvals, Op.SOLVE: _solve, Op.PINV: _pinv,
 })
 
 

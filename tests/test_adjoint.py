@@ -283,6 +283,7 @@ def linalg_cases() -> list[Case]:
         Case("cholesky", (Op.CHOLESKY,), lambda g, x: g.apply(Op.CHOLESKY, spd(g, x)), square),
         Case("eigvalsh", (Op.EIGVALSH,), lambda g, x: g.apply(Op.EIGVALSH, spd(g, x)), square),
         Case("eigvecsh", (Op.EIGVECSH,), lambda g, x: g.apply(Op.EIGVECSH, spd(g, x)) ** 2.0, square),
+        Case("pinv", (Op.PINV,), lambda g, x: g.apply(Op.PINV, x), {"x": ("f64[p,m]", "real")}),
     ]
 
 

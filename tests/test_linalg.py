@@ -72,6 +72,7 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[[int, int], np.ndarray], Cal
     "matrix_power_0": (lambda a, c: np.sum(np.linalg.matrix_power(a, 0) * c) + np.sum(a), general,
                        lambda n: (n, n)),
     "multi_dot": (lambda a, c: np.linalg.multi_dot([c[:, 0], a, a.T, c[:, 1]]), general, lambda n: (n, 2)),
+    "pinv": (lambda a, c: np.sum(np.linalg.pinv(a) * c), general, lambda n: (n, n)),
 }
 
 
@@ -127,6 +128,26 @@ def test_float32_follows_float64(name: str, backend: str) -> None:
     assert np.asarray(g32).dtype == np.float32
     assert_close(value32, value, rtol=2e-4, atol=2e-4, what="value")
     assert_close(g32, g64, rtol=2e-3, atol=2e-3 * float(np.max(np.abs(g64))), what="gradient")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "plain-numba"])
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (1, 4)])
+def test_pinv_of_rectangular_matrices(shape: tuple[int, int], backend: str) -> None:
+    rng = np.random.default_rng(sum(shape))
+    a, c = rng.standard_normal(shape), rng.standard_normal(shape[::-1])
+
+    def fn(a: Any, c: Any) -> Any:
+        return np.sum(np.linalg.pinv(a) * c)
+
+    types = {"a": f"f64[{shape[0]},{shape[1]}]", "c": f"f64[{shape[1]},{shape[0]}]"}
+    compiled = diffc.compile(fn, args=types, wrt="a", backend="numpy" if backend == "numpy" else "numba")
+    if backend == "numpy":
+        value, grads = compiled.value_and_grad(a, c)
+    else:
+        value, grads = call_plain(load_compiled(compiled)["value_and_grad"], a, c)
+    assert_close(value, fn(a, c), rtol=1e-12, atol=1e-12, what="value")
+    (want,) = numeric_grad(fn, [a, c], wrt=[0])
+    assert_close(as_tuple(grads, 1)[0], want, rtol=1e-5, atol=1e-7, what="gradient")
 
 
 # ---------------------------------------------------------------------------
@@ -259,7 +280,7 @@ def _combined(a: Any, s: Any, b: Any) -> Any:
     w, v = np.linalg.eigh(s)
     return (np.sum(np.linalg.inv(a) * b[0]) + np.linalg.det(a) + sign * logdet + np.sum(np.linalg.solve(a, b[1]))
             + np.sum(np.linalg.cholesky(s)) + np.sum(w * b[2]) + np.sum(v * v * b[3])
-            + np.linalg.norm(b[4], 3) + np.linalg.norm(a, 1))
+            + np.linalg.norm(b[4], 3) + np.linalg.norm(a, 1) + np.sum(np.linalg.pinv(a) * b[0]))
 
 
 def _real_numba_matches_numpy(fn: Callable[..., Any], types: dict[str, str], args: list[np.ndarray]) -> None:

@@ -117,6 +117,19 @@ def eigvecsh(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
     return (_symmetric(out @ (f * (out.T @ g)) @ out.T),)
 
 
+def pinv(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """P = A⁺: Ā = -Pᵀ Ḡ Pᵀ + (I - A P) Ḡᵀ P Pᵀ + Pᵀ P Ḡᵀ (I - P A), the reverse of Golub and Pereyra's
+    dA⁺ = -A⁺ dA A⁺ + A⁺ A⁺ᵀ dAᵀ (I - A A⁺) + (I - A⁺ A) dAᵀ A⁺ᵀ A⁺. The identities are not formed:
+    (I - A P) X is X - A (P X).
+
+    Convention: the derivative at constant rank (singular values below rcond stay cut off).
+    """
+    p, gt = out, g.T
+    x = gt @ p @ p.T
+    y = p.T @ p @ gt
+    return (-(p.T @ g @ p.T) + (x - a @ (p @ x)) + (y - (y @ p) @ a),)
+
+
 ADJOINTS: dict[Op, AdjointRule] = {
     Op.INV: inv,
     Op.SOLVE: solve,
@@ -125,6 +138,7 @@ ADJOINTS: dict[Op, AdjointRule] = {
     Op.CHOLESKY: cholesky,
     Op.EIGVALSH: eigvalsh,
     Op.EIGVECSH: eigvecsh,
+    Op.PINV: pinv,
 }
 
 # the sign of the determinant is piecewise constant

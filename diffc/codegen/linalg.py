@@ -3,7 +3,7 @@
 They are not elementwise, so the loop planner leaves them out of every loop
 (it fuses only what its tables name) and the Numba back end prints them as
 these same statements between loops: Numba compiles ``np.linalg.inv``,
-``solve``, ``det``, ``slogdet``, ``cholesky``, ``eigh`` and ``eigvalsh`` in
+``solve``, ``det``, ``slogdet``, ``cholesky``, ``eigh``, ``eigvalsh`` and ``pinv`` in
 nopython mode through SciPy's LAPACK (SciPy is a dependency), on any layout
 (a transposed view is copied to Fortran order, as LAPACK wants).
 """
@@ -18,7 +18,7 @@ CALLS: dict[Op, tuple[str, int | None]] = {
     Op.INV: ("np.linalg.inv", None), Op.SOLVE: ("np.linalg.solve", None), Op.DET: ("np.linalg.det", None),
     Op.LOGABSDET: ("np.linalg.slogdet", 1), Op.DETSIGN: ("np.linalg.slogdet", 0),
     Op.CHOLESKY: ("np.linalg.cholesky", None), Op.EIGVALSH: ("np.linalg.eigvalsh", None),
-    Op.EIGVECSH: ("np.linalg.eigh", 1),
+    Op.EIGVECSH: ("np.linalg.eigh", 1), Op.PINV: ("np.linalg.pinv", None),
 }
 
 

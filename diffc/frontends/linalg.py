@@ -1,4 +1,4 @@
-"""Tracing np.linalg: solve, inv, det, slogdet, cholesky, eigh, eigvalsh, norm, matrix_power, multi_dot.
+"""Tracing np.linalg: solve, inv, det, slogdet, cholesky, eigh, eigvalsh, pinv, norm, matrix_power, multi_dot.
 
 Each function records the IR ops of diffc/ir.py's np.linalg block (a matrix
 op per LAPACK call) or, where NumPy defines it by other operations (a norm of
@@ -22,7 +22,18 @@ from typing import Any
 import numpy as np
 
 from diffc.errors import ShapeError, UnsupportedCallError
-from diffc.frontends.trace import Tracer, _apply, _axis, _fail, _matmul, _node, _promote, _reject_kwargs, _traced
+from diffc.frontends.trace import (
+    _UNSET,
+    Tracer,
+    _apply,
+    _axis,
+    _fail,
+    _matmul,
+    _node,
+    _promote,
+    _reject_kwargs,
+    _traced,
+)
 from diffc.ir import DType, Node, Op, index_grid, type_text
 
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
@@ -126,6 +137,21 @@ def _np_eigvalsh(a: Any, UPLO: Any = "L") -> Tracer:  # noqa: N803 - NumPy's nam
     what = "np.linalg.eigvalsh"
     node = _lower(a, UPLO, what)
     return Tracer(_apply(node.graph, Op.EIGVALSH, (node,), what))
+
+
+def _np_pinv(a: Any, rcond: Any = None, hermitian: Any = False, *, rtol: Any = _UNSET) -> Tracer:
+    """np.linalg.pinv of any matrix, with NumPy's default cutoff (rcond 1e-15, Numba's too).
+
+    Convention: the derivative at constant rank (Golub and Pereyra): singular values cut off stay cut
+    off; hermitian=True is read as the general case (the same pseudo-inverse).
+    """
+    what = "np.linalg.pinv"
+    _reject_kwargs(what, rcond=rcond, rtol=rtol)
+    t = _traced(a, what)
+    node = _float(t, what)
+    if node.ndim != 2:
+        raise _fail(f"{what}: needs a matrix (rank 2), got {type_text(node.dtype, node.shape)}", ShapeError)
+    return Tracer(_apply(t.graph, Op.PINV, (node,), what))
 
 
 # -- products -----------------------------------------------------------------------------------
@@ -329,4 +355,5 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.linalg.matrix_power: _np_matrix_power,
     np.linalg.multi_dot: _np_multi_dot,
     np.linalg.norm: _np_norm,
+    np.linalg.pinv: _np_pinv,
 }
