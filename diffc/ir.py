@@ -533,6 +533,9 @@ class Op(enum.Enum):
     EIGVALSH = "eigvalsh"    # np.linalg.eigvalsh(a): ascending eigenvalues of a symmetric matrix
     EIGVECSH = "eigvecsh"    # np.linalg.eigh(a)[1]: their eigenvectors, as columns
     PINV = "pinv"            # np.linalg.pinv(a): any (m, n) matrix, an (n, m) result
+    SVDVALS = "svdvals"      # np.linalg.svd(a, full_matrices=False)[1]: k = min(m, n) singular values, descending
+    SVD_U = "svd_u"          # its [0], (m, k), and [2], (k, n): the singular vectors, for the adjoint of SVDVALS
+    SVD_VT = "svd_vt"
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -1190,7 +1193,7 @@ _RULES.update({
 # np.linalg: one square matrix (rank 2; stacks are not supported), results as NumPy's
 
 LINALG = frozenset({Op.INV, Op.SOLVE, Op.DET, Op.LOGABSDET, Op.DETSIGN, Op.CHOLESKY, Op.EIGVALSH, Op.EIGVECSH,
-                    Op.PINV})
+                    Op.PINV, Op.SVDVALS, Op.SVD_U, Op.SVD_VT})
 
 
 def _square(graph: Graph, a: Node) -> Dim:
@@ -1230,6 +1233,16 @@ def _pinv(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> Rule
     return _float(a.dtype), (a.shape[1], a.shape[0]), attrs
 
 
+def _svd(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any], part: int) -> RuleResult:
+    """The thin SVD's parts of an (m, n) matrix, k = min(m, n): U (m, k), s (k,), Vᵀ (k, n)."""
+    (a,) = inputs
+    if a.ndim != 2:
+        raise ShapeError(f"needs a matrix (rank 2), got {type_text(a.dtype, a.shape)}")
+    m, n = a.shape
+    k = dim_min(m, n)
+    return _float(a.dtype), ((m, k), (k,), (k, n))[part], attrs
+
+
 def _solve(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
     """solve(a, b): b of shape (n,) or (n, k), as NumPy 2 reads it (a vector only when b has rank 1)."""
     a, b = inputs
@@ -1252,6 +1265,7 @@ _RULES.update({
     Op.INV: _linalg_square, Op.CHOLESKY: _linalg_square, Op.EIGVECSH: _linalg_square,
     Op.DET: _linalg_scalar, Op.LOGABSDET: _linalg_scalar, Op.DETSIGN: _linalg_scalar,
     Op.EIGVALSH: _linalg_eigvals, Op.SOLVE: _solve, Op.PINV: _pinv,
+    **{op: functools.partial(_svd, part=k) for k, op in enumerate((Op.SVD_U, Op.SVDVALS, Op.SVD_VT))},
 })
 
 

@@ -284,6 +284,12 @@ def linalg_cases() -> list[Case]:
         Case("eigvalsh", (Op.EIGVALSH,), lambda g, x: g.apply(Op.EIGVALSH, spd(g, x)), square),
         Case("eigvecsh", (Op.EIGVECSH,), lambda g, x: g.apply(Op.EIGVECSH, spd(g, x)) ** 2.0, square),
         Case("pinv", (Op.PINV,), lambda g, x: g.apply(Op.PINV, x), {"x": ("f64[p,m]", "real")}),
+        Case("svdvals", (Op.SVDVALS,), lambda g, x: g.apply(Op.SVDVALS, x), {"x": ("f64[m,p]", "real")}),
+        # the singular vectors are defined up to a sign per pair of columns: losses of their squares do not see it
+        Case("svd-u-tall", (Op.SVD_U,), lambda g, x: g.apply(Op.SVD_U, x) ** 2.0, {"x": ("f64[p,m]", "real")}),
+        Case("svd-u-wide", (Op.SVD_U,), lambda g, x: g.apply(Op.SVD_U, x) ** 2.0, {"x": ("f64[m,p]", "real")}),
+        Case("svd-vt-tall", (Op.SVD_VT,), lambda g, x: g.apply(Op.SVD_VT, x) ** 2.0, {"x": ("f64[p,m]", "real")}),
+        Case("svd-vt-wide", (Op.SVD_VT,), lambda g, x: g.apply(Op.SVD_VT, x) ** 2.0, {"x": ("f64[m,p]", "real")}),
     ]
 
 

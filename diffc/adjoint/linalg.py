@@ -101,20 +101,32 @@ def eigvecsh(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
     """A = V diag(w) Vᵀ: Ā = V (F ∘ (Vᵀ V̄)) Vᵀ, symmetrised, with F_ij = 1 / (w_j - w_i) off the diagonal
     and 0 on it (Giles 2008, section 3.1).
 
-    The diagonal of F divides by 1 and is selected away, never computed as 1/0; a repeated eigenvalue makes the
-    eigenvectors not differentiable, and F has an inf there, as in every implementation.
+    A repeated eigenvalue makes the eigenvectors not differentiable, and F has an inf there, as in
+    every implementation.
 
     Convention: the symmetric gradient, that of eigh((A + Aᵀ) / 2); eigenvectors are defined up to
     sign, so only losses that do not depend on the signs have a gradient that means anything.
     """
     w = _apply(Op.EIGVALSH, a)
-    n = w.shape[0]
-    gap = _apply(Op.RESHAPE, w, shape=(1, n)) - _apply(Op.RESHAPE, w, shape=(n, 1))  # w_j - w_i
-    rows, cols = index_grid(out.graph, n)
+    row, col = _row(w), _column(w)
+    return (_symmetric(out @ (_inverse_gaps(row - col) * (out.T @ g)) @ out.T),)
+
+
+def _row(x: Node) -> Node:
+    return _apply(Op.RESHAPE, x, shape=(1, x.shape[0]))
+
+
+def _column(x: Node) -> Node:
+    return _apply(Op.RESHAPE, x, shape=(x.shape[0], 1))
+
+
+def _inverse_gaps(gap: Node) -> Node:
+    """F: 1 / gap off the diagonal, 0 on it. The diagonal divides by 1 and is selected away, never
+    computed as 1/0 (a repeated eigen- or singular value still gives inf off the diagonal)."""
+    rows, cols = index_grid(gap.graph, gap.shape[0])
     off = _apply(Op.NE, rows, cols)
-    one = out.graph.const(1.0, out.dtype)
-    f = _apply(Op.WHERE, off, one / _apply(Op.WHERE, off, gap, one), _zero(out))
-    return (_symmetric(out @ (f * (out.T @ g)) @ out.T),)
+    one = gap.graph.const(1.0, gap.dtype)
+    return _apply(Op.WHERE, off, one / _apply(Op.WHERE, off, gap, one), _zero(gap))
 
 
 def pinv(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
@@ -130,6 +142,44 @@ def pinv(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
     return (-(p.T @ g @ p.T) + (x - a @ (p @ x)) + (y - (y @ p) @ a),)
 
 
+def svdvals(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """A = U diag(s) Vᵀ (thin): Ā = U diag(s̄) Vᵀ, exact where the singular values are distinct.
+
+    Convention: at repeated or zero singular values the gradient is U diag(s̄) Vᵀ for the vectors
+    LAPACK returns (a subgradient of the nuclear and spectral norms).
+    """
+    u, vt = _apply(Op.SVD_U, a), _apply(Op.SVD_VT, a)
+    return ((u * _apply(Op.RESHAPE, g, shape=(1, out.shape[0]))) @ vt,)
+
+
+def _singular_parts(a: Node) -> tuple[Node, Node, Node, Node]:
+    """U, Vᵀ, the singular values s, and F_ij = 1 / (s_j² - s_i²) (0 on the diagonal)."""
+    u, vt, values = _apply(Op.SVD_U, a), _apply(Op.SVD_VT, a), _apply(Op.SVDVALS, a)
+    row, col = _row(values), _column(values)
+    return u, vt, values, _inverse_gaps(row * row - col * col)
+
+
+def svd_u(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """The U part of Townsend's thin-SVD adjoint (2016): Ā = U (F ∘ (UᵀŪ - ŪᵀU)) S Vᵀ
+    + (I - U Uᵀ) Ū S⁻¹ Vᵀ, with (I - U Uᵀ) Ū computed as Ū - U (Uᵀ Ū).
+
+    Built only by the adjoint of the singular values (np.linalg.svd itself is not traced).
+    """
+    u, vt, values, f = _singular_parts(a)
+    s = _row(values)  # S on the right scales columns
+    utg = u.T @ g
+    return ((u @ ((f * (utg - utg.T)) * s) + (g - u @ utg) / s) @ vt,)
+
+
+def svd_vt(g: Node, out: Node, a: Node) -> tuple[Node | None, ...]:
+    """The Vᵀ part of Townsend's adjoint, with V̄ = gᵀ: Ā = U S (F ∘ (VᵀV̄ - V̄ᵀV)) Vᵀ
+    + U S⁻¹ V̄ᵀ (I - V Vᵀ), with V̄ᵀ (I - V Vᵀ) computed as g - (g V) Vᵀ."""
+    u, vt, values, f = _singular_parts(a)
+    s = _column(values)  # S on the left scales rows
+    vtg = vt @ g.T
+    return (u @ (s * ((f * (vtg - vtg.T)) @ vt) + (g - (g @ vt.T) @ vt) / s),)
+
+
 ADJOINTS: dict[Op, AdjointRule] = {
     Op.INV: inv,
     Op.SOLVE: solve,
@@ -139,6 +189,9 @@ ADJOINTS: dict[Op, AdjointRule] = {
     Op.EIGVALSH: eigvalsh,
     Op.EIGVECSH: eigvecsh,
     Op.PINV: pinv,
+    Op.SVDVALS: svdvals,
+    Op.SVD_U: svd_u,
+    Op.SVD_VT: svd_vt,
 }
 
 # the sign of the determinant is piecewise constant

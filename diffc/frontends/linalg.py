@@ -244,7 +244,7 @@ def _np_multi_dot(arrays: Any, *, out: Any = None) -> Tracer:
 # -- norms ---------------------------------------------------------------------------------------
 
 VECTOR_ORDS = "None, 2, 1, np.inf, -np.inf, 0, or any other number p"
-MATRIX_ORDS = "None, 'fro', 1, -1, np.inf, -np.inf"
+MATRIX_ORDS = "None, 'fro', 1, -1, np.inf, -np.inf, and for a matrix (rank 2) 2, -2, 'nuc'"
 
 
 def _reduce(op: Op, x: Node, axes: tuple[int, ...], keepdims: bool) -> Node:
@@ -283,13 +283,23 @@ def _vector_norm(x: Node, ord: Any, axes: tuple[int, ...], keepdims: bool) -> No
 # a matrix norm of ord 1 (inf): the largest column (row) sum of |x|; -1 (-inf) the smallest
 _MATRIX_SUMS: dict[Any, tuple[int, Op]] = {1: (0, Op.AMAX), -1: (0, Op.AMIN), math.inf: (1, Op.AMAX),
                                            -math.inf: (1, Op.AMIN)}
+# a matrix norm of the singular values: the largest (2), the smallest (-2), their sum ('nuc')
+_SINGULAR: dict[Any, Op] = {2: Op.AMAX, -2: Op.AMIN, "nuc": Op.SUM}
 
 
 def _matrix_norm(x: Node, ord: Any, axes: tuple[int, int], keepdims: bool) -> Node | None:  # noqa: A002
     """The matrix norm of ``ord`` over the axes (rows, columns), or ``None`` for an ord diffc lacks."""
     if ord is None or ord == "fro":
         return _reduce(Op.NORM, x, tuple(sorted(axes)), keepdims)
-    if isinstance(ord, str) or ord not in _MATRIX_SUMS:
+    if not isinstance(ord, (str, int, float, np.integer, np.floating)):
+        return None
+    if ord in _SINGULAR and x.ndim == 2:  # a stack would need a batched SVD
+        graph = x.graph
+        norm = _reduce(_SINGULAR[ord], graph.apply(Op.SVDVALS, x), (0,), False)
+        zero = graph.const(0.0, x.dtype)
+        norm = graph.apply(Op.WHERE, graph.apply(Op.GT, norm, zero), norm, zero)  # gradient 0 where the norm is 0
+        return graph.apply(Op.RESHAPE, norm, shape=(1, 1)) if keepdims else norm
+    if ord not in _MATRIX_SUMS:
         return None
     summed, extreme = _MATRIX_SUMS[ord]
     sums = _reduce(Op.SUM, x.graph.apply(Op.ABS, x), (axes[summed],), True)
@@ -303,7 +313,9 @@ def _np_norm(x: Any, ord: Any = None, axis: Any = None, keepdims: Any = False) -
     Convention: at x = 0 the gradient is 0 for every ord (PyTorch's choice; JAX gives NaN); ord 1 and
     the matrix norms 1, inf take sign(0) = 0; ord inf, -inf (and the matrix norms' largest or smallest
     sum) send the gradient to the first extreme entry; a p-norm with p < 1 has an infinite derivative
-    at a zero entry and gives NaN there.
+    at a zero entry and gives NaN there. The matrix norms 2, -2, 'nuc' (of a rank-2 array) have the
+    gradient 0 where the norm is 0, and elsewhere U diag(s̄) Vᵀ of LAPACK's singular vectors (a
+    subgradient at repeated or zero singular values).
     """
     what = "np.linalg.norm"
     t = _traced(x, what)
