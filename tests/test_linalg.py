@@ -360,3 +360,21 @@ def test_norm_with_an_unsupported_ord_names_it(shape: tuple[int, ...], ord: Any,
     types = {"x": f"f64[{','.join(map(str, shape))}]"}
     with pytest.raises(UnsupportedError, match=f"ord={ord!r}"):
         _ir(lambda x: np.linalg.norm(x, ord, axis), types)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_parts_of_one_call_share_it(backend: str) -> None:
+    """eigh's values and vectors, slogdet's sign and logarithm, the SVD's three parts: one LAPACK call each."""
+    def fn(a: Any) -> Any:
+        sign, logdet = np.linalg.slogdet(a)
+        return np.linalg.norm(a, "nuc") + np.sum(np.linalg.eigh(a)[0]) + sign * logdet
+
+    compiled = diffc.compile(fn, args={"a": "f64[n,n]"}, backend=backend)
+    text = compiled.grad_source
+    for call in ("np.linalg.svd(", "np.linalg.eigh(", "np.linalg.slogdet("):
+        assert text.count(call) == 1, (call, text)
+    a = spd(4, 0)
+    (want,) = numeric_grad(fn, [a])
+    grads = compiled.grad(a) if backend == "numpy" else call_plain(load_compiled(compiled)["grad"], a)
+    # eigh reads the lower triangle: at a symmetric a, the symmetrised differences are the symmetric gradient
+    assert_close(as_tuple(grads, 1)[0], _sym(want), rtol=1e-5, atol=1e-7, what="gradient")
