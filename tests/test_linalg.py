@@ -53,6 +53,23 @@ def _sym(a: Any) -> Any:
     return (a + a.T) * 0.5
 
 
+def value_and_grad_on(backend: str, fn: Callable[..., Any], types: dict[str, str], args: list[Any],
+                      wrt: str | None = None) -> tuple[Any, Any]:
+    """``fn``'s value and gradient by the NumPy back end, or by the Numba back end's module run as Python."""
+    compiled = diffc.compile(fn, args=types, wrt=wrt, backend="numpy" if backend == "numpy" else "numba")
+    if backend == "numpy":
+        return compiled.value_and_grad(*args)  # type: ignore[no-any-return]
+    return call_plain(load_compiled(compiled)["value_and_grad"], *args)  # type: ignore[no-any-return]
+
+
+def check_against_differences(backend: str, fn: Callable[..., Any], types: dict[str, str], args: list[Any]) -> None:
+    """The value against ``fn`` run by NumPy, the gradient in ``args[0]`` against central differences."""
+    value, grads = value_and_grad_on(backend, fn, types, args, wrt=next(iter(types)))
+    assert_close(value, fn(*args), rtol=1e-12, atol=1e-12, what="value")
+    (want,) = numeric_grad(fn, args, wrt=[0])
+    assert_close(as_tuple(grads, 1)[0], want, rtol=1e-5, atol=1e-7, what="gradient")
+
+
 # name -> (loss of (a, c): a the matrix, c a weight of the output's shape; matrix kind; output shape of n)
 CASES: dict[str, tuple[Callable[..., Any], Callable[[int, int], np.ndarray], Callable[[int], tuple[int, ...]]]] = {
     "inv": (lambda a, c: np.sum(np.linalg.inv(a) * c), general, lambda n: (n, n)),
@@ -139,15 +156,8 @@ def test_pinv_of_rectangular_matrices(shape: tuple[int, int], backend: str) -> N
     def fn(a: Any, c: Any) -> Any:
         return np.sum(np.linalg.pinv(a) * c)
 
-    types = {"a": f"f64[{shape[0]},{shape[1]}]", "c": f"f64[{shape[1]},{shape[0]}]"}
-    compiled = diffc.compile(fn, args=types, wrt="a", backend="numpy" if backend == "numpy" else "numba")
-    if backend == "numpy":
-        value, grads = compiled.value_and_grad(a, c)
-    else:
-        value, grads = call_plain(load_compiled(compiled)["value_and_grad"], a, c)
-    assert_close(value, fn(a, c), rtol=1e-12, atol=1e-12, what="value")
-    (want,) = numeric_grad(fn, [a, c], wrt=[0])
-    assert_close(as_tuple(grads, 1)[0], want, rtol=1e-5, atol=1e-7, what="gradient")
+    check_against_differences(backend, fn, {"a": f"f64[{shape[0]},{shape[1]}]", "c": f"f64[{shape[1]},{shape[0]}]"},
+                              [a, c])
 
 
 # ---------------------------------------------------------------------------
@@ -229,14 +239,7 @@ def test_norm_value_and_gradient(shape: tuple[int, ...], ord: Any, axis: Any, ke
         return np.sum(np.linalg.norm(x, ord, axis, keepdims) * c)
 
     types = {"x": f"f64[{','.join(map(str, shape))}]", "c": f"f64[{','.join(map(str, out_shape))}]"}
-    compiled = diffc.compile(fn, args=types, wrt="x", backend="numpy" if backend == "numpy" else "numba")
-    if backend == "numpy":
-        value, grads = compiled.value_and_grad(x, c)
-    else:
-        value, grads = call_plain(load_compiled(compiled)["value_and_grad"], x, c)
-    assert_close(value, fn(x, c), rtol=1e-12, atol=1e-12, what="value")
-    (want,) = numeric_grad(fn, [x, c], wrt=[0])
-    assert_close(as_tuple(grads, 1)[0], want, rtol=1e-5, atol=1e-7, what="gradient")
+    check_against_differences(backend, fn, types, [x, c])
 
 
 @pytest.mark.parametrize(("ord", "shape"), [(None, (4,)), (2, (4,)), (1, (4,)), (np.inf, (4,)), (-np.inf, (4,)),
@@ -246,13 +249,7 @@ def test_norm_gradient_is_zero_at_zero(ord: Any, shape: tuple[int, ...]) -> None
     """Convention: every ord gives the gradient 0 at x = 0 (finite: no NaN from 0/0)."""
     types = {"x": f"f64[{','.join(map(str, shape))}]"}
     for backend in ("numpy", "plain-numba"):
-        compiled = diffc.compile(lambda x: np.linalg.norm(x, ord), args=types,
-                                 backend="numpy" if backend == "numpy" else "numba")
-        zero = np.zeros(shape)
-        if backend == "numpy":
-            value, grads = compiled.value_and_grad(zero)
-        else:
-            value, grads = call_plain(load_compiled(compiled)["value_and_grad"], zero)
+        value, grads = value_and_grad_on(backend, lambda x: np.linalg.norm(x, ord), types, [np.zeros(shape)])
         assert value == 0.0
         assert_close(as_tuple(grads, 1)[0], np.zeros(shape), rtol=0, atol=0, what=f"{backend} ord={ord}")
 
