@@ -538,6 +538,19 @@ class Op(enum.Enum):
     PROD = "prod"          # a reduction like SUM: attrs axis, keepdims
     CUMSUM = "cumsum"      # running sum along attrs axis (a one-axis tuple); the shape of x
     CUMPROD = "cumprod"    # running product, like CUMSUM
+    # -- np.linalg on one matrix (rank 2): LAPACK calls, printed as statements between loops --
+    INV = "inv"              # np.linalg.inv(a)
+    SOLVE = "solve"          # np.linalg.solve(a, b): b a vector or a matrix
+    DET = "det"              # np.linalg.det(a)
+    LOGABSDET = "logabsdet"  # np.linalg.slogdet(a)[1]
+    DETSIGN = "detsign"      # np.linalg.slogdet(a)[0]: no gradient
+    CHOLESKY = "cholesky"    # np.linalg.cholesky(a): the lower factor
+    EIGVALSH = "eigvalsh"    # np.linalg.eigvalsh(a): ascending eigenvalues of a symmetric matrix
+    EIGVECSH = "eigvecsh"    # np.linalg.eigh(a)[1]: their eigenvectors, as columns
+    PINV = "pinv"            # np.linalg.pinv(a): any (m, n) matrix, an (n, m) result
+    SVDVALS = "svdvals"      # np.linalg.svd(a, full_matrices=False)[1]: k = min(m, n) singular values, descending
+    SVD_U = "svd_u"          # its [0], (m, k), and [2], (k, n): the singular vectors, for the adjoint of SVDVALS
+    SVD_VT = "svd_vt"
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -1205,6 +1218,86 @@ def _checked_reshape(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, An
 _RULES.update({
     Op.SLICE: _slice, Op.UNSLICE: _unslice, Op.CONCAT: _concat, Op.STACK: _stack,
     Op.ARANGE: _arange, Op.GATHER: _gather, Op.SCATTER: _scatter, Op.RESHAPE: _checked_reshape,
+})
+
+
+# ---------------------------------------------------------------------------
+# np.linalg: one square matrix (rank 2; stacks are not supported), results as NumPy's
+
+LINALG = frozenset({Op.INV, Op.SOLVE, Op.DET, Op.LOGABSDET, Op.DETSIGN, Op.CHOLESKY, Op.EIGVALSH, Op.EIGVECSH,
+                    Op.PINV, Op.SVDVALS, Op.SVD_U, Op.SVD_VT})
+
+
+def _square(graph: Graph, a: Node) -> Dim:
+    """The size of square matrix ``a``: rows and columns unified (a symbolic pair is checked on entry)."""
+    if a.ndim != 2:
+        raise ShapeError(f"needs a square matrix (rank 2), got {type_text(a.dtype, a.shape)}")
+    return graph.unify(a.shape[0], a.shape[1], (a.shape,), what="needs a square matrix")
+
+
+def _float(dtype: DType) -> DType:
+    return dtype if dtype.is_float else DType.F64
+
+
+def _linalg_square(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """inv, cholesky, eigh's vectors: a square matrix of the input's size."""
+    (a,) = inputs
+    n = _square(graph, a)
+    return _float(a.dtype), (n, n), attrs
+
+
+def _linalg_scalar(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """det, slogdet's parts: a number."""
+    _square(graph, inputs[0])
+    return _float(inputs[0].dtype), (), attrs
+
+
+def _linalg_eigvals(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """eigvalsh: one eigenvalue per row."""
+    return _float(inputs[0].dtype), (_square(graph, inputs[0]),), attrs
+
+
+def _pinv(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """pinv: the transposed shape, for any matrix."""
+    (a,) = inputs
+    if a.ndim != 2:
+        raise ShapeError(f"needs a matrix (rank 2), got {type_text(a.dtype, a.shape)}")
+    return _float(a.dtype), (a.shape[1], a.shape[0]), attrs
+
+
+def _svd(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any], part: int) -> RuleResult:
+    """The thin SVD's parts of an (m, n) matrix, k = min(m, n): U (m, k), s (k,), Vᵀ (k, n)."""
+    (a,) = inputs
+    if a.ndim != 2:
+        raise ShapeError(f"needs a matrix (rank 2), got {type_text(a.dtype, a.shape)}")
+    m, n = a.shape
+    k = dim_min(m, n)
+    return _float(a.dtype), ((m, k), (k,), (k, n))[part], attrs
+
+
+def _solve(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    """solve(a, b): b of shape (n,) or (n, k), as NumPy 2 reads it (a vector only when b has rank 1)."""
+    a, b = inputs
+    n = _square(graph, a)
+    if b.ndim not in (1, 2):
+        raise ShapeError(f"b must be a vector or a matrix, got {type_text(b.dtype, b.shape)}")
+    if graph.resolve(b.shape[0]) != graph.resolve(n):
+        graph.unify(n, b.shape[0], (a.shape, b.shape), what="the rows of a and b")
+    return _float(result_dtype((a.dtype, b.dtype))), graph.resolve_shape(b.shape), attrs
+
+
+def index_grid(graph: Graph, n: Dim) -> tuple[Node, Node]:
+    """Row and column indices of an (n, n) matrix, shaped (n, 1) and (1, n): comparing them makes the
+    masks of a diagonal or a triangle without a constant of a symbolic size (identity, Φ)."""
+    index = graph.apply(Op.ARANGE, size=n)
+    return graph.apply(Op.RESHAPE, index, shape=(n, 1)), graph.apply(Op.RESHAPE, index, shape=(1, n))
+
+
+_RULES.update({
+    Op.INV: _linalg_square, Op.CHOLESKY: _linalg_square, Op.EIGVECSH: _linalg_square,
+    Op.DET: _linalg_scalar, Op.LOGABSDET: _linalg_scalar, Op.DETSIGN: _linalg_scalar,
+    Op.EIGVALSH: _linalg_eigvals, Op.SOLVE: _solve, Op.PINV: _pinv,
+    **{op: functools.partial(_svd, part=k) for k, op in enumerate((Op.SVD_U, Op.SVDVALS, Op.SVD_VT))},
 })
 
 

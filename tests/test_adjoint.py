@@ -279,6 +279,43 @@ def function_cases() -> list[Case]:
 
 
 CASES += function_cases()
+def linalg_cases() -> list[Case]:
+    """np.linalg's ops at well-conditioned matrices built in the IR: x + 4I is strictly diagonally dominant
+    for x in (-0.9, 0.9) ("unit"); x xᵀ + I is symmetric positive definite, so that finite differences of x
+    move cholesky's and eigh's input along symmetric directions only."""
+    def eye(g: Graph, n: Any) -> Node:
+        return g.apply(Op.CAST, g.apply(Op.EQ, *ir.index_grid(g, n)), dtype=DType.F64)
+
+    def general(g: Graph, x: Node) -> Node:
+        return x + eye(g, x.shape[0]) * 4.0
+
+    def spd(g: Graph, x: Node) -> Node:
+        return x @ x.T + eye(g, x.shape[0])
+
+    square = {"x": ("f64[n,n]", "unit")}
+    return [
+        Case("inv", (Op.INV,), lambda g, x: g.apply(Op.INV, general(g, x)), square),
+        Case("solve-vector", (Op.SOLVE,), lambda g, x, b: g.apply(Op.SOLVE, general(g, x), b),
+             {**square, "b": ("f64[n]", "real")}),
+        Case("solve-matrix", (Op.SOLVE,), lambda g, x, b: g.apply(Op.SOLVE, general(g, x), b),
+             {**square, "b": ("f64[n,k]", "real")}),
+        Case("det", (Op.DET,), lambda g, x: g.apply(Op.DET, general(g, x)), square),
+        Case("logabsdet", (Op.LOGABSDET,), lambda g, x: g.apply(Op.LOGABSDET, general(g, x) - eye(g, x.shape[0]) * 8.0),
+             square),  # x - 4I: every eigenvalue near -4, the determinant's sign (-1)^n
+        Case("cholesky", (Op.CHOLESKY,), lambda g, x: g.apply(Op.CHOLESKY, spd(g, x)), square),
+        Case("eigvalsh", (Op.EIGVALSH,), lambda g, x: g.apply(Op.EIGVALSH, spd(g, x)), square),
+        Case("eigvecsh", (Op.EIGVECSH,), lambda g, x: g.apply(Op.EIGVECSH, spd(g, x)) ** 2.0, square),
+        Case("pinv", (Op.PINV,), lambda g, x: g.apply(Op.PINV, x), {"x": ("f64[p,m]", "real")}),
+        Case("svdvals", (Op.SVDVALS,), lambda g, x: g.apply(Op.SVDVALS, x), {"x": ("f64[m,p]", "real")}),
+        # the singular vectors are defined up to a sign per pair of columns: losses of their squares do not see it
+        Case("svd-u-tall", (Op.SVD_U,), lambda g, x: g.apply(Op.SVD_U, x) ** 2.0, {"x": ("f64[p,m]", "real")}),
+        Case("svd-u-wide", (Op.SVD_U,), lambda g, x: g.apply(Op.SVD_U, x) ** 2.0, {"x": ("f64[m,p]", "real")}),
+        Case("svd-vt-tall", (Op.SVD_VT,), lambda g, x: g.apply(Op.SVD_VT, x) ** 2.0, {"x": ("f64[p,m]", "real")}),
+        Case("svd-vt-wide", (Op.SVD_VT,), lambda g, x: g.apply(Op.SVD_VT, x) ** 2.0, {"x": ("f64[m,p]", "real")}),
+    ]
+
+
+CASES += linalg_cases()
 
 
 def compile_or_skip(f: diffc.Compiled) -> diffc.Compiled:

@@ -452,3 +452,7 @@ ADJOINTS.update({
     Op.PROD: reduce_prod,
     Op.CUMSUM: cumsum,
 })
+from diffc.adjoint import linalg as _linalg  # noqa: E402 - np.linalg's rules, in their own module
+
+ADJOINTS.update(_linalg.ADJOINTS)
+NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | _linalg.NON_DIFFERENTIABLE

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from diffc.codegen.linalg import NumbaLinalgPrinting
 from diffc.codegen.loops import LoopPrinting
 from diffc.codegen.printer import Expr, Printer
 from diffc.ir import Dim, Node, Op
 
 
-class NumbaPrinter(LoopPrinting, Printer):
+class NumbaPrinter(LoopPrinting, NumbaLinalgPrinting, Printer):
     backend: ClassVar[str] = "numba"
     imports: ClassVar[tuple[str, ...]] = ("import numpy as np", "import numba")
     decorator: ClassVar[str] = '@numba.njit(error_model="numpy", cache=True)'

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from diffc.codegen.linalg import LinalgPrinting
 from diffc.codegen.printer import PRODUCT, Expr, Printer
 from diffc.ir import Node
 
 
-class NumpyPrinter(Printer):
+class NumpyPrinter(LinalgPrinting, Printer):
     backend: ClassVar[str] = "numpy"
     imports: ClassVar[tuple[str, ...]] = ("import numpy as np",)
     decorator: ClassVar[str] = ""

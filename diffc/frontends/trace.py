@@ -75,15 +75,15 @@ __all__ = ["Size", "SizesNeededError", "Tracer", "annotation_types", "function_n
 # errors that point at the user's line
 
 _NUMPY_DIR = os.path.dirname(np.__file__)
-_FRONTENDS_DIR = os.path.dirname(__file__) + os.sep  # the tracer and its handler modules
+_DIFFC_DIR = os.path.dirname(os.path.dirname(__file__)) + os.sep  # handlers in other modules (np.linalg's) too
 
 
 def _user_location() -> str:
-    """`` (at file.py, line 12)``: the innermost frame outside diffc's front ends and NumPy."""
+    """`` (at file.py, line 12)``: the innermost frame outside diffc and NumPy."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith((_NUMPY_DIR, _FRONTENDS_DIR)):
+        if not filename.startswith(_DIFFC_DIR) and not filename.startswith(_NUMPY_DIR):
             return f" (at {os.path.basename(filename)}, line {frame.f_lineno})"
         frame = frame.f_back
     return ""
@@ -348,7 +348,7 @@ def _np_mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepd
     return _reduce(Op.MEAN, a, axis, keepdims, "np.mean")
 
 
-# -- ops for real models: max/min reductions and the norm --------------------------
+# -- ops for real models: max/min reductions (the norm is in diffc/frontends/linalg.py) --
 
 def _np_max(a: Any, axis: Any = None, out: Any = None, keepdims: Any = False, initial: Any = _UNSET,
             where: Any = _UNSET) -> Tracer:
@@ -368,20 +368,6 @@ def _np_min(a: Any, axis: Any = None, out: Any = None, keepdims: Any = False, in
     """
     _reject_kwargs("np.min", out=out, initial=initial, where=where)
     return _reduce(Op.AMIN, a, axis, keepdims, "np.min")
-
-
-def _np_norm(x: Any, ord: Any = None, axis: Any = None, keepdims: Any = False) -> Tracer:  # noqa: A002
-    """np.linalg.norm as sqrt(sum(x * x)): the 2-norm of vectors, the Frobenius norm of matrices."""
-    what = "np.linalg.norm"
-    t = _traced(x, what)
-    axes = _axis(axis, what)
-    count = t.node.ndim if axes is None else 1 if isinstance(axes, int) else len(axes)
-    if not (ord is None or (ord == 2 and count == 1) or (ord == "fro" and count == 2)):
-        raise _fail(f"np.linalg.norm(..., ord={ord!r}) is not supported by diffc's tracer: only the 2-norm of "
-                    "vectors and the Frobenius norm of matrices (ord=None); write it out with np.sum and np.abs")
-    if axes is None and t.node.ndim > 2 and ord is not None:
-        raise _fail(f"np.linalg.norm(..., ord={ord!r}) of a rank-{t.node.ndim} array: give axis")
-    return Tracer(_apply(t.graph, Op.NORM, (t.node,), what, axis=axes, keepdims=bool(keepdims)))
 
 
 def _matmul(a: Any, b: Any, what: str) -> Tracer:
@@ -486,7 +472,6 @@ _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.ndim: _np_ndim,
     # ops for real models
     np.max: _np_max, np.amax: _np_max, np.min: _np_min, np.amin: _np_min,
-    np.linalg.norm: _np_norm,
 }
 
 
@@ -1329,9 +1314,12 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
     return Program(graph, inputs, outputs, names, program_name)
 
 
-from diffc.frontends.construction import constructing, register, sequence_operand  # noqa: E402 - it builds on the tracer above
+# handler modules that build on the tracer above: array construction, more NumPy functions, np.linalg
+from diffc.frontends.construction import constructing, register, sequence_operand  # noqa: E402
 
 register(_FUNCTIONS)
 
-# more NumPy functions, ufuncs and array methods: the module registers them in the tables above
-from diffc.frontends import numpy_functions  # noqa: E402, F401
+from diffc.frontends import numpy_functions  # noqa: E402, F401 - it registers itself in the tables above
+from diffc.frontends.linalg import FUNCTIONS as _LINALG  # noqa: E402
+
+_FUNCTIONS.update(_LINALG)
