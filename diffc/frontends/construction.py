@@ -207,7 +207,7 @@ _ORIGINAL: dict[str, Any] = {"array": np.array, "asarray": np.asarray, "asanyarr
 
 # functions whose argument is a sequence of arrays, not an array: their dispatch sees each element already
 _SEQUENCE_FUNCTIONS = frozenset({"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack",
-                                 "row_stack", "block"})
+                                 "row_stack", "block", "multi_dot"})
 
 
 def _converting(name: str, func: Any, whole: Callable[..., Any] | None = None) -> Callable[..., Any]:
