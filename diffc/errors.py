@@ -98,3 +98,11 @@ class FallbackWarning(RuntimeWarning):
     function, the generated line Numba stopped at and Numba's error, and
     ``f.stats["fallback"]`` records what runs instead.
     """
+
+
+class IndexTypeError(TraceError, IndexError):
+    """A float (or other non-integer) value used as an index while tracing, where NumPy raises IndexError."""
+
+
+class IndexRangeError(TraceError, IndexError):
+    """A constant index out of range of an axis whose size is known while tracing (NumPy's IndexError)."""

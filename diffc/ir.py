@@ -523,6 +523,9 @@ class Op(enum.Enum):
     LOG_SOFTMAX = "log_softmax"
     MAX_MASK = "max_mask"  # bool, the shape of x: true at the FIRST maximum along attrs axis (where amax's
     MIN_MASK = "min_mask"  # gradient goes, as argmax would pick it); MIN_MASK likewise for the minimum
+    # -- integer indexing on any axis (diffc/frontends/indexing.py traces it; rules in the "take" block) --
+    TAKE = "take"                # np.take(x, idx, axis): axis `axis` of x replaced by idx's axes; attrs axis
+    SCATTER_ADD = "scatter_add"  # zeros with g added at idx along axis (np.add.at): TAKE's adjoint; attrs axis, size
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -1174,6 +1177,46 @@ _RULES.update({
     Op.SLICE: _slice, Op.UNSLICE: _unslice, Op.CONCAT: _concat, Op.STACK: _stack,
     Op.ARANGE: _arange, Op.GATHER: _gather, Op.SCATTER: _scatter, Op.RESHAPE: _checked_reshape,
 })
+
+
+# -- integer indexing on any axis: np.take and its adjoint, the scatter-add of np.add.at --
+#
+# An index array (or a 0-d index: one entry, its axis goes) is data: its
+# entries are checked when the generated code runs (NumPy's IndexError; a
+# negative entry counts from the end), never read out of bounds.
+
+
+def _integer_index(idx: Node, what: str) -> None:
+    if idx.dtype not in (DType.I64, DType.I32):
+        raise ShapeError(f"{what}: an index must be integers, got {type_text(idx.dtype, idx.shape)}")
+
+
+def _take(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    x, idx = inputs
+    if x.ndim == 0:
+        raise ShapeError("take: a scalar cannot be indexed")
+    _integer_index(idx, "take")
+    axis = _norm_axes(attrs.get("axis", 0), x.ndim)[0]
+    shape = x.shape
+    return x.dtype, tuple(shape[:axis]) + tuple(idx.shape) + tuple(shape[axis + 1:]), {"axis": axis}
+
+
+def _scatter_add(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    g, idx = inputs
+    _integer_index(idx, "scatter_add")
+    axis, k = attrs["axis"], idx.ndim
+    if not 0 <= axis <= g.ndim - k:
+        raise ShapeError(f"scatter_add: axis {axis} and an index of rank {k} do not fit "
+                         f"{type_text(g.dtype, g.shape)}")
+    for a, b in zip(g.shape[axis:axis + k], idx.shape, strict=True):
+        if graph.resolve(a) != graph.resolve(b):
+            graph.unify(a, b, (g.shape, idx.shape), what="scatter_add")
+    size = graph.resolve(attrs["size"])
+    shape = g.shape
+    return g.dtype, tuple(shape[:axis]) + (size,) + tuple(shape[axis + k:]), {"axis": axis, "size": size}
+
+
+_RULES.update({Op.TAKE: _take, Op.SCATTER_ADD: _scatter_add})
 
 
 def basic_index(x: Node, key: Any, what: str = "x[...]") -> Node:

@@ -407,7 +407,7 @@ def test_python_control_flow_on_traced_values(fn: Callable[..., Any]) -> None:
     (lambda x: int(x), "int()"),
     (lambda x: [v for v in x], "iterating"),
     (lambda x: sum(x), "iterating"),
-    (lambda x: x[x > 0], "indexing with a boolean mask"),
+    (lambda x: x[x > 0], "a boolean mask selection"),
     (lambda x: np.asarray(x), "np.asarray"),
     (lambda x: np.sum([x, x]), "list of traced values"),
     (lambda x: x // 2, "np.floor_divide"),

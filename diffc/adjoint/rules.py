@@ -370,3 +370,15 @@ ADJOINTS.update({
     Op.SCATTER: lambda g, out, x, idx: (apply(Op.GATHER, g, idx), None),
 })
 NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | frozenset({Op.ARANGE})
+
+
+def take(g: Node, out: Node, x: Node, idx: Node) -> tuple[Node | None, ...]:
+    """Each entry of x that idx picks gets g back, added up where idx picks it again (np.add.at)."""
+    axis = out.attr("axis")
+    return (apply(Op.SCATTER_ADD, g, idx, axis=axis, size=x.shape[axis]), None)
+
+
+ADJOINTS.update({
+    Op.TAKE: take,
+    Op.SCATTER_ADD: lambda g, out, x, idx: (apply(Op.TAKE, g, idx, axis=out.attr("axis")), None),  # linear
+})

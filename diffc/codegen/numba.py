@@ -203,6 +203,41 @@ class NumbaPrinter(LoopPrinting, Printer):
     def print_scatter(self, node: Node, g: Expr, idx: Expr) -> Expr:
         return self.call(self.require("numba_gather", "scatter_rows"), g, idx, Expr(self.dim(node.shape[1])))
 
+    # -- integer indexing on any axis: loops over a (before, axis, after) view (diffc/support/numba_take.py) --
+    def _entry(self, node: Node, idx: Expr, size: Dim) -> str:
+        """A 0-d index checked and counted from the end as NumPy does: the helper raises IndexError."""
+        return f"{self.require('numba_take', 'entry')}({idx.text}, {self.dim(size)}, {node.attr('axis')})"
+
+    def _three_axes(self, x: Node, expr: Expr, axis: int, width: int) -> str:
+        """``x`` as a contiguous (before, axis, after) array, ``width`` axes from ``axis`` on merged in the middle."""
+        shape = x.shape
+        if x.ndim == 3 and axis == 1 and width == 1:
+            return expr.text
+        parts = (self._product(shape[:axis]), self._product(shape[axis:axis + width]),
+                 self._product(shape[axis + width:]))
+        return f"np.ascontiguousarray({expr.text}).reshape(({', '.join(parts)}))"
+
+    def _flat(self, idx: Node, expr: Expr) -> str:
+        return expr.text if idx.ndim == 1 else f"np.ascontiguousarray({expr.text}).reshape(-1)"
+
+    def print_take(self, node: Node, x: Expr, idx: Expr) -> Expr:
+        source, index, axis = node.inputs[0], node.inputs[1], node.attr("axis")
+        if index.ndim == 0:
+            return Expr(f"{self.wrap(x, 100)}{self.on_axis(axis, self._entry(node, idx, source.shape[axis]))}")
+        call = (f"{self.require('numba_take', 'take3')}({self._three_axes(source, x, axis, 1)}, "
+                f"{self._flat(index, idx)}, {axis})")
+        return Expr(call if source.ndim == 3 and index.ndim == 1 and axis == 1
+                    else f"{call}.reshape({self.shape(node.shape)})")
+
+    def state_scatter_add(self, node: Node, var: str, g: Expr, idx: Expr) -> list[str]:
+        grad, index, axis = node.inputs[0], node.inputs[1], node.attr("axis")
+        if index.ndim == 0:
+            place = self.on_axis(axis, self._entry(node, idx, node.shape[axis]))
+            return [f"{var} = {self.zeros(node)}", f"{var}{place} = {g.text}"]
+        call = (f"{self.require('numba_take', 'scatter_add3')}({self._three_axes(grad, g, axis, index.ndim)}, "
+                f"{self._flat(index, idx)}, {self.dim(node.shape[axis])}, {axis})")
+        return [f"{var} = {call}.reshape({self.shape(node.shape)})"]
+
     def print_reshape(self, node: Node, x: Expr) -> Expr:
         """Numba reshapes contiguous arrays only: a view (a slice, a transpose, an argument that may be one)
         goes through ``np.ascontiguousarray`` first, which copies only when the array is not contiguous."""
