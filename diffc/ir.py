@@ -526,6 +526,11 @@ class Op(enum.Enum):
     # -- integer indexing on any axis (diffc/frontends/indexing.py traces it; rules in the "take" block) --
     TAKE = "take"                # np.take(x, idx, axis): axis `axis` of x replaced by idx's axes; attrs axis
     SCATTER_ADD = "scatter_add"  # zeros with g added at idx along axis (np.add.at): TAKE's adjoint; attrs axis, size
+    TAKE_ALONG = "take_along"    # np.take_along_axis(x, idx, axis): idx has x's rank and shape off the axis
+    SCATTER_ADD_ALONG = "scatter_add_along"  # zeros with g[..., k, ...] added at idx[..., k, ...]: its adjoint
+    ARGMAX = "argmax"            # i64, the first maximum along attrs axis (None: of the flattened array), keepdims
+    ARGMIN = "argmin"
+    ARGSORT = "argsort"          # i64, x's shape: a stable sort's permutation along attrs axis
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -1216,7 +1221,56 @@ def _scatter_add(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) 
     return g.dtype, tuple(shape[:axis]) + (size,) + tuple(shape[axis + k:]), {"axis": axis, "size": size}
 
 
-_RULES.update({Op.TAKE: _take, Op.SCATTER_ADD: _scatter_add})
+def _along(graph: Graph, x: Node, idx: Node, axis: int, what: str) -> None:
+    """idx has x's rank and x's sizes off ``axis`` (the tracer broadcasts it first)."""
+    _integer_index(idx, what)
+    if idx.ndim != x.ndim:
+        raise ShapeError(f"{what}: the index needs the array's rank {x.ndim}, got {type_text(idx.dtype, idx.shape)}")
+    for d, (a, b) in enumerate(zip(x.shape, idx.shape, strict=True)):
+        if d != axis and graph.resolve(a) != graph.resolve(b):
+            graph.unify(a, b, (x.shape, idx.shape), what=what)
+
+
+def _take_along(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    x, idx = inputs
+    if x.ndim == 0:
+        raise ShapeError("take_along: a scalar cannot be indexed")
+    axis = _norm_axes(attrs["axis"], x.ndim)[0]
+    _along(graph, x, idx, axis, "take_along")
+    return x.dtype, idx.shape, {"axis": axis}
+
+
+def _scatter_add_along(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    g, idx = inputs
+    axis = _norm_axes(attrs["axis"], g.ndim)[0]
+    _along(graph, g, idx, axis, "scatter_add_along")
+    size = graph.resolve(attrs["size"])
+    shape = list(g.shape)
+    shape[axis] = size
+    return g.dtype, tuple(shape), {"axis": axis, "size": size}
+
+
+def _arg_extreme(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    (x,) = inputs
+    if x.ndim == 0:
+        raise ShapeError("argmax/argmin of a scalar")
+    axis, keepdims = attrs.get("axis"), bool(attrs.get("keepdims", False))
+    if axis is None:
+        return DType.I64, (1,) * x.ndim if keepdims else (), {"axis": None, "keepdims": keepdims}
+    (axis,) = _norm_axes(axis, x.ndim)
+    return DType.I64, _reduce_shape(x.shape, (axis,), keepdims), {"axis": axis, "keepdims": keepdims}
+
+
+def _argsort(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    (x,) = inputs
+    if x.ndim == 0:
+        raise ShapeError("argsort of a scalar")
+    return DType.I64, x.shape, {"axis": _norm_axes(attrs.get("axis", -1), x.ndim)[0]}
+
+
+_RULES.update({Op.TAKE: _take, Op.SCATTER_ADD: _scatter_add, Op.TAKE_ALONG: _take_along,
+               Op.SCATTER_ADD_ALONG: _scatter_add_along, Op.ARGMAX: _arg_extreme, Op.ARGMIN: _arg_extreme,
+               Op.ARGSORT: _argsort})
 
 
 def basic_index(x: Node, key: Any, what: str = "x[...]") -> Node:

@@ -267,6 +267,11 @@ def take_cases() -> list[Case]:
         Case("scatter-add-axis1", (Op.SCATTER_ADD,),
              lambda g, x, i: g.apply(Op.SCATTER_ADD, g.apply(Op.SIN, x), i, axis=1, size=SIZES["n"]),
              {"x": ("f64[m,m]", "real"), "i": ("i64[m]", "index")}, wrt=("x",)),
+        Case("take-along-axis1", (Op.TAKE_ALONG,), lambda g, x, i: g.apply(Op.TAKE_ALONG, x * x, i, axis=1),
+             {"x": ("f64[m,n]", "real"), "i": ("i64[m,k]", "index")}, wrt=("x",)),
+        Case("scatter-add-along-axis1", (Op.SCATTER_ADD_ALONG,),
+             lambda g, x, i: g.apply(Op.SCATTER_ADD_ALONG, g.apply(Op.SIN, x), i, axis=1, size=SIZES["n"]),
+             {"x": ("f64[m,p]", "real"), "i": ("i64[m,p]", "index")}, wrt=("x",)),
     ]
 
 

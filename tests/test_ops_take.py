@@ -53,10 +53,11 @@ FORMS = [
          lambda r: (r.normal(size=(4, 5)), _idx(r, 5, 6))),
     Form("X[idx, :]", lambda X, idx: np.sum(np.exp(X[idx, :]) * X[idx, :]), {"X": "f64[m,k]", "idx": "i64[j]"},
          lambda r: (r.normal(size=(4, 5)), _idx(r, 4, 3))),
-    Form("X[idx] @ w", lambda X, w, idx: np.sum(np.tanh(X[idx] @ w)), {"X": "f64[m,k]", "w": "f64[k]", "idx": "i64[j]"},
+    Form("X[idx] @ w", lambda X, w, idx: np.sum(np.tanh(X[idx] @ w)),
+         {"X": "f64[m,k]", "w": "f64[k]", "idx": "i64[j]"},
          lambda r: (r.normal(size=(4, 5)), r.normal(size=5), _idx(r, 4, 7))),
-    Form("T[..., idx]", lambda T, idx: np.sum(T[..., idx] ** 2 * T[..., 0][..., None]), {"T": "f64[a,b,c]", "idx": "i64[j]"},
-         lambda r: (r.normal(size=(2, 3, 4)), _idx(r, 4, 3))),
+    Form("T[..., idx]", lambda T, idx: np.sum(T[..., idx] ** 2 * T[..., 0][..., None]),
+         {"T": "f64[a,b,c]", "idx": "i64[j]"}, lambda r: (r.normal(size=(2, 3, 4)), _idx(r, 4, 3))),
     Form("T[:, idx2d]", lambda T, idx: np.sum(np.sin(T[:, idx])), {"T": "f64[a,b,c]", "idx": "i64[p,q]"},
          lambda r: (r.normal(size=(2, 3, 4)), r.integers(-3, 3, size=(2, 2)))),
     Form("X[i]", lambda X, i: np.sum(X[i] ** 2), {"X": "f64[m,k]", "i": "i64"},
@@ -75,7 +76,8 @@ FORMS = [
          lambda r: (r.normal(size=(2, 3, 4)), r.normal(size=3), int(r.integers(-2, 2)), _idx(r, 4, 5))),
     Form("X[np.arange(m), idx]", lambda X, idx: np.sum(X[np.arange(X.shape[0]), idx] ** 2),
          {"X": "f64[m,k]", "idx": "i64[m]"}, lambda r: (r.normal(size=(4, 5)), _idx(r, 5, 4))),
-    Form("np.take(X, idx, axis=1)", lambda X, idx: np.sum(np.take(X, idx, axis=1) ** 2 + np.take(X, idx[0], axis=-1)[:, None]),
+    Form("np.take(X, idx, axis=1)",
+         lambda X, idx: np.sum(np.take(X, idx, axis=1) ** 2 + np.take(X, idx[0], axis=-1)[:, None]),
          {"X": "f64[m,k]", "idx": "i64[j]"}, lambda r: (r.normal(size=(4, 5)), _idx(r, 5, 3))),
     Form("X.take(idx)", lambda X, idx: np.sum(X.take(idx) ** 2), {"X": "f64[m,k]", "idx": "i64[j]"},
          lambda r: (r.normal(size=(4, 5)), _idx(r, 20, 9))),
@@ -87,6 +89,25 @@ FORMS = [
          {"X": "f64[n,k]", "rows": "bool[n]"}, lambda r: (r.normal(size=(6, 3)), MASK)),
     Form("np.mean(X[X > 0.5])", lambda X: np.mean(X[X > 0.5]) + np.sum(X[np.abs(X) < 0.1]),
          {"X": "f64[m,k]"}, lambda r: (r.normal(size=(4, 5)),)),
+]
+
+
+FORMS += [
+    Form("np.take_along_axis(X, idx, 1)", lambda X, idx: np.sum(np.take_along_axis(X, idx, axis=1) ** 3),
+         {"X": "f64[m,k]", "idx": "i64[m,j]"}, lambda r: (r.normal(size=(4, 5)), r.integers(-5, 5, size=(4, 3)))),
+    Form("take_along_axis(T, idx, 0) broadcast", lambda T, idx: np.sum(np.sin(np.take_along_axis(T, idx, axis=0))),
+         {"T": "f64[a,b,c]", "idx": "i64[j,1,c]"}, lambda r: (r.normal(size=(2, 3, 4)), r.integers(-2, 2, (5, 1, 4)))),
+    Form("take_along_axis(X, argmin(X, 0, keepdims))",
+         lambda X: np.sum(np.take_along_axis(X, np.argmin(X, axis=0, keepdims=True), axis=0) ** 2),
+         {"X": "f64[m,k]"}, lambda r: (r.normal(size=(4, 5)),)),
+    Form("np.sort(X, axis)", lambda X, w: np.sum(np.sort(X, axis=1) * w) + np.sum(np.sort(X, axis=0)[0] ** 2)
+         + np.sum(np.sort(X, axis=None)[:3]), {"X": "f64[m,k]", "w": "f64[k]"},
+         lambda r: (r.normal(size=(4, 5)), r.normal(size=5))),
+    Form("x[np.argsort(x)]", lambda x, w: np.sum(x[np.argsort(x)] * w) + np.sum(x[x.argsort()[-2:]] ** 2),
+         {"x": "f64[n]", "w": "f64[n]"}, lambda r: (r.normal(size=6), r.normal(size=6))),
+    Form("X[argmax]", lambda X, w: np.sum(X[np.argmax(X @ w)] ** 2) + X[X[:, 0].argmin(), 1]
+         + np.sum(X.argmax(axis=1) * (X @ w)), {"X": "f64[m,k]", "w": "f64[k]"},
+         lambda r: (r.normal(size=(4, 5)), r.normal(size=5))),
 ]
 
 
@@ -186,8 +207,10 @@ def test_forms_on_the_numba_back_end_as_plain_python(form: Form, dtype: str) -> 
         assert call_plain(namespace["forward"], *args) == pytest.approx(float(value), rel=1e-6)
 
 
-REAL_NUMBA = ["x[idx]", "X[:, idx]", "T[i, :, idx]", "X[i, j]", "np.sum(x[mask])", "x[1:3] = v", "X[i] = row",
-              "x[idx] = v"]
+REAL_NUMBA = ["T[i, :, idx]", "np.sum(x[mask])", "X[i] = row", "np.sort(X, axis)",
+              *(pytest.param(name, marks=pytest.mark.slow) for name in (
+                  "x[idx]", "X[:, idx]", "X[i, j]", "x[1:3] = v", "x[idx] = v", "np.take_along_axis(X, idx, 1)",
+                  "take_along_axis(T, idx, 0) broadcast", "X[argmax]", "x[np.argsort(x)]"))]
 
 
 @pytest.mark.parametrize("name", REAL_NUMBA)
@@ -395,3 +418,49 @@ def test_mixed_keys_match_numpy(rows: int, cols: int, data: Any) -> None:
                 call_plain(load_compiled(diffc.compile(fn, args=types))["forward"], T, idx)):
         assert got.shape == want.shape
         np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------
+# integer results: argmax, argmin, argsort against NumPy (ties, NaN)
+
+
+ARG_OUTPUTS = [  # (traced, NumPy's with a stable sort)
+    (lambda X: np.argmax(X), lambda X: np.argmax(X)),
+    (lambda X: np.argmin(X, axis=0), lambda X: np.argmin(X, axis=0)),
+    (lambda X: X.argmax(axis=1, keepdims=True), lambda X: X.argmax(axis=1, keepdims=True)),
+    (lambda X: np.argsort(X, axis=0), lambda X: np.argsort(X, axis=0, kind="stable")),
+    (lambda X: X.argsort(), lambda X: X.argsort(kind="stable")),
+    (lambda X: np.argsort(X, axis=None), lambda X: np.argsort(X, axis=None, kind="stable")),
+]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba-plain", pytest.param("numba", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("case", range(len(ARG_OUTPUTS)))
+def test_integer_results_match_numpy(backend: str, case: int) -> None:
+    traced, reference = ARG_OUTPUTS[case]
+    types = {"X": "f64[m,k]"}
+    if backend == "numba-plain":
+        forward = load_compiled(diffc.compile(traced, args=types))["forward"]
+    else:
+        forward = diffc.compile(traced, args=types, backend=backend)
+    ties = np.random.default_rng(3).integers(0, 3, size=(5, 4)).astype(np.float64)
+    with_nan = np.random.default_rng(4).normal(size=(5, 4))
+    with_nan[2, 1] = with_nan[3, 3] = np.nan
+    for X in (ties, with_nan, np.random.default_rng(5).normal(size=(1, 3))):
+        got, want = call_plain(forward, X), reference(X)
+        assert np.asarray(got).dtype == np.int64
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba-plain"])
+def test_take_along_axis_out_of_range_raises(backend: str) -> None:
+    def fn(X, idx):
+        return np.sum(np.take_along_axis(X, idx, axis=1))
+
+    types = {"X": "f64[m,k]", "idx": "i64[m,j]"}
+    call = (diffc.compile(fn, args=types, backend="numpy").value_and_grad if backend == "numpy"
+            else load_compiled(diffc.compile(fn, args=types))["value_and_grad"])
+    X = rng.normal(size=(2, 3))
+    for bad in (np.array([[0], [3]]), np.array([[-4], [0]])):
+        with pytest.raises(IndexError, match="out of bounds"):
+            call(X, bad)

@@ -381,4 +381,8 @@ def take(g: Node, out: Node, x: Node, idx: Node) -> tuple[Node | None, ...]:
 ADJOINTS.update({
     Op.TAKE: take,
     Op.SCATTER_ADD: lambda g, out, x, idx: (apply(Op.TAKE, g, idx, axis=out.attr("axis")), None),  # linear
+    Op.TAKE_ALONG: lambda g, out, x, idx: (apply(Op.SCATTER_ADD_ALONG, g, idx, axis=out.attr("axis"),
+                                                 size=x.shape[out.attr("axis")]), None),
+    Op.SCATTER_ADD_ALONG: lambda g, out, x, idx: (apply(Op.TAKE_ALONG, g, idx, axis=out.attr("axis")), None),
 })
+NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | frozenset({Op.ARGMAX, Op.ARGMIN, Op.ARGSORT})  # integer results

@@ -215,10 +215,18 @@ class NumbaPrinter(LoopPrinting, Printer):
             return expr.text
         parts = (self._product(shape[:axis]), self._product(shape[axis:axis + width]),
                  self._product(shape[axis + width:]))
-        return f"np.ascontiguousarray({expr.text}).reshape(({', '.join(parts)}))"
+        return f"{self.wrap(self._contiguous(x, expr), 100)}.reshape(({', '.join(parts)}))"
+
+    @staticmethod
+    def _contiguous(x: Node, expr: Expr) -> Expr:
+        """Numba reshapes contiguous arrays only: a view (a slice, a transpose, an argument that may be one)
+        goes through ``np.ascontiguousarray`` first, which copies only when the array is not contiguous."""
+        if x.op in (Op.INPUT, Op.SLICE, Op.TRANSPOSE):
+            return Expr(f"np.ascontiguousarray({expr.text})")
+        return expr
 
     def _flat(self, idx: Node, expr: Expr) -> str:
-        return expr.text if idx.ndim == 1 else f"np.ascontiguousarray({expr.text}).reshape(-1)"
+        return expr.text if idx.ndim == 1 else f"{self.wrap(self._contiguous(idx, expr), 100)}.reshape(-1)"
 
     def print_take(self, node: Node, x: Expr, idx: Expr) -> Expr:
         source, index, axis = node.inputs[0], node.inputs[1], node.attr("axis")
@@ -238,12 +246,35 @@ class NumbaPrinter(LoopPrinting, Printer):
                 f"{self._flat(index, idx)}, {self.dim(node.shape[axis])}, {axis})")
         return [f"{var} = {call}.reshape({self.shape(node.shape)})"]
 
+    def _reshaped(self, node: Node, call: str) -> Expr:
+        return Expr(f"{call}.reshape({self.shape(node.shape)})")
+
+    def print_take_along(self, node: Node, x: Expr, idx: Expr) -> Expr:
+        axis = node.attr("axis")
+        views = (self._three_axes(node.inputs[0], x, axis, 1), self._three_axes(node.inputs[1], idx, axis, 1))
+        return self._reshaped(node, f"{self.require('numba_take', 'take_along3')}({', '.join(views)}, {axis})")
+
+    def print_scatter_add_along(self, node: Node, g: Expr, idx: Expr) -> Expr:
+        axis = node.attr("axis")
+        views = (self._three_axes(node.inputs[0], g, axis, 1), self._three_axes(node.inputs[1], idx, axis, 1))
+        return self._reshaped(node, f"{self.require('numba_take', 'scatter_add_along3')}({', '.join(views)}, "
+                                    f"{self.dim(node.shape[axis])}, {axis})")
+
+    def arg_extreme(self, node: Node, x: Expr, name: str) -> Expr:
+        """Along an axis by a loop helper over the (before, axis, after) view; the flattened array by Numba's own."""
+        source, axis = node.inputs[0], node.attr("axis")
+        if axis is None:
+            whole = self.call(name, x)
+            return whole if not node.shape else Expr(f"np.full({self.shape(node.shape)}, {whole.text})")
+        helper = self.require("numba_take", f"{name[3:]}3")
+        return self._reshaped(node, f"{helper}({self._three_axes(source, x, axis, 1)})")
+
+    def print_argsort(self, node: Node, x: Expr) -> Expr:
+        view = self._three_axes(node.inputs[0], x, node.attr("axis"), 1)
+        return self._reshaped(node, f"{self.require('numba_take', 'argsort3')}({view})")
+
     def print_reshape(self, node: Node, x: Expr) -> Expr:
-        """Numba reshapes contiguous arrays only: a view (a slice, a transpose, an argument that may be one)
-        goes through ``np.ascontiguousarray`` first, which copies only when the array is not contiguous."""
-        if node.inputs[0].op in (Op.INPUT, Op.SLICE, Op.TRANSPOSE):
-            x = Expr(f"np.ascontiguousarray({x.text})")
-        return super().print_reshape(node, x)
+        return super().print_reshape(node, self._contiguous(node.inputs[0], x))
 
 
 class NumbaStatementPrinter(NumbaPrinter):

@@ -331,6 +331,27 @@ class Printer:
         where = idx.text if axis == 0 else f"({'slice(None), ' * axis}{idx.text})"
         return [f"{var} = {self.zeros(node)}", f"np.add.at({var}, {where}, {g.text})"]
 
+    def print_take_along(self, node: Node, x: Expr, idx: Expr) -> Expr:
+        return self.call("np.take_along_axis", x, idx, extra=f", axis={node.attr('axis')}")
+
+    def print_scatter_add_along(self, node: Node, g: Expr, idx: Expr) -> Expr:
+        return self.call(self.require("take", "scatter_add_along"), g, idx,
+                         Expr(str(node.attr("axis"))), Expr(self.dim(node.shape[node.attr("axis")])))
+
+    def arg_extreme(self, node: Node, x: Expr, name: str) -> Expr:
+        axis = node.attr("axis")
+        extra = ("" if axis is None else f", axis={axis}") + (", keepdims=True" if node.attr("keepdims") else "")
+        return self.call(name, x, extra=extra)
+
+    def print_argmax(self, node: Node, x: Expr) -> Expr:
+        return self.arg_extreme(node, x, "np.argmax")
+
+    def print_argmin(self, node: Node, x: Expr) -> Expr:
+        return self.arg_extreme(node, x, "np.argmin")
+
+    def print_argsort(self, node: Node, x: Expr) -> Expr:
+        return self.call("np.argsort", x, extra=f", axis={node.attr('axis')}, kind=\"stable\"")
+
     # -- large constants: hidden parameters that api.py binds once --
     def hidden_parameters(self, taken: Sequence[str]) -> list[str]:
         """``_const0, ...``: one parameter per constant too large to print (``self.constants``), after the

@@ -46,7 +46,7 @@ from diffc.frontends.trace import (
     _traced,
     _user_location,
 )
-from diffc.ir import DType, Node, Op, basic_index, type_text
+from diffc.ir import DType, Node, Op, basic_index, broadcast_shapes, type_text
 
 __all__ = ["MaskedSelection", "getitem", "setitem"]
 
@@ -530,4 +530,105 @@ def take_method(self: Tracer, indices: Any, axis: Any = None, out: Any = None, m
     return np_take(self, indices, axis, out, mode)
 
 
-_FUNCTIONS.update({np.take: np_take})
+# ---------------------------------------------------------------------------
+# np.take_along_axis, arg-extremes, sorts
+
+
+def _flat_or_axis(x: Tracer, axis: Any, what: str) -> tuple[Tracer, int]:
+    """axis None means the flattened array, as NumPy's take_along_axis, argsort and sort read it."""
+    if axis is None:
+        return (_reshape(x, -1, "C", what) if x.node.ndim != 1 else x), 0
+    if not _is_int(axis):
+        raise _fail(f"{what}: axis must be an int or None, got {axis!r}")
+    ndim = x.node.ndim
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"{what}: axis {axis} is out of range for an array of rank {ndim}{_user_location()}")
+    return x, int(axis) % ndim
+
+
+def np_take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Tracer:
+    """``np.take_along_axis``: the index has the array's rank; both broadcast off the axis.
+
+    Convention: an entry picked several times gets the sum of their gradients; an index out of range raises
+    IndexError when the function runs.
+    """
+    what = "np.take_along_axis"
+    x = _traced(arr, what)
+    if axis is None:
+        x = _reshape(x, -1, "C", what) if x.node.ndim != 1 else x
+    index = _index_node(x, indices, what)
+    if index is None:
+        raise _fail(f"{what}: indices must be an integer array of the array's rank", IndexTypeError)
+    if axis is None:
+        index = _reshape(Tracer(index), -1, "C", what).node if index.ndim != 1 else index
+        axis = 0
+    x, axis = _flat_or_axis(x, axis, what)
+    if index.ndim != x.node.ndim:
+        raise _fail(f"{what}: indices need the array's rank {x.node.ndim}, got "
+                    f"{type_text(index.dtype, index.shape)}", IndexRangeError)
+    graph = x.graph
+    shape = list(_off_axis_shape(x.node, index, axis, what))
+    x_node = _broadcast(x, tuple(shape[:axis] + [x.node.shape[axis]] + shape[axis + 1:]), what)
+    index = _broadcast(Tracer(index), tuple(shape[:axis] + [index.shape[axis]] + shape[axis + 1:]), what)
+    _check_constant(x, index, axis, what)
+    return Tracer(_apply(graph, Op.TAKE_ALONG, (x_node, index), what, axis=axis))
+
+
+def _off_axis_shape(x: Node, index: Node, axis: int, what: str) -> tuple[Any, ...]:
+    a = tuple(1 if d == axis else s for d, s in enumerate(x.shape))
+    b = tuple(1 if d == axis else s for d, s in enumerate(index.shape))
+    try:
+        return broadcast_shapes(x.graph, a, b)
+    except ShapeError as exc:
+        raise ShapeError(f"{what}: {exc}{_user_location()}") from None
+
+
+def _arg_extreme(op: Op, a: Any, axis: Any, out: Any, keepdims: Any, what: str) -> Tracer:
+    _reject_kwargs(what, out=out)
+    x = _traced(a, what)
+    if axis is not None:
+        x, axis = _flat_or_axis(x, axis, what)
+    return Tracer(_apply(x.graph, op, (x.node,), what, axis=axis, keepdims=bool(keepdims)))
+
+
+def np_argmax(a: Any, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Tracer:
+    """``np.argmax``: an integer (no gradient), usable as an index; the first maximum, a NaN first of all."""
+    return _arg_extreme(Op.ARGMAX, a, axis, out, keepdims, "np.argmax")
+
+
+def np_argmin(a: Any, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Tracer:
+    """``np.argmin``: an integer (no gradient), usable as an index; the first minimum, a NaN first of all."""
+    return _arg_extreme(Op.ARGMIN, a, axis, out, keepdims, "np.argmin")
+
+
+def _sort_kwargs(what: str, kind: Any, order: Any, stable: Any) -> None:
+    if order is not None:
+        raise _fail(f"{what}(..., order=...) is not supported by diffc's tracer: it sorts structured arrays")
+    if stable is False or kind not in (None, "stable", "mergesort", "quicksort", "heapsort"):
+        raise _fail(f"{what}: kind={kind!r}, stable={stable!r} is not supported: diffc always sorts stably")
+
+
+def np_argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Tracer:
+    """``np.argsort``: integers (no gradient), a stable sort's permutation, whatever ``kind`` asks (ties keep
+    their order; NaNs go last, as in NumPy)."""
+    what = "np.argsort"
+    _sort_kwargs(what, kind, order, stable)
+    x, axis = _flat_or_axis(_traced(a, what), axis, what)
+    return Tracer(_apply(x.graph, Op.ARGSORT, (x.node,), what, axis=axis))
+
+
+def np_sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Tracer:
+    """``np.sort``: the values in a stable sort's order along the axis.
+
+    Convention: each sorted entry's gradient goes back to the entry it came from (the argsort permutation);
+    tied entries keep their order.
+    """
+    what = "np.sort"
+    _sort_kwargs(what, kind, order, stable)
+    x, axis = _flat_or_axis(_traced(a, what), axis, what)
+    perm = _apply(x.graph, Op.ARGSORT, (x.node,), what, axis=axis)
+    return Tracer(_apply(x.graph, Op.TAKE_ALONG, (x.node, perm), what, axis=axis))
+
+
+_FUNCTIONS.update({np.take: np_take, np.take_along_axis: np_take_along_axis, np.argmax: np_argmax,
+                   np.argmin: np_argmin, np.argsort: np_argsort, np.sort: np_sort})

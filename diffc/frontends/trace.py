@@ -766,6 +766,15 @@ class Tracer(_Traced):
     def take(self, indices: Any, axis: Any = None, out: Any = None, mode: Any = "raise") -> Tracer:
         return _indexing.np_take(self, indices, axis, out, mode)
 
+    def argmax(self, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Tracer:
+        return _indexing.np_argmax(self, axis, out, keepdims=keepdims)
+
+    def argmin(self, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Tracer:
+        return _indexing.np_argmin(self, axis, out, keepdims=keepdims)
+
+    def argsort(self, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Tracer:
+        return _indexing.np_argsort(self, axis, kind, order, stable=stable)
+
     def __getattr__(self, name: str) -> Any:
         if name in _NDARRAY_ATTRS:
             raise _fail(f"x.{name} is not supported by diffc's tracer")

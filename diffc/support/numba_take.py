@@ -12,7 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-REQUIRES = {"take3": ("checked",), "scatter_add3": ("checked",)}
+REQUIRES = {"take3": ("checked",), "scatter_add3": ("checked",), "take_along3": ("entry",),
+            "scatter_add_along3": ("entry",)}
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=False)
@@ -63,4 +64,90 @@ def scatter_add3(g: np.ndarray, idx: np.ndarray, size: int, axis: int) -> np.nda
             j = at[k]
             for b in range(after):
                 out[a, j, b] += g[a, k, b]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def take_along3(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """``np.take_along_axis`` of (before, size, after) arrays along the middle axis; every index checked first."""
+    before, size, after = x.shape
+    count = idx.shape[1]
+    at = np.empty(idx.shape, dtype=np.int64)
+    for a in range(before):
+        for k in range(count):
+            for b in range(after):
+                at[a, k, b] = entry(idx[a, k, b], size, axis)
+    out = np.empty(idx.shape, dtype=x.dtype)
+    for a in range(before):
+        for k in range(count):
+            for b in range(after):
+                out[a, k, b] = x[a, at[a, k, b], b]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def scatter_add_along3(g: np.ndarray, idx: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Zeros of (before, size, after) with ``g[a, k, b]`` added at ``[a, idx[a, k, b], b]``: take_along3's adjoint."""
+    before, count, after = g.shape
+    at = np.empty(idx.shape, dtype=np.int64)
+    for a in range(before):
+        for k in range(count):
+            for b in range(after):
+                at[a, k, b] = entry(idx[a, k, b], size, axis)
+    out = np.zeros((before, size, after), dtype=g.dtype)
+    for a in range(before):
+        for k in range(count):
+            for b in range(after):
+                out[a, at[a, k, b], b] += g[a, k, b]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def argmax3(x: np.ndarray) -> np.ndarray:
+    """The first maximum along the middle axis of (before, size, after); a NaN is the maximum, as in NumPy."""
+    before, size, after = x.shape
+    if size == 0:
+        raise ValueError("attempt to get argmax of an empty sequence")
+    out = np.zeros((before, after), dtype=np.int64)
+    for a in range(before):
+        for b in range(after):
+            best = x[a, 0, b]
+            for k in range(1, size):
+                if best != best:
+                    break
+                v = x[a, k, b]
+                if v > best or v != v:
+                    best = v
+                    out[a, b] = k
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def argmin3(x: np.ndarray) -> np.ndarray:
+    """The first minimum along the middle axis of (before, size, after); a NaN is the minimum, as in NumPy."""
+    before, size, after = x.shape
+    if size == 0:
+        raise ValueError("attempt to get argmin of an empty sequence")
+    out = np.zeros((before, after), dtype=np.int64)
+    for a in range(before):
+        for b in range(after):
+            best = x[a, 0, b]
+            for k in range(1, size):
+                if best != best:
+                    break
+                v = x[a, k, b]
+                if v < best or v != v:
+                    best = v
+                    out[a, b] = k
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def argsort3(x: np.ndarray) -> np.ndarray:
+    """A stable sort's permutation along the middle axis of (before, size, after) (NaNs last, as in NumPy)."""
+    before, size, after = x.shape
+    out = np.empty((before, size, after), dtype=np.int64)
+    for a in range(before):
+        for b in range(after):
+            out[a, :, b] = np.argsort(x[a, :, b].copy(), kind="mergesort")
     return out
