@@ -100,9 +100,10 @@ class FallbackWarning(RuntimeWarning):
     """
 
 
-class IndexTypeError(TraceError, IndexError):
-    """A float (or other non-integer) value used as an index while tracing, where NumPy raises IndexError."""
+class IndexTypeError(DiffcError, IndexError):
+    """A float (or other non-integer) value used as an index, where NumPy raises IndexError: met while
+    tracing (an index traced as f64), or in a call (floats passed for an integer parameter, such as labels)."""
 
 
-class IndexRangeError(TraceError, IndexError):
+class IndexRangeError(DiffcError, IndexError):
     """A constant index out of range of an axis whose size is known while tracing (NumPy's IndexError)."""

@@ -8,6 +8,7 @@ Both back ends: the NumPy one compiled, the Numba one run as plain Python
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -285,6 +286,22 @@ def test_float_labels_raise_index_error() -> None:
 
     with pytest.raises(IndexError, match="declare integer labels as i64"):
         diffc.compile(loss, args={"logp": "f64[m,c]", "labels": "f64[m]"}).source  # noqa: B018
+    with pytest.raises(IndexError, match="declare integer labels as i64"):
+        diffc.compile(loss)(rng.normal(size=(3, 2)), np.array([0.0, 1.0, 1.0]))  # types from the call
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_floats_for_integer_labels_raise_index_error_at_the_call(backend: str) -> None:
+    """Labels declared i64 and passed as floats are not cast (NumPy's indexing refuses floats too)."""
+    def loss(logp, labels):
+        return -np.mean(logp[np.arange(logp.shape[0]), labels]) + np.sum(logp[0, labels[0]])
+
+    f = diffc.compile(loss, args={"logp": "f64[m,c]", "labels": "i64[m]"}, backend=backend)
+    logp = rng.normal(size=(3, 2))
+    assert f(logp, np.array([0, 1, 1])) == pytest.approx(float(loss(logp, np.array([0, 1, 1]))))
+    for call in (f, f.grad):
+        with pytest.raises(IndexTypeError, match="argument 'labels' is i64\\[m\\].*got float64"):
+            call(logp, np.array([0.0, 1.0, 1.0]))
 
 
 def test_refused_forms_name_themselves() -> None:
@@ -464,3 +481,45 @@ def test_take_along_axis_out_of_range_raises(backend: str) -> None:
     for bad in (np.array([[0], [3]]), np.array([[-4], [0]])):
         with pytest.raises(IndexError, match="out of bounds"):
             call(X, bad)
+
+
+@st.composite
+def mask_cases(draw: Any) -> tuple[np.ndarray, np.ndarray]:
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    covered = draw(st.integers(1, len(shape)))
+    bits = draw(st.lists(st.booleans(), min_size=int(np.prod(shape[:covered])),
+                         max_size=int(np.prod(shape[:covered]))))
+    mask = np.array(bits, dtype=bool).reshape(shape[:covered])
+    return np.random.default_rng(len(bits)).normal(size=shape), mask
+
+
+@settings(max_examples=40, deadline=None)
+@given(mask_cases(), st.sampled_from(["numpy", "numba-plain"]))
+def test_masks_match_numpy(case: Any, backend: str) -> None:
+    """Masks covering leading axes: the sum, the mean and an assignment, against NumPy and the closed form."""
+    x, mask = case
+
+    def fn(x, mask):
+        y = x * 2.0
+        y[mask] = 1.5
+        return np.sum(np.sin(x)[mask]) + np.mean(x[mask]) + np.sum(y * x)
+
+    types = {"x": "f64[" + ",".join(f"s{k}" for k in range(x.ndim)) + "]",
+             "mask": "bool[" + ",".join(f"s{k}" for k in range(mask.ndim)) + "]"}
+    full = np.broadcast_to(mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim)), x.shape)
+    count = np.count_nonzero(full)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's mean of nothing warns, and is NaN
+        want = fn(x.copy(), mask)
+        grad_want = np.where(full, np.cos(x) + 1.0 / count + 1.5, 4.0 * x)
+        if backend == "numpy":
+            value, grads = diffc.compile(fn, args=types, backend="numpy").value_and_grad(x, mask)
+        else:
+            namespace = load_compiled(diffc.compile(fn, args=types), parallel_threshold=0)
+            value, grads = call_plain(namespace["value_and_grad"], x, mask)
+    (grad,) = as_tuple(grads, 1)
+    if count == 0:  # the mean of nothing is NaN, as NumPy's, and so is its gradient
+        assert np.isnan(value) and np.isnan(want)
+        return
+    assert value == pytest.approx(float(want), rel=1e-12)
+    np.testing.assert_allclose(grad, grad_want, rtol=1e-12, atol=1e-12)

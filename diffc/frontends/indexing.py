@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from diffc.errors import IndexRangeError, IndexTypeError, ShapeError, TraceError, UnsupportedError
+from diffc.errors import DiffcError, IndexRangeError, IndexTypeError, ShapeError, TraceError, UnsupportedError
 from diffc.frontends.trace import (
     _FUNCTIONS,
     _TRACER_FILES,
@@ -288,7 +288,7 @@ class MaskedSelection:
         self.x = x
         self.mask = mask  # bool, broadcasts against x
 
-    def refuse(self, use: str) -> TraceError:
+    def refuse(self, use: str) -> DiffcError:
         return _fail(f"{use}: a boolean mask selection x[mask] cannot be used this way: {_MASK_FORMS}")
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: dict[str, Any]) -> Any:

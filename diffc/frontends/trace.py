@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from diffc.errors import ShapeError, TraceError, UnsupportedCallError, UnsupportedError
+from diffc.errors import DiffcError, ShapeError, TraceError, UnsupportedCallError, UnsupportedError
 from diffc.ir import (
     Dim,
     DType,
@@ -89,7 +89,7 @@ def _user_location() -> str:
     return ""
 
 
-def _fail(message: str, error: type[TraceError] = TraceError, **facts: Any) -> TraceError:
+def _fail(message: str, error: type[DiffcError] = TraceError, **facts: Any) -> DiffcError:
     """``error`` with ``message`` and the user's file and line."""
     return error(message + _user_location(), **facts)
 
