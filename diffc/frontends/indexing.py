@@ -25,6 +25,7 @@ What each form records:
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -275,30 +276,56 @@ def _mask_of(x: Tracer, items: tuple[Any, ...], what: str) -> Node:
 
 
 _MASK_FORMS = ("x[mask] has as many entries as the mask has true ones, a size known only at run time; diffc "
-               "records np.sum(x[mask]) and np.mean(x[mask]) (also as methods, axis 0 or None) and x[mask] = v. "
-               "For anything else, use np.where(mask, f(x), 0) and a sum")
+               "records elementwise math on it (np.exp(x[mask]), x[mask] * 2, x[mask] - y[mask]), its np.sum and "
+               "np.mean (also as methods, axis 0 or None) and x[mask] = v. For anything else, use "
+               "np.where(mask, f(x), 0) and a sum")
 
 
 class MaskedSelection:
-    """``x[mask]`` while tracing: only its sum and mean are recorded (see the module docstring)."""
+    """``x[mask]`` while tracing: values of x's full shape, of which the mask's true entries count.
+
+    Elementwise math works on all of them (the reverse pass guards the entries
+    that are not selected, so a NaN there never reaches a gradient); a sum or a
+    mean selects with ``where`` first. The selection itself, whose size is
+    data, never becomes a traced array.
+    """
 
     __array_priority__ = 1000
+    __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, x: Tracer, mask: Node) -> None:
-        self.x = x
-        self.mask = mask  # bool, broadcasts against x
+    def __init__(self, values: Tracer, mask: Node) -> None:
+        self.values = values  # x's shape
+        self.mask = mask      # bool, broadcasts against values (new axes after the ones it covers)
 
     def refuse(self, use: str) -> DiffcError:
         return _fail(f"{use}: a boolean mask selection x[mask] cannot be used this way: {_MASK_FORMS}")
+
+    def _operand(self, other: Any, what: str) -> Any:
+        """Another selection by the same mask, or a value that broadcasts against the unmasked axes."""
+        if isinstance(other, MaskedSelection):
+            if other.mask is not self.mask:
+                raise self.refuse(f"{what} of selections by two different masks")
+            return other.values
+        rank = other.node.ndim if isinstance(other, Tracer) else np.ndim(other)
+        if rank > self.values.node.ndim - _masked_rank(self.mask):
+            raise self.refuse(f"{what} with an array that does not broadcast against the unmasked axes")
+        return other
+
+    def _map(self, fn: Any, *others: Any, what: str) -> MaskedSelection:
+        return MaskedSelection(fn(self.values, *(self._operand(o, what) for o in others)), self.mask)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        what = f"np.{ufunc.__name__} of x[mask]"
+        if method != "__call__" or kwargs:
+            raise self.refuse(what)
+        values = [self._operand(v, what) if v is not self else self.values for v in inputs]
+        return MaskedSelection(ufunc(*values), self.mask)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         method = {np.sum: "sum", np.mean: "mean"}.get(func)
         if method is None or not args or args[0] is not self:
             raise self.refuse(f"np.{getattr(func, '__name__', func)}(x[mask])")
         return getattr(self, method)(*args[1:], **kwargs)
-
-    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        raise self.refuse(f"np.{ufunc.__name__} of x[mask]")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise self.refuse("np.asarray(x[mask])")
@@ -324,10 +351,11 @@ class MaskedSelection:
         """x's axes that ``axis`` of ``x[mask]`` reduces: it must reduce axis 0, the selected entries."""
         if keepdims:
             raise self.refuse(f"{what}(..., keepdims=True)")
+        ndim = self.values.node.ndim
         k = _masked_rank(self.mask)
-        rank = 1 + self.x.node.ndim - k
+        rank = 1 + ndim - k
         if axis is None:
-            return tuple(range(self.x.node.ndim))
+            return tuple(range(ndim))
         picked = (axis,) if _is_int(axis) else tuple(axis)
         normal = {a % rank if -rank <= a < rank else rank for a in picked}
         if rank in normal or 0 not in normal:
@@ -335,7 +363,7 @@ class MaskedSelection:
         return tuple(range(k)) + tuple(sorted(a - 1 + k for a in normal if a))
 
     def _selected(self) -> Tracer:
-        return _np_where(Tracer(self.mask), self.x, 0)
+        return _np_where(Tracer(self.mask), self.values, 0)
 
     def sum(self, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: Any = False,
             initial: Any = _UNSET, where: Any = _UNSET) -> Tracer:
@@ -350,31 +378,34 @@ class MaskedSelection:
         axes = self._axes(axis, keepdims, "np.mean")
         total = _reduce(Op.SUM, self._selected(), axes, False, what)
         k = _masked_rank(self.mask)
-        mask = Tracer(self.mask)
-        count = _reduce(Op.SUM, mask, None, False, what)
-        others = [self.x.shape[a] for a in axes if a >= k]
-        for size in others:
-            count = _elementwise(Op.MUL, (count, size), what)
+        count = _reduce(Op.SUM, Tracer(self.mask), None, False, what)
+        for a in axes:
+            if a >= k:
+                count = _elementwise(Op.MUL, (count, self.values.shape[a]), what)
         dtype_ = total.node.dtype if total.node.dtype.is_float else DType.F64
         return _elementwise(Op.DIV, (total, count.astype(dtype_.numpy)), what)
 
 
-def _operator_refusal(spelling: str) -> Any:
-    def refused(self: MaskedSelection, *other: Any) -> Any:
-        raise self.refuse(spelling)
+def _binary(fn: Any, spelling: str) -> tuple[Any, Any]:
+    def forward(self: MaskedSelection, other: Any) -> MaskedSelection:
+        return self._map(fn, other, what=spelling)
 
-    return refused
+    def reflected(self: MaskedSelection, other: Any) -> MaskedSelection:
+        return self._map(lambda a, b: fn(b, a), other, what=spelling)
+
+    return forward, reflected
 
 
-for _name, _spelling in {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "pow": "**", "matmul": "@",
-                         "floordiv": "//", "mod": "%", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
-                         "and": "&", "or": "|", "xor": "^"}.items():
-    setattr(MaskedSelection, f"__{_name}__", _operator_refusal(f"x[mask] {_spelling} y"))
-    setattr(MaskedSelection, f"__r{_name}__", _operator_refusal(f"x[mask] {_spelling} y"))
-for _name, _spelling in {"neg": "-x[mask]", "pos": "+x[mask]", "abs": "abs(x[mask])", "invert": "~x[mask]",
-                         "eq": "x[mask] == y", "ne": "x[mask] != y"}.items():
-    setattr(MaskedSelection, f"__{_name}__", _operator_refusal(_spelling))
-MaskedSelection.__hash__ = None  # type: ignore[assignment]
+for _name, _fn in {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
+                   "pow": operator.pow, "and": operator.and_, "or": operator.or_, "xor": operator.xor}.items():
+    _forward, _reflected = _binary(_fn, f"x[mask] {_name} y")
+    setattr(MaskedSelection, f"__{_name}__", _forward)
+    setattr(MaskedSelection, f"__r{_name}__", _reflected)
+for _name, _fn in {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+                   "eq": operator.eq, "ne": operator.ne}.items():
+    setattr(MaskedSelection, f"__{_name}__", _binary(_fn, f"x[mask] {_name} y")[0])
+for _name, _fn in {"neg": operator.neg, "pos": operator.pos, "abs": operator.abs, "invert": operator.invert}.items():
+    setattr(MaskedSelection, f"__{_name}__", lambda self, fn=_fn, name=_name: self._map(fn, what=f"{name}(x[mask])"))
 
 
 # ---------------------------------------------------------------------------
@@ -390,12 +421,17 @@ def setitem(x: Tracer, key: Any, value: Any) -> None:
                     "np.where(mask, new, x)")
     items = key if isinstance(key, tuple) else (key,)
     graph = x.graph
-    v = _cast_to(value, x, what)
     if any(_is_mask(k) for k in items):
         mask = _mask_of(x, items, what)
-        v = _trailing(v, x, _masked_rank(mask), what)
+        if isinstance(value, MaskedSelection):  # x[mask] += 1, x[mask] = y[mask]: entry by entry
+            if value.mask is not mask:
+                raise value.refuse(f"{what} from a selection by another mask")
+            v = _cast_to(value.values, x, what)
+        else:
+            v = _trailing(_cast_to(value, x, what), x, _masked_rank(mask), what)
         x.node = _np_where(Tracer(mask), v, x).node
         return
+    v = _cast_to(value, x, what)
     dynamic = [(p, _index_node(x, k, what)) for p, k in enumerate(items)]
     found = [(p, d) for p, d in dynamic if d is not None]
     if not found:
@@ -429,6 +465,8 @@ def _masked_rank(mask: Node) -> int:
 def _cast_to(value: Any, x: Tracer, what: str) -> Tracer:
     """The assigned value as a tracer of x's dtype (NumPy casts on assignment)."""
     graph = x.graph
+    if isinstance(value, MaskedSelection):
+        raise value.refuse(f"{what} with v = y[mask] under another index")
     if isinstance(value, Size):
         value = value._tracer()
     if not isinstance(value, Tracer):
