@@ -41,7 +41,17 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "x != y": lambda x, y: x != y, "x & y": lambda x, y: (x > 0) & (y > 0),
     "x | y": lambda x, y: (x > 0) | (y > 0), "x ^ y": lambda x, y: (x > 0) ^ (y > 0),
     "~x": lambda x, y: ~(x > 0), "x[...]": lambda x, y: x[1:],
+    "x[[0, 2]], x[idx], X[:, idx], X[i]": lambda x, y: x[[0, 2]],
+    "np.sum(x[mask]), np.mean(f(x[mask]))": lambda x, y: np.sum(x[x > 0]) + np.mean(np.exp(x[x > 0])),
+    "x[key] = v": lambda x, y: _assigned(x, y),
 }
+
+
+def _assigned(x: Any, y: Any) -> Any:
+    """``x[...] = v`` as the tracer records it (a new value bound to the same name)."""
+    x = x.copy()
+    x[x > 0] = y[0]
+    return x
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,14 @@ def _set_row(X: Any, w: Any, i: Any) -> Any:
     return np.sum(Y ** 2)
 
 
+def _set_copy_of_view(X: Any, w: Any) -> Any:
+    Y = X.T.copy()
+    Y[0] = w[0]
+    Z = np.copy(X[1:])
+    Z[:, 1:] = 0.0
+    return np.sum(Y * X.T) + np.sum(Z * X[1:]) + np.sum(X)
+
+
 def _set_rows_mask(X: Any, w: Any, rows: Any) -> Any:
     Y = X * 1.0
     Y[rows] = w
@@ -165,6 +173,8 @@ FORMS += [
     Form("x[idx] = v", _set_index, {"x": "f64[n]", "idx": "i64[j]"}, lambda r: (r.normal(size=6), _idx(r, 6, 4))),
     Form("X[i] = row", _set_row, {"X": "f64[m,m]", "w": "f64[m]", "i": "i64"},
          lambda r: (r.normal(size=(4, 4)), r.normal(size=4), int(r.integers(-4, 4)))),
+    Form("x.copy()[...] = v", _set_copy_of_view, {"X": "f64[m,m]", "w": "f64[m]"},
+         lambda r: (r.normal(size=(4, 4)), r.normal(size=4))),
     Form("X[rows] = row", _set_rows_mask, {"X": "f64[n,k]", "w": "f64[k]", "rows": "bool[n]"},
          lambda r: (r.normal(size=(6, 3)), r.normal(size=3), MASK)),
 ]

@@ -60,7 +60,18 @@ class _View(Tracer):
     __slots__ = ()
 
 
+class _Owned(Tracer):
+    """A copy (``x.copy()``, ``np.copy(x)``): its own array, which an assignment may change."""
+
+    __slots__ = ()
+
+
 _VIEW_OPS = frozenset({Op.SLICE, Op.TRANSPOSE, Op.RESHAPE, Op.BROADCAST})
+
+
+def np_copy(a: Any, order: Any = "K", subok: Any = False) -> Tracer:
+    """``np.copy(x)`` / ``x.copy()``: the same value, as an array of its own (assignable even if x is a view)."""
+    return _Owned(_traced(a, "np.copy").node)
 
 
 # ---------------------------------------------------------------------------
@@ -415,10 +426,10 @@ for _name, _fn in {"neg": operator.neg, "pos": operator.pos, "abs": operator.abs
 def setitem(x: Tracer, key: Any, value: Any) -> None:
     """``x[key] = value`` as a new traced value bound to the same tracer (see the module docstring)."""
     what = "x[...] = v"
-    if isinstance(x, _View) or x.node.op in _VIEW_OPS:
+    if not isinstance(x, _Owned) and (isinstance(x, _View) or x.node.op in _VIEW_OPS):
         raise _fail(f"{what}: assigning into a view (a slice, transpose or reshape of another array) cannot be "
-                    "traced: NumPy would change the array it views as well; assign into that array, or use "
-                    "np.where(mask, new, x)")
+                    "traced: NumPy would change the array it views as well; assign into that array or a copy "
+                    "(y = x[1:].copy()), or use np.where(mask, new, x)")
     items = key if isinstance(key, tuple) else (key,)
     graph = x.graph
     if any(_is_mask(k) for k in items):
@@ -668,5 +679,5 @@ def np_sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stab
     return Tracer(_apply(x.graph, Op.TAKE_ALONG, (x.node, perm), what, axis=axis))
 
 
-_FUNCTIONS.update({np.take: np_take, np.take_along_axis: np_take_along_axis, np.argmax: np_argmax,
+_FUNCTIONS.update({np.copy: np_copy, np.take: np_take, np.take_along_axis: np_take_along_axis, np.argmax: np_argmax,
                    np.argmin: np_argmin, np.argsort: np_argsort, np.sort: np_sort})

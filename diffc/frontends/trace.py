@@ -763,6 +763,9 @@ class Tracer(_Traced):
     def __setitem__(self, key: Any, value: Any) -> None:
         _indexing.setitem(self, key, value)  # rebinds self.node: traced values are immutable
 
+    def copy(self, order: Any = "C") -> Tracer:
+        return _indexing.np_copy(self)
+
     def take(self, indices: Any, axis: Any = None, out: Any = None, mode: Any = "raise") -> Tracer:
         return _indexing.np_take(self, indices, axis, out, mode)
 
