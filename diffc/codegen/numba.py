@@ -266,8 +266,8 @@ class NumbaPrinter(LoopPrinting, Printer):
         if axis is None:
             whole = self.call(name, x)
             return whole if not node.shape else Expr(f"np.full({self.shape(node.shape)}, {whole.text})")
-        helper = self.require("numba_take", f"{name[3:]}3")
-        return self._reshaped(node, f"{helper}({self._three_axes(source, x, axis, 1)})")
+        helper = self.require("numba_take", "arg_extreme3")
+        return self._reshaped(node, f"{helper}({self._three_axes(source, x, axis, 1)}, {name == 'np.argmax'})")
 
     def print_argsort(self, node: Node, x: Expr) -> Expr:
         view = self._three_axes(node.inputs[0], x, node.attr("axis"), 1)

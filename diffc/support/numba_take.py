@@ -103,11 +103,12 @@ def scatter_add_along3(g: np.ndarray, idx: np.ndarray, size: int, axis: int) -> 
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=False)
-def argmax3(x: np.ndarray) -> np.ndarray:
-    """The first maximum along the middle axis of (before, size, after); a NaN is the maximum, as in NumPy."""
+def arg_extreme3(x: np.ndarray, largest: bool) -> np.ndarray:
+    """The first maximum (``largest``) or minimum along the middle axis of (before, size, after); a NaN is
+    both, as in NumPy's argmax and argmin."""
     before, size, after = x.shape
     if size == 0:
-        raise ValueError("attempt to get argmax of an empty sequence")
+        raise ValueError("attempt to get argmax or argmin of an empty sequence")
     out = np.zeros((before, after), dtype=np.int64)
     for a in range(before):
         for b in range(after):
@@ -116,27 +117,7 @@ def argmax3(x: np.ndarray) -> np.ndarray:
                 if best != best:
                     break
                 v = x[a, k, b]
-                if v > best or v != v:
-                    best = v
-                    out[a, b] = k
-    return out
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
-def argmin3(x: np.ndarray) -> np.ndarray:
-    """The first minimum along the middle axis of (before, size, after); a NaN is the minimum, as in NumPy."""
-    before, size, after = x.shape
-    if size == 0:
-        raise ValueError("attempt to get argmin of an empty sequence")
-    out = np.zeros((before, after), dtype=np.int64)
-    for a in range(before):
-        for b in range(after):
-            best = x[a, 0, b]
-            for k in range(1, size):
-                if best != best:
-                    break
-                v = x[a, k, b]
-                if v < best or v != v:
+                if (v > best if largest else v < best) or v != v:
                     best = v
                     out[a, b] = k
     return out
