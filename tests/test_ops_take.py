@@ -48,6 +48,8 @@ MASK = np.array([True, False, True, True, False, False])
 FORMS = [
     Form("x[idx]", lambda x, idx: np.sum(np.sin(x[idx]) * x[idx]), {"x": "f64[n]", "idx": "i64[j]"},
          lambda r: (r.normal(size=6), _idx(r, 6, 5))),
+    Form("f(x)[idx] (a loop feeds the take)", lambda x, idx: np.sum(np.exp(x * 0.5)[idx] * np.sin(x)[idx[::-1]])
+         + np.sum(np.exp(x) * 2.0), {"x": "f64[n]", "idx": "i64[j]"}, lambda r: (r.normal(size=6), _idx(r, 6, 5))),
     Form("x[[0, 2, 2, -1]]", lambda x: np.sum(x[[0, 2, 2, -1]] ** 2), {"x": "f64[n]"},
          lambda r: (r.normal(size=6),)),
     Form("X[:, idx]", lambda X, idx: np.sum(X[:, idx] ** 3), {"X": "f64[m,k]", "idx": "i64[j]"},
@@ -232,7 +234,7 @@ def test_forms_on_the_numba_back_end_as_plain_python(form: Form, dtype: str) -> 
         assert call_plain(namespace["forward"], *args) == pytest.approx(float(value), rel=1e-6)
 
 
-REAL_NUMBA = ["T[i, :, idx]", "np.sum(x[mask])", "X[i] = row", "np.sort(X, axis)",
+REAL_NUMBA = ["T[i, :, idx]", "np.sum(x[mask])", "X[i] = row", "np.sort(X, axis)", "f(x)[idx] (a loop feeds the take)",
               *(pytest.param(name, marks=pytest.mark.slow) for name in (
                   "x[idx]", "X[:, idx]", "X[i, j]", "x[1:3] = v", "x[idx] = v", "np.take_along_axis(X, idx, 1)",
                   "take_along_axis(T, idx, 0) broadcast", "X[argmax]", "x[np.argsort(x)]"))]

@@ -9,12 +9,13 @@ nodes to one :class:`~diffc.ir.Graph`. No special NumPy module is needed.
 
 Python control flow on ordinary values (a loop over ``range(3)``, an ``if`` on
 a flag) simply runs, so it is unrolled. Control flow on a traced value cannot
-be recorded (its value is unknown), so ``__bool__``, ``float()``, ``int()``,
-iteration and boolean-mask indexing raise :class:`TraceError` with a hint
-(``np.where``, ``np.maximum``). Iteration is refused even when the first size is
-a concrete int: it would unroll one node per row; slices (``x[0]``, ``x[1:]``)
-and vectorised NumPy say the same in one node. Basic indexing and the gather
-``x[np.arange(m), idx]`` are recorded (see the indexing block below).
+be recorded (its value is unknown), so ``__bool__``, ``float()``, ``int()`` and
+iteration raise :class:`TraceError` with a hint (``np.where``, ``np.maximum``).
+Iteration is refused even when the first size is a concrete int: it would
+unroll one node per row; slices (``x[0]``, ``x[1:]``) and vectorised NumPy say
+the same in one node. Indexing and assignment into traced arrays (index arrays,
+traced integers, boolean masks where the selection's size does not matter) are
+in diffc/frontends/indexing.py.
 
 Dtypes follow NumPy 2 (NEP 50) exactly, by asking ``np.result_type``: a
 Python number is *weak* and takes the array's dtype (``x32 * 2.0`` stays f32),
