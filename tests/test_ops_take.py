@@ -549,3 +549,54 @@ def test_masks_match_numpy(case: Any, backend: str) -> None:
         return
     assert value == pytest.approx(float(want), rel=1e-12)
     np.testing.assert_allclose(grad, grad_want, rtol=1e-12, atol=1e-12)
+
+
+@st.composite
+def mixed_keys(draw: Any) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """An array of rank 1-3 and a key of one index array among ints, slices, new axes and an ellipsis."""
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    at = draw(st.integers(0, len(shape) - 1))
+    items: list[Any] = []
+    for axis, size in enumerate(shape):
+        if axis == at:
+            count = draw(st.integers(1, 3))
+            items.append(np.array(draw(st.lists(st.integers(-size, size - 1), min_size=count, max_size=count))))
+        elif draw(st.booleans()):
+            items.append(draw(st.integers(-size, size - 1)))
+        else:
+            items.append(slice(draw(st.sampled_from([None, 0, 1, -1])), draw(st.sampled_from([None, 2, -1])),
+                               draw(st.sampled_from([None, 1, 2, -1]))))
+    if draw(st.booleans()):
+        items.insert(draw(st.integers(0, len(items))), None)
+    if draw(st.booleans()) and not isinstance(items[-1], np.ndarray):
+        items[-1] = Ellipsis
+    return np.random.default_rng(len(shape)).normal(size=shape), tuple(items)
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixed_keys(), st.sampled_from(["numpy", "numba-plain"]))
+def test_random_keys_match_numpy(case: Any, backend: str) -> None:
+    """NumPy's result (values and shape, the array's axes placed as NumPy places them) and its gradient."""
+    T, key = case
+    arrays = [k for k in key if isinstance(k, np.ndarray)]
+
+    def traced(T, idx):
+        return T[tuple(idx if isinstance(k, np.ndarray) else k for k in key)]
+
+    def loss(T, idx):
+        return np.sum(np.sin(traced(T, idx)) * 1.5)
+
+    types = {"T": "f64[" + ",".join(f"s{k}" for k in range(T.ndim)) + "]", "idx": "i64[j]"}
+    want = T[key]
+    (idx,) = arrays
+    if backend == "numpy":
+        got = diffc.compile(traced, args=types, backend="numpy")(T, idx)
+        value, grads = diffc.compile(loss, args=types, backend="numpy").value_and_grad(T, idx)
+    else:
+        got = call_plain(load_compiled(diffc.compile(traced, args=types))["forward"], T, idx)
+        value, grads = call_plain(load_compiled(diffc.compile(loss, args=types))["value_and_grad"], T, idx)
+    assert np.shape(got) == want.shape
+    np.testing.assert_array_equal(got, want)
+    assert value == pytest.approx(float(loss(T, idx)), rel=1e-12, abs=1e-12)
+    (grad,) = as_tuple(grads, 1)
+    np.testing.assert_allclose(grad, numeric_grad(loss, (T, idx), wrt=[0])[0], rtol=1e-6, atol=1e-8)
