@@ -236,7 +236,8 @@ def test_forms_on_the_numba_back_end_as_plain_python(form: Form, dtype: str) -> 
 
 REAL_NUMBA = ["T[i, :, idx]", "np.sum(x[mask])", "X[i] = row",
               *(pytest.param(name, marks=pytest.mark.slow) for name in (
-                  "np.sort(X, axis)", "f(x)[idx] (a loop feeds the take)", "x[idx]", "X[:, idx]", "X[i, j]", "x[1:3] = v", "x[idx] = v", "np.take_along_axis(X, idx, 1)",
+                  "np.sort(X, axis)", "f(x)[idx] (a loop feeds the take)", "x[idx]", "X[:, idx]", "X[i, j]",
+                  "x[1:3] = v", "x[idx] = v", "np.take_along_axis(X, idx, 1)",
                   "take_along_axis(T, idx, 0) broadcast", "X[argmax]", "x[np.argsort(x)]"))]
 
 
