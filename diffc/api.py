@@ -32,7 +32,7 @@ from diffc.adjoint.reverse import reverse
 from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import INLINE_CONSTANT_MAX, hidden_constants
 from diffc.codegen.validate import check_source
-from diffc.errors import ArgumentError, DiffcError, ShapeError, UnsupportedError
+from diffc.errors import ArgumentError, DiffcError, IndexTypeError, ShapeError, UnsupportedError
 from diffc.fallback import NEXT_VARIANT, is_refusal, warn_fallback
 from diffc.frontends.trace import SizesNeededError
 from diffc.ir import DType, Op, Program, Shape, Sym, parse_type, type_text
@@ -614,6 +614,9 @@ class Compiled:
 def _coerce(value: Any, param: Param) -> Any:
     """Python numbers to the parameter's dtype; arrays checked for rank."""
     name, dtype, shape = param
+    if dtype in (DType.I64, DType.I32) and np.asarray(value).dtype.kind == "f":  # as NumPy refuses float indices
+        raise IndexTypeError(f"argument {name!r} is {type_text(dtype, shape)} (integers: labels, indices), got "
+                             f"{np.asarray(value).dtype} values; pass integers")
     if not shape:
         if isinstance(value, np.ndarray) and value.ndim:
             raise ShapeError(f"argument {name!r} must be a scalar ({type_text(dtype, shape)}), got shape {value.shape}")
@@ -637,6 +640,7 @@ def _coerce(value: Any, param: Param) -> Any:
 
 
 _MISS = object()  # a fast entry's answer when the arguments need the full path
+
 
 def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple[Any, ...]], Any]:
     """A call path that only checks each argument's type, then calls the compiled code.

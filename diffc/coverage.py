@@ -45,7 +45,17 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "max(x, y)": lambda x, y: max(x, y), "min(x, y)": lambda x, y: min(x, y), "sum(x)": lambda x, y: sum(x),
     "len(x)": lambda x, y: x * len(x), "for xi in x": lambda x, y: [xi * 2 for xi in x][0],
     "np.r_[x, y]": lambda x, y: np.r_[x, y], "np.c_[x, y]": lambda x, y: np.c_[x, y],
+    "x[[0, 2]], x[idx], X[:, idx], X[i]": lambda x, y: x[[0, 2]],
+    "np.sum(x[mask]), np.mean(f(x[mask]))": lambda x, y: np.sum(x[x > 0]) + np.mean(np.exp(x[x > 0])),
+    "x[key] = v": lambda x, y: _assigned(x, y),
 }
+
+
+def _assigned(x: Any, y: Any) -> Any:
+    """``x[...] = v`` as the tracer records it (a new value bound to the same name)."""
+    x = x.copy()
+    x[x > 0] = y[0]
+    return x
 
 
 @dataclass(frozen=True)

@@ -123,5 +123,14 @@ class SizeError(DiffcError, ValueError):
     """
 
 
+class IndexTypeError(ArgumentError, IndexError):
+    """A float (or other non-integer) value used as an index, where NumPy raises IndexError: met while
+    tracing (an index traced as f64), or in a call (floats passed for an integer parameter, such as labels).
+
+    Also an :class:`ArgumentError` (a ``TypeError``): in a call it is an argument of the wrong kind.
+    """
+
+
 class IndexRangeError(DiffcError, IndexError):
-    """A static index out of the range of every array (``x[10**30]``): NumPy's IndexError, said at compile time."""
+    """A constant index out of range (``x[10**30]``, or past an axis whose size is known while tracing):
+    NumPy's IndexError, said at compile time."""

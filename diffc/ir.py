@@ -551,6 +551,14 @@ class Op(enum.Enum):
     SVDVALS = "svdvals"      # np.linalg.svd(a, full_matrices=False)[1]: k = min(m, n) singular values, descending
     SVD_U = "svd_u"          # its [0], (m, k), and [2], (k, n): the singular vectors, for the adjoint of SVDVALS
     SVD_VT = "svd_vt"
+    # -- integer indexing on any axis (diffc/frontends/indexing.py traces it; rules in the "take" block) --
+    TAKE = "take"                # np.take(x, idx, axis): axis `axis` of x replaced by idx's axes; attrs axis
+    SCATTER_ADD = "scatter_add"  # zeros with g added at idx along axis (np.add.at): TAKE's adjoint; attrs axis, size
+    TAKE_ALONG = "take_along"    # np.take_along_axis(x, idx, axis): idx has x's rank and shape off the axis
+    SCATTER_ADD_ALONG = "scatter_add_along"  # zeros with g[..., k, ...] added at idx[..., k, ...]: its adjoint
+    ARGMAX = "argmax"            # i64, the first maximum along attrs axis (None: of the flattened array), keepdims
+    ARGMIN = "argmin"
+    ARGSORT = "argsort"          # i64, x's shape: a stable sort's permutation along attrs axis
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -1299,6 +1307,93 @@ _RULES.update({
     Op.EIGVALSH: _linalg_eigvals, Op.SOLVE: _solve, Op.PINV: _pinv,
     **{op: functools.partial(_svd, part=k) for k, op in enumerate((Op.SVD_U, Op.SVDVALS, Op.SVD_VT))},
 })
+# -- integer indexing on any axis: np.take and its adjoint, the scatter-add of np.add.at --
+#
+# An index array (or a 0-d index: one entry, its axis goes) is data: its
+# entries are checked when the generated code runs (NumPy's IndexError; a
+# negative entry counts from the end), never read out of bounds.
+
+
+def _integer_index(idx: Node, what: str) -> None:
+    if idx.dtype not in (DType.I64, DType.I32):
+        raise ShapeError(f"{what}: an index must be integers, got {type_text(idx.dtype, idx.shape)}")
+
+
+def _take(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    x, idx = inputs
+    if x.ndim == 0:
+        raise ShapeError("take: a scalar cannot be indexed")
+    _integer_index(idx, "take")
+    axis = _norm_axes(attrs.get("axis", 0), x.ndim)[0]
+    shape = x.shape
+    return x.dtype, tuple(shape[:axis]) + tuple(idx.shape) + tuple(shape[axis + 1:]), {"axis": axis}
+
+
+def _scatter_add(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    g, idx = inputs
+    _integer_index(idx, "scatter_add")
+    axis, k = attrs["axis"], idx.ndim
+    if not 0 <= axis <= g.ndim - k:
+        raise ShapeError(f"scatter_add: axis {axis} and an index of rank {k} do not fit "
+                         f"{type_text(g.dtype, g.shape)}")
+    for a, b in zip(g.shape[axis:axis + k], idx.shape, strict=True):
+        if graph.resolve(a) != graph.resolve(b):
+            graph.unify(a, b, (g.shape, idx.shape), what="scatter_add")
+    size = graph.resolve(attrs["size"])
+    shape = g.shape
+    return g.dtype, tuple(shape[:axis]) + (size,) + tuple(shape[axis + k:]), {"axis": axis, "size": size}
+
+
+def _along(graph: Graph, x: Node, idx: Node, axis: int, what: str) -> None:
+    """idx has x's rank and x's sizes off ``axis`` (the tracer broadcasts it first)."""
+    _integer_index(idx, what)
+    if idx.ndim != x.ndim:
+        raise ShapeError(f"{what}: the index needs the array's rank {x.ndim}, got {type_text(idx.dtype, idx.shape)}")
+    for d, (a, b) in enumerate(zip(x.shape, idx.shape, strict=True)):
+        if d != axis and graph.resolve(a) != graph.resolve(b):
+            graph.unify(a, b, (x.shape, idx.shape), what=what)
+
+
+def _take_along(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    x, idx = inputs
+    if x.ndim == 0:
+        raise ShapeError("take_along: a scalar cannot be indexed")
+    axis = _norm_axes(attrs["axis"], x.ndim)[0]
+    _along(graph, x, idx, axis, "take_along")
+    return x.dtype, idx.shape, {"axis": axis}
+
+
+def _scatter_add_along(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    g, idx = inputs
+    axis = _norm_axes(attrs["axis"], g.ndim)[0]
+    _along(graph, g, idx, axis, "scatter_add_along")
+    size = graph.resolve(attrs["size"])
+    shape = list(g.shape)
+    shape[axis] = size
+    return g.dtype, tuple(shape), {"axis": axis, "size": size}
+
+
+def _arg_extreme(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    (x,) = inputs
+    if x.ndim == 0:
+        raise ShapeError("argmax/argmin of a scalar")
+    axis, keepdims = attrs.get("axis"), bool(attrs.get("keepdims", False))
+    if axis is None:
+        return DType.I64, (1,) * x.ndim if keepdims else (), {"axis": None, "keepdims": keepdims}
+    (axis,) = _norm_axes(axis, x.ndim)
+    return DType.I64, _reduce_shape(x.shape, (axis,), keepdims), {"axis": axis, "keepdims": keepdims}
+
+
+def _argsort(graph: Graph, inputs: tuple[Node, ...], attrs: dict[str, Any]) -> RuleResult:
+    (x,) = inputs
+    if x.ndim == 0:
+        raise ShapeError("argsort of a scalar")
+    return DType.I64, x.shape, {"axis": _norm_axes(attrs.get("axis", -1), x.ndim)[0]}
+
+
+_RULES.update({Op.TAKE: _take, Op.SCATTER_ADD: _scatter_add, Op.TAKE_ALONG: _take_along,
+               Op.SCATTER_ADD_ALONG: _scatter_add_along, Op.ARGMAX: _arg_extreme, Op.ARGMIN: _arg_extreme,
+               Op.ARGSORT: _argsort})
 
 
 def basic_index(x: Node, key: Any, what: str = "x[...]") -> Node:

@@ -251,6 +251,27 @@ def indexing_cases() -> list[Case]:
              {"x": ("f64[m,n]", "real"), "i": ("i64[m]", "index")}, wrt=("x",)),
         Case("scatter", (Op.SCATTER,), lambda g, x, i: g.apply(Op.SCATTER, x, i, size=SIZES["n"]),
              {"x": ("f64[m]", "real"), "i": ("i64[m]", "index")}, wrt=("x",)),
+        *take_cases(),
+    ]
+
+
+def take_cases() -> list[Case]:
+    """np.take along each axis and its scatter-add, on an index that may repeat entries (when the IR has them)."""
+    if _op("TAKE") is None:
+        return []
+    return [
+        Case("take-axis0", (Op.TAKE,), lambda g, x, i: g.apply(Op.TAKE, g.apply(Op.EXP, x), i, axis=0),
+             {"x": ("f64[n,m]", "real"), "i": ("i64[p]", "index")}, wrt=("x",)),
+        Case("take-axis1", (Op.TAKE,), lambda g, x, i: g.apply(Op.TAKE, x * x, i, axis=1),
+             {"x": ("f64[m,n]", "real"), "i": ("i64[m]", "index")}, wrt=("x",)),
+        Case("scatter-add-axis1", (Op.SCATTER_ADD,),
+             lambda g, x, i: g.apply(Op.SCATTER_ADD, g.apply(Op.SIN, x), i, axis=1, size=SIZES["n"]),
+             {"x": ("f64[m,m]", "real"), "i": ("i64[m]", "index")}, wrt=("x",)),
+        Case("take-along-axis1", (Op.TAKE_ALONG,), lambda g, x, i: g.apply(Op.TAKE_ALONG, x * x, i, axis=1),
+             {"x": ("f64[m,n]", "real"), "i": ("i64[m,k]", "index")}, wrt=("x",)),
+        Case("scatter-add-along-axis1", (Op.SCATTER_ADD_ALONG,),
+             lambda g, x, i: g.apply(Op.SCATTER_ADD_ALONG, g.apply(Op.SIN, x), i, axis=1, size=SIZES["n"]),
+             {"x": ("f64[m,p]", "real"), "i": ("i64[m,p]", "index")}, wrt=("x",)),
     ]
 
 

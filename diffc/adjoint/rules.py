@@ -456,3 +456,17 @@ from diffc.adjoint import linalg as _linalg  # noqa: E402 - np.linalg's rules, i
 
 ADJOINTS.update(_linalg.ADJOINTS)
 NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | _linalg.NON_DIFFERENTIABLE
+def take(g: Node, out: Node, x: Node, idx: Node) -> tuple[Node | None, ...]:
+    """Each entry of x that idx picks gets g back, added up where idx picks it again (np.add.at)."""
+    axis = out.attr("axis")
+    return (apply(Op.SCATTER_ADD, g, idx, axis=axis, size=x.shape[axis]), None)
+
+
+ADJOINTS.update({
+    Op.TAKE: take,
+    Op.SCATTER_ADD: lambda g, out, x, idx: (apply(Op.TAKE, g, idx, axis=out.attr("axis")), None),  # linear
+    Op.TAKE_ALONG: lambda g, out, x, idx: (apply(Op.SCATTER_ADD_ALONG, g, idx, axis=out.attr("axis"),
+                                                 size=x.shape[out.attr("axis")]), None),
+    Op.SCATTER_ADD_ALONG: lambda g, out, x, idx: (apply(Op.TAKE_ALONG, g, idx, axis=out.attr("axis")), None),
+})
+NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | frozenset({Op.ARGMAX, Op.ARGMIN, Op.ARGSORT})  # integer results

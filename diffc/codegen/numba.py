@@ -215,12 +215,78 @@ class NumbaPrinter(LoopPrinting, NumbaLinalgPrinting, Printer):
     def print_scatter(self, node: Node, g: Expr, idx: Expr) -> Expr:
         return self.call(self.require("numba_gather", "scatter_rows"), g, idx, Expr(self.dim(node.shape[1])))
 
-    def print_reshape(self, node: Node, x: Expr) -> Expr:
+    # -- integer indexing on any axis: loops over a (before, axis, after) view (diffc/support/numba_take.py) --
+    def _entry(self, node: Node, idx: Expr, size: Dim) -> str:
+        """A 0-d index checked and counted from the end as NumPy does: the helper raises IndexError."""
+        return f"{self.require('numba_take', 'entry')}({idx.text}, {self.dim(size)}, {node.attr('axis')})"
+
+    def _three_axes(self, x: Node, expr: Expr, axis: int, width: int) -> str:
+        """``x`` as a contiguous (before, axis, after) array, ``width`` axes from ``axis`` on merged in the middle."""
+        shape = x.shape
+        if x.ndim == 3 and axis == 1 and width == 1:
+            return expr.text
+        parts = (self._product(shape[:axis]), self._product(shape[axis:axis + width]),
+                 self._product(shape[axis + width:]))
+        return f"{self.wrap(self._contiguous(x, expr), 100)}.reshape(({', '.join(parts)}))"
+
+    @staticmethod
+    def _contiguous(x: Node, expr: Expr) -> Expr:
         """Numba reshapes contiguous arrays only: a view (a slice, a transpose, an argument that may be one)
         goes through ``np.ascontiguousarray`` first, which copies only when the array is not contiguous."""
-        if node.inputs[0].op in (Op.INPUT, Op.SLICE, Op.TRANSPOSE):
-            x = Expr(f"np.ascontiguousarray({x.text})")
-        return super().print_reshape(node, x)
+        if x.op in (Op.INPUT, Op.SLICE, Op.TRANSPOSE):
+            return Expr(f"np.ascontiguousarray({expr.text})")
+        return expr
+
+    def _flat(self, idx: Node, expr: Expr) -> str:
+        return expr.text if idx.ndim == 1 else f"{self.wrap(self._contiguous(idx, expr), 100)}.reshape(-1)"
+
+    def print_take(self, node: Node, x: Expr, idx: Expr) -> Expr:
+        source, index, axis = node.inputs[0], node.inputs[1], node.attr("axis")
+        if index.ndim == 0:
+            return Expr(f"{self.wrap(x, 100)}{self.on_axis(axis, self._entry(node, idx, source.shape[axis]))}")
+        call = (f"{self.require('numba_take', 'take3')}({self._three_axes(source, x, axis, 1)}, "
+                f"{self._flat(index, idx)}, {axis})")
+        return Expr(call if source.ndim == 3 and index.ndim == 1 and axis == 1
+                    else f"{call}.reshape({self.shape(node.shape)})")
+
+    def state_scatter_add(self, node: Node, var: str, g: Expr, idx: Expr) -> list[str]:
+        grad, index, axis = node.inputs[0], node.inputs[1], node.attr("axis")
+        if index.ndim == 0:
+            place = self.on_axis(axis, self._entry(node, idx, node.shape[axis]))
+            return [f"{var} = {self.zeros(node)}", f"{var}{place} = {g.text}"]
+        call = (f"{self.require('numba_take', 'scatter_add3')}({self._three_axes(grad, g, axis, index.ndim)}, "
+                f"{self._flat(index, idx)}, {self.dim(node.shape[axis])}, {axis})")
+        return [f"{var} = {call}.reshape({self.shape(node.shape)})"]
+
+    def _reshaped(self, node: Node, call: str) -> Expr:
+        return Expr(f"{call}.reshape({self.shape(node.shape)})")
+
+    def print_take_along(self, node: Node, x: Expr, idx: Expr) -> Expr:
+        axis = node.attr("axis")
+        views = (self._three_axes(node.inputs[0], x, axis, 1), self._three_axes(node.inputs[1], idx, axis, 1))
+        return self._reshaped(node, f"{self.require('numba_take', 'take_along3')}({', '.join(views)}, {axis})")
+
+    def print_scatter_add_along(self, node: Node, g: Expr, idx: Expr) -> Expr:
+        axis = node.attr("axis")
+        views = (self._three_axes(node.inputs[0], g, axis, 1), self._three_axes(node.inputs[1], idx, axis, 1))
+        return self._reshaped(node, f"{self.require('numba_take', 'scatter_add_along3')}({', '.join(views)}, "
+                                    f"{self.dim(node.shape[axis])}, {axis})")
+
+    def arg_extreme(self, node: Node, x: Expr, name: str) -> Expr:
+        """Along an axis by a loop helper over the (before, axis, after) view; the flattened array by Numba's own."""
+        source, axis = node.inputs[0], node.attr("axis")
+        if axis is None:
+            whole = self.call(name, x)
+            return whole if not node.shape else Expr(f"np.full({self.shape(node.shape)}, {whole.text})")
+        helper = self.require("numba_take", "arg_extreme3")
+        return self._reshaped(node, f"{helper}({self._three_axes(source, x, axis, 1)}, {name == 'np.argmax'})")
+
+    def print_argsort(self, node: Node, x: Expr) -> Expr:
+        view = self._three_axes(node.inputs[0], x, node.attr("axis"), 1)
+        return self._reshaped(node, f"{self.require('numba_take', 'argsort3')}({view})")
+
+    def print_reshape(self, node: Node, x: Expr) -> Expr:
+        return super().print_reshape(node, self._contiguous(node.inputs[0], x))
 
 
 class NumbaStatementPrinter(NumbaPrinter):

@@ -340,6 +340,44 @@ class Printer:
         """Row i gets g[i] at column idx[i]: one entry per row, so a plain assignment adds nothing up twice."""
         return [f"{var} = {self.zeros(node)}", f"{var}[np.arange({self.dim(node.shape[0])}), {idx.text}] = {g.text}"]
 
+    # -- integer indexing on any axis: x[:, idx] reads, np.add.at adds back (NumPy raises IndexError itself) --
+    @staticmethod
+    def on_axis(axis: int, index: str) -> str:
+        """``[:, :, index]``: ``index`` on axis ``axis``, the axes before it whole."""
+        return f"[{', '.join([':'] * axis + [index])}]"
+
+    def print_take(self, node: Node, x: Expr, idx: Expr) -> Expr:
+        return Expr(f"{self.wrap(x, ATOM)}{self.on_axis(node.attr('axis'), idx.text)}")
+
+    def state_scatter_add(self, node: Node, var: str, g: Expr, idx: Expr) -> list[str]:
+        """One index entry is one place (an assignment); an index array may repeat one, so np.add.at adds."""
+        axis = node.attr("axis")
+        if node.inputs[1].ndim == 0:
+            return [f"{var} = {self.zeros(node)}", f"{var}{self.on_axis(axis, idx.text)} = {g.text}"]
+        where = idx.text if axis == 0 else f"({'slice(None), ' * axis}{idx.text})"
+        return [f"{var} = {self.zeros(node)}", f"np.add.at({var}, {where}, {g.text})"]
+
+    def print_take_along(self, node: Node, x: Expr, idx: Expr) -> Expr:
+        return self.call("np.take_along_axis", x, idx, extra=f", axis={node.attr('axis')}")
+
+    def print_scatter_add_along(self, node: Node, g: Expr, idx: Expr) -> Expr:
+        return self.call(self.require("take", "scatter_add_along"), g, idx,
+                         Expr(str(node.attr("axis"))), Expr(self.dim(node.shape[node.attr("axis")])))
+
+    def arg_extreme(self, node: Node, x: Expr, name: str) -> Expr:
+        axis = node.attr("axis")
+        extra = ("" if axis is None else f", axis={axis}") + (", keepdims=True" if node.attr("keepdims") else "")
+        return self.call(name, x, extra=extra)
+
+    def print_argmax(self, node: Node, x: Expr) -> Expr:
+        return self.arg_extreme(node, x, "np.argmax")
+
+    def print_argmin(self, node: Node, x: Expr) -> Expr:
+        return self.arg_extreme(node, x, "np.argmin")
+
+    def print_argsort(self, node: Node, x: Expr) -> Expr:
+        return self.call("np.argsort", x, extra=f", axis={node.attr('axis')}, kind=\"stable\"")
+
     # -- large constants: hidden parameters that api.py binds once --
     def hidden_parameters(self, taken: Sequence[str]) -> list[str]:
         """``_const0, ...``: one parameter per constant too large to print (``self.constants``), after the

@@ -10,12 +10,13 @@ nodes to one :class:`~diffc.ir.Graph`. No special NumPy module is needed.
 Python control flow on ordinary values (a loop over ``range(3)``, an ``if`` on
 a flag) simply runs, so it is unrolled. Control flow on a traced value cannot
 be recorded (its value is unknown), so ``__bool__``, ``float()``, ``int()``
-and boolean-mask indexing raise :class:`TraceError` with a hint
-(``np.where``, ``np.maximum``). Iteration (``for xi in x``, ``a, b = x``)
-unrolls one slice per row, so it needs a concrete first size. Basic indexing
-and the gather ``x[np.arange(m), idx]`` are recorded (see the indexing block
-below). Lists of traced values, ``np.array`` and Python's ``max``/``min``/``sum``
-are construction.py's.
+raise :class:`TraceError` with a hint (``np.where``, ``np.maximum``).
+Iteration (``for xi in x``, ``a, b = x``) unrolls one slice per row, so it
+needs a concrete first size. Basic indexing is recorded here; indexing and
+assignment into traced arrays (index arrays, traced integers, boolean masks
+where the selection's size does not matter) are in diffc/frontends/indexing.py.
+Lists of traced values, ``np.array`` and Python's ``max``/``min``/``sum`` are
+construction.py's.
 
 Dtypes follow NumPy 2 (NEP 50) exactly, by asking ``np.result_type``: a
 Python number is *weak* and takes the array's dtype (``x32 * 2.0`` stays f32),
@@ -49,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from diffc.errors import ShapeError, TraceError, UnsupportedCallError, UnsupportedError
+from diffc.errors import DiffcError, ShapeError, TraceError, UnsupportedCallError, UnsupportedError
 from diffc.ir import (
     Dim,
     DType,
@@ -89,7 +90,7 @@ def _user_location() -> str:
     return ""
 
 
-def _fail(message: str, error: type[TraceError] = TraceError, **facts: Any) -> TraceError:
+def _fail(message: str, error: type[DiffcError] = TraceError, **facts: Any) -> DiffcError:
     """``error`` with ``message`` and the user's file and line."""
     return error(message + _user_location(), **facts)
 
@@ -781,14 +782,28 @@ class Tracer(_Traced):
         return _Traced.__index__(self)
 
     def __getitem__(self, key: Any) -> Any:
-        return _getitem(self, key)
+        return _indexing.getitem(self, key)
 
     def reshape(self, *shape: Any, order: str = "C") -> Tracer:
         return _reshape(self, shape[0] if len(shape) == 1 else shape, order, "x.reshape")
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        raise _fail("assigning into a traced array (x[...] = ...) cannot be traced: traced values are immutable; "
-                    "use np.where(mask, new, x)")
+        _indexing.setitem(self, key, value)  # rebinds self.node: traced values are immutable
+
+    def copy(self, order: Any = "C") -> Tracer:
+        return _indexing.np_copy(self)
+
+    def take(self, indices: Any, axis: Any = None, out: Any = None, mode: Any = "raise") -> Tracer:
+        return _indexing.np_take(self, indices, axis, out, mode)
+
+    def argmax(self, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Tracer:
+        return _indexing.np_argmax(self, axis, out, keepdims=keepdims)
+
+    def argmin(self, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Tracer:
+        return _indexing.np_argmin(self, axis, out, keepdims=keepdims)
+
+    def argsort(self, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Tracer:
+        return _indexing.np_argsort(self, axis, kind, order, stable=stable)
 
     def __getattr__(self, name: str) -> Any:
         if name in _NDARRAY_ATTRS:
@@ -946,10 +961,10 @@ class Size(_Traced):
 # ---------------------------------------------------------------------------
 # indexing, reshapes, joins, np.arange of a size
 #
-# Basic indexing (ints, slices with int bounds, None, ...) records a SLICE node
-# (``diffc.ir.basic_index``); the one integer-array index supported is the
-# gather ``x[np.arange(m), idx]``, one entry per row (cross-entropy with integer
-# labels). ``np.arange(m)`` of a symbolic size cannot go through NumPy's
+# Indexing (x[key] and x[key] = v) lives in diffc/frontends/indexing.py: basic
+# indices, index arrays and traced integers on any axis, boolean masks in the
+# forms whose size does not matter, the row gather ``x[np.arange(m), idx]``.
+# ``np.arange(m)`` of a symbolic size cannot go through NumPy's
 # dispatch (np.arange has none), so ``trace`` swaps ``numpy.arange`` for a
 # wrapper while the function runs: the wrapper records an ARANGE node when a
 # size is among its arguments and calls NumPy's own arange otherwise, so other
@@ -957,81 +972,6 @@ class Size(_Traced):
 # is not seen.)
 
 _WEAK_KINDS: dict[str, Any] = {"b": False, "i": 0, "u": 0, "f": 0.0}
-
-
-def _index_error(exc: Exception, what: str) -> Exception:
-    """A refusal of diffc.ir.basic_index, with the user's line."""
-    if isinstance(exc, ShapeError):
-        return ShapeError(f"{exc}{_user_location()}")
-    return _fail(str(exc))
-
-
-def _is_index_array(key: Any) -> bool:
-    if isinstance(key, Tracer):
-        return True
-    return isinstance(key, (list, np.ndarray)) and np.ndim(key) > 0
-
-
-def _static_key(key: Any) -> Any:
-    """Sizes (``x.shape[0] - 1``) as their Syms, in slice bounds too."""
-    if isinstance(key, Size):
-        return key.dim
-    if isinstance(key, slice):
-        return slice(*(_static_key(k) for k in (key.start, key.stop, key.step)))
-    return key
-
-
-def _getitem(x: Tracer, key: Any) -> Tracer:
-    what = "x[...]"
-    items = key if isinstance(key, tuple) else (key,)
-    if x.node.ndim == 0:
-        raise _fail("indexing a traced scalar (x[...]): it has no axes")
-    if any(_is_index_array(k) for k in items):
-        return _gather(x, items, what)
-    try:
-        node = basic_index(x.node, tuple(_static_key(k) for k in items), what)
-    except (ShapeError, UnsupportedError) as exc:
-        raise _index_error(exc, what) from None
-    return Tracer(node)
-
-
-_GATHER_FORM = ("integer-array indexing is supported in one form, x[np.arange(m), idx]: entry idx[i] of row i "
-                "of a matrix x with m rows (the cross-entropy of integer labels)")
-
-
-def _gather(x: Tracer, items: tuple[Any, ...], what: str) -> Tracer:
-    graph = x.graph
-    for k in items:
-        kind = k.node.dtype if isinstance(k, Tracer) else DType.BOOL if np.asarray(k).dtype == bool else None
-        if kind is DType.BOOL:
-            raise _fail("indexing with a boolean mask (x[mask]) is not supported by diffc's tracer: the result's "
-                        "size depends on the data; use np.where(mask, x, 0) and a sum")
-    if len(items) != 2 or x.node.ndim != 2:
-        raise _fail(f"{what}: {_GATHER_FORM}")
-    rows_key, cols_key = items
-    rows = x.node.shape[0]
-    if isinstance(rows_key, Tracer):
-        node = rows_key.node
-        if node.op is not Op.ARANGE:
-            raise _fail(f"{what}: the row index must be np.arange(m); {_GATHER_FORM}")
-        if graph.resolve(node.attr("size")) != graph.resolve(rows):
-            try:
-                graph.unify(node.attr("size"), rows, (node.shape, x.node.shape), what="np.arange(m) and x's rows")
-            except ShapeError as exc:
-                raise ShapeError(f"{what}: {exc}{_user_location()}") from None
-    elif not (isinstance(rows, int) and np.array_equal(np.asarray(rows_key), np.arange(rows))):
-        raise _fail(f"{what}: the row index must be np.arange(m) with m = x.shape[0]; {_GATHER_FORM}")
-    if isinstance(cols_key, Tracer):
-        cols = cols_key.node
-    else:
-        array = np.asarray(cols_key)
-        if array.dtype.kind not in "iu":
-            raise _fail(f"{what}: the column index must be integers, got {array.dtype}; {_GATHER_FORM}")
-        cols = graph.const(array.astype(np.int64), DType.I64)
-    if cols.dtype.is_float or cols.dtype is DType.BOOL or cols.ndim != 1:
-        raise _fail(f"{what}: the column index must be a vector of integers, got "
-                    f"{type_text(cols.dtype, cols.shape)}; {_GATHER_FORM}")
-    return Tracer(_apply(graph, Op.GATHER, (x.node, cols), what))
 
 
 def _shape_arg(shape: Any, what: str) -> list[Any]:
@@ -1266,6 +1206,8 @@ def _output_node(graph: Graph, value: Any, label: str) -> Node:
             raise TraceError(f"{label}: {exc}") from None
     if value is None:
         raise TraceError(f"{label}: the function returned None (is a `return` missing?)")
+    if isinstance(value, _indexing.MaskedSelection):
+        raise value.refuse(f"{label}: returning x[mask]")
     raise TraceError(f"{label}: cannot return a value of type {type(value).__name__} from a traced function; "
                      "return arrays, numbers, or a tuple or dict of them")
 
@@ -1323,3 +1265,5 @@ from diffc.frontends import numpy_functions  # noqa: E402, F401 - it registers i
 from diffc.frontends.linalg import FUNCTIONS as _LINALG  # noqa: E402
 
 _FUNCTIONS.update(_LINALG)
+
+from diffc.frontends import indexing as _indexing  # noqa: E402  (it builds on the tracer; registers np.take)
