@@ -331,7 +331,9 @@ class MaskedSelection:
         return MaskedSelection(ufunc(*values), self.mask)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-        method = {np.sum: "sum", np.mean: "mean"}.get(func)
+        # by name: while a trace runs, np.sum is construction.py's wrapper, not the function NumPy dispatches
+        name = getattr(func, "__name__", "") if getattr(func, "__module__", "").startswith("numpy") else ""
+        method = {"sum": "sum", "mean": "mean"}.get(name)
         if method is None or not args or args[0] is not self:
             raise self.refuse(f"np.{getattr(func, '__name__', func)}(x[mask])")
         return getattr(self, method)(*args[1:], **kwargs)
