@@ -32,24 +32,20 @@ def _reduced_count(node: Node) -> str:
     return dim_text(dim_product(x.shape[a] for a in axes))
 
 
-def _maximum(out: str, xs: list[str], node: Node) -> Partials:
-    """max routes: against a constant the traced side must be strictly greater (relu'(0) = 0)."""
-    x, y = xs
-    if is_constant(node.inputs[1]):
-        return f"[{x} > {y}]", None
-    if is_constant(node.inputs[0]):
-        return None, f"[{y} > {x}]"
-    return f"[{x} ≥ {y}]", f"[{x} < {y}]"
+def _routes(strict: str, first: str, second: str) -> EdgeRule:
+    """max (and min, with the comparisons mirrored) routes to the selected side.
 
-
-def _minimum(out: str, xs: list[str], node: Node) -> Partials:
-    """min mirrors max: the strictly smaller side against a constant, the first argument on a tie."""
-    x, y = xs
-    if is_constant(node.inputs[1]):
-        return f"[{x} < {y}]", None
-    if is_constant(node.inputs[0]):
-        return None, f"[{y} < {x}]"
-    return f"[{x} ≤ {y}]", f"[{x} > {y}]"
+    As in the adjoint table: against a constant the traced side must win
+    strictly (relu'(0) = 0); between two traced inputs the first takes the tie.
+    """
+    def rule(out: str, xs: list[str], node: Node) -> Partials:
+        x, y = xs
+        if is_constant(node.inputs[1]):
+            return f"[{x} {strict} {y}]", None
+        if is_constant(node.inputs[0]):
+            return None, f"[{y} {strict} {x}]"
+        return f"[{x} {first} {y}]", f"[{x} {second} {y}]"
+    return rule
 
 
 def _matmul(out: str, xs: list[str], node: Node) -> Partials:
@@ -77,8 +73,8 @@ EDGE_RULES: dict[Op, EdgeRule] = {
     Op.LOG1P: lambda out, xs, node: (f"1/(1 + {xs[0]})",),
     Op.EXPM1: lambda out, xs, node: (f"exp({xs[0]})",),
     Op.ABS: lambda out, xs, node: (f"sign({xs[0]})",),
-    Op.MAX: _maximum,                                                      # max routes
-    Op.MIN: _minimum,
+    Op.MAX: _routes(">", "≥", "<"),                                        # max routes
+    Op.MIN: _routes("<", "≤", ">"),
     Op.WHERE: lambda out, xs, node: (None, f"[{xs[0]}]", f"[not {xs[0]}]"),  # where routes
     Op.SUM: lambda out, xs, node: ("1",),
     Op.MEAN: lambda out, xs, node: (f"1/{_reduced_count(node)}",),
