@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from diffc.adjoint.rules import NON_DIFFERENTIABLE
-from diffc.errors import GraphvizError
+from diffc.errors import DiffcError, GraphvizError
 from diffc.ir import Graph, Node, Op, Program, dim_text, type_text
 from diffc.viz_rules import formula, partials
 
@@ -162,15 +162,39 @@ def named_groups(nodes: Sequence[Node]) -> dict[Node, Node]:
     return owner
 
 
-def clusters(nodes: Sequence[Node], collapse: bool | None) -> dict[Node, list[Node]]:
-    """Cluster head -> its members (the head first), for groups of two or more nodes."""
-    if collapse is False or (collapse is None and len(nodes) <= COLLAPSE_THRESHOLD):
-        return {}
-    groups: dict[Node, list[Node]] = {}
-    for member, head in named_groups(nodes).items():
-        groups.setdefault(head, [head]).append(member)
-    ordered = sorted(groups.items(), key=lambda item: item[0].id)
-    return {head: sorted(members, key=lambda n: n.id) for head, members in ordered}
+def loop_groups(program: Program, nodes: Sequence[Node]) -> list[list[Node]]:
+    """The nodes of each loop the Numba back end fuses for ``program`` (diffc/codegen/loop_plan.py).
+
+    The planner is the printer's own, so a cluster is exactly one loop of
+    ``f.source``: its per-element values and the reductions it ends.
+    """
+    from diffc.codegen.loop_plan import Plan
+
+    plan = Plan([n for n in program.nodes() if n.op is not Op.INPUT], program.outputs, set(program.inputs))
+    drawn = set(nodes)
+    return [[n for n in loop.nodes + loop.reductions if n in drawn] for loop in plan.loops]
+
+
+Cluster = tuple[str, str, list[Node]]  # DOT id, label, members in id order
+
+
+def clusters(sc: Scene, collapse: bool | str | None) -> list[Cluster]:
+    """The clusters to draw: one per named sub-expression (``collapse=True`` or "names", and by
+    default above ``COLLAPSE_THRESHOLD`` drawn nodes) or one per fused loop ("loops")."""
+    if collapse not in (None, True, False, "names", "loops"):
+        raise DiffcError(f"collapse={collapse!r}: use True (or 'names') for named sub-expressions, 'loops' for "
+                         "fused loops, False for none, or leave it out (named, above 60 nodes)")
+    if collapse == "loops":
+        groups = [g for g in loop_groups(sc.program, sc.drawn) if len(g) > 1]
+        return [(f"cluster_loop{k}", f"fused loop {k + 1}", sorted(g, key=lambda n: n.id))
+                for k, g in enumerate(groups)]
+    if collapse not in (True, "names") and (collapse is not None or len(sc.drawn) <= COLLAPSE_THRESHOLD):
+        return []
+    named: dict[Node, list[Node]] = {}
+    for member, head in named_groups(sc.drawn).items():
+        named.setdefault(head, [head]).append(member)
+    ordered = sorted(named.items(), key=lambda item: item[0].id)
+    return [(f"cluster_{head.id}", sc.names[head], sorted(members, key=lambda n: n.id)) for head, members in ordered]
 
 
 # ---------------------------------------------------------------------------
@@ -227,28 +251,28 @@ def edge_lines(node: Node, sc: Scene, grad: bool) -> list[str]:
 
 
 def to_dot(program: Program, grad: bool = False, wrt: Sequence[Node] = (), values: Mapping[Node, Any] | None = None,
-           adjoints: Mapping[Node, Any] | None = None, collapse: bool | None = None, title: str | None = None,
+           adjoints: Mapping[Node, Any] | None = None, collapse: bool | str | None = None, title: str | None = None,
            rankdir: str = "BT") -> str:
     """DOT text of ``program``'s first output, inputs at the bottom, the output at the top.
 
     ``grad`` writes each edge's local partial derivative and draws an adjoint
     node (x̄) beside every node that depends on a ``wrt`` input; ``values`` and
     ``adjoints`` (node -> array, from :func:`evaluate`) add the numbers.
-    ``collapse`` clusters each named sub-expression (None: when more than
-    ``COLLAPSE_THRESHOLD`` nodes are drawn).
+    ``collapse`` clusters each named sub-expression (True; None: when more
+    than ``COLLAPSE_THRESHOLD`` nodes are drawn) or each fused loop ("loops").
     """
     sc = scene(Program(program.graph, program.inputs, program.outputs[:1], program.output_names[:1], program.name),
                wrt)
-    groups = clusters(sc.drawn, collapse)
-    grouped = {member for members in groups.values() for member in members}
+    groups = clusters(sc, collapse)
+    grouped = {member for _, _, members in groups for member in members}
     lines = [f"digraph {quote(title or program.name)} {{", f"  rankdir={rankdir};",
              '  node [fontname="Helvetica", style=filled];', '  edge [fontname="Helvetica", fontsize=10];']
     for node in sc.drawn:
         if node not in grouped:
             lines += ["  " + line for line in node_lines(node, sc, values, grad, adjoints)]
-    for head, members in groups.items():
-        lines.append(f"  subgraph cluster_{head.id} {{")
-        lines.append(f"    label={quote(sc.names[head])}; style=dashed;")
+    for dot_id, label, members in groups:
+        lines.append(f"  subgraph {dot_id} {{")
+        lines.append(f"    label={quote(label)}; style=dashed;")
         for node in members:
             lines += ["    " + line for line in node_lines(node, sc, values, grad, adjoints)]
         lines.append("  }")

@@ -42,7 +42,7 @@ def parse_dot(text: str) -> tuple[dict[str, tuple[str, str]], list[tuple[str, st
     nodes: dict[str, tuple[str, str]] = {}
     edges: list[tuple[str, str, str, str]] = []
     structure = re.compile(r'^\s*(digraph ".*" \{|\}|rankdir=\w+;|(node|edge) \[.*\];|\{rank=same; \w+; \w+;\}|'
-                           rf'subgraph cluster_\d+ \{{|label={_STRING}; style=dashed;)$')
+                           rf'subgraph cluster_(loop)?\d+ \{{|label={_STRING}; style=dashed;)$')
     for line in text.splitlines():
         if m := _EDGE.match(line):
             edges.append((m.group(1), m.group(2), unescape(m.group(3) or ""), m.group(4) or ""))
@@ -366,3 +366,19 @@ def test_array_output_pulls_back_ones() -> None:
     identity = diffc.compile(lambda x: x)
     nodes, _ = parse_dot(identity.to_dot(at=(2.0,)))
     assert sorted(label for label, _ in nodes.values()) == ["x = 2", "x̄ = 1"]
+
+
+def test_collapse_by_fused_loop() -> None:
+    """The logistic loss is one loop over the m rows (X @ w row by row, the elementwise chain, the mean's sum)."""
+    f = diffc.compile(logistic, wrt=("w", "b"), args={"w": "f64[n]", "b": "f64", "X": "f64[m,n]", "y": "f64[m]"})
+    text = f.to_dot(grad=True, collapse="loops")
+    assert text.count("subgraph cluster_loop") == 1 and 'label="fused loop 1"' in text
+    inside = text.split("subgraph cluster_loop0 {")[1].split("\n  }")[0]
+    nodes, _ = parse_dot(f.to_dot(grad=True, collapse=False))
+    per_row = {k for k, (label, _) in forward_nodes(nodes).items() if label.endswith("f64[m]")
+               and not label.startswith(("w", "b", "X", "y"))}
+    mean = {k for k, (label, _) in nodes.items() if "= mean(" in label}
+    assert set(re.findall(r"^\s*(n\d+) \[", inside, re.M)) == per_row | mean
+    assert parse_dot(text)[0] == nodes  # the same nodes, only grouped
+    with pytest.raises(DiffcError, match="collapse='sideways'"):
+        f.to_dot(collapse="sideways")
