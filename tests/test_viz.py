@@ -9,6 +9,7 @@ differences and against the hand-derived dz = (a - y) / m.
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import assert_close, numeric_grad
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import diffc
 from diffc import viz
@@ -349,9 +352,26 @@ def test_cli_dot_at_and_a_bad_point(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_checked_in_picture_is_current() -> None:
-    """docs/img/notes_graph.svg is what the code draws now (regenerate it with the line in docs/pictures.md)."""
+    """docs/img/notes_graph.svg shows what the code draws now: every text of the picture at a = 2, b = 1
+    (regenerate it with the render line of docs/pictures.md)."""
     svg = (Path(__file__).parent.parent / "docs" / "img" / "notes_graph.svg").read_text()
-    assert "∂e/∂c = d" in svg and "b̄ = 5" in svg and "ā = 2" in svg
+    drawn = sorted(html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+    nodes, edges = parse_dot(diffc.compile(NOTES).to_dot(at=(2.0, 1.0)))
+    wanted = [line for label, _ in nodes.values() for line in label.split("\n")] + [e[2] for e in edges if e[2]]
+    assert drawn == sorted(wanted)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=12))
+def test_any_name_round_trips_through_its_label(name: str) -> None:
+    kept = "".join(ch for ch in name if ch >= " " or ch == "\n")
+    assert unescape(viz.quote(name)[1:-1]) == kept
+    g = Graph()
+    x = g.input("x")
+    node = g.apply(Op.EXP, x)
+    g.names[node] = name or "v"
+    nodes, _ = parse_dot(viz.to_dot(Program(g, [x], [node], [name or "v"], name=name), grad=True, wrt=[x]))
+    assert len(nodes) == 4  # x, its adjoint, exp, its adjoint: nothing injected
 
 
 def test_array_output_pulls_back_ones() -> None:
