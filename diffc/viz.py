@@ -36,6 +36,7 @@ FORWARD_COLOUR = "lightblue"
 ADJOINT_COLOUR = "mistyrose"
 ADJOINT_EDGE = "firebrick"
 COLLAPSE_THRESHOLD = 60  # drawn nodes: above it, each named sub-expression becomes a cluster
+NOTEBOOK_MAX_LINES = 3000  # DOT lines: larger pictures are not drawn in a notebook's repr
 SHOWN_ENTRIES = 4  # entries of an array written in its node
 INSTALL_HINT = ("Graphviz's `dot` program is not installed (or not on PATH): install it with "
                 "`apt install graphviz` (Debian, Ubuntu), `conda install graphviz`, or `brew install graphviz`; "
@@ -51,10 +52,11 @@ def quote(text: str) -> str:
 
     Backslashes are doubled (so ``\\N`` or ``\\l`` in a name is not an escape
     sequence), quotes escaped, newlines written as Graphviz's ``\\n`` and other
-    control characters dropped. Quoted strings are never HTML labels, so
-    ``<`` and ``>`` are plain characters.
+    unprintable characters dropped (controls, and the line separators U+0085
+    and U+2028 that would break the DOT text's lines). Quoted strings are
+    never HTML labels, so ``<`` and ``>`` are plain characters.
     """
-    kept = "".join(ch for ch in text if ch >= " " or ch == "\n")
+    kept = "".join(ch for ch in text if ch.isprintable() or ch == "\n")
     return '"' + kept.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -390,8 +392,12 @@ def render(text: str, path: str | Path, options: Mapping[str, Any] | None = None
 
 
 def svg_or_none(text: str) -> str | None:
-    """The SVG of ``text`` when ``dot`` is installed, else None (a notebook then shows the text form)."""
-    if shutil.which("dot") is None:
+    """The SVG of ``text`` when ``dot`` is installed, else None (a notebook then shows the text form).
+
+    A graph of more than ``NOTEBOOK_MAX_LINES`` DOT lines is not laid out: displaying a large compiled
+    function in a notebook must not stall it for minutes (``f.render`` still draws it).
+    """
+    if shutil.which("dot") is None or text.count("\n") > NOTEBOOK_MAX_LINES:
         return None
     try:
         return run_dot(text, "svg").decode()

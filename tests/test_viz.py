@@ -246,7 +246,7 @@ def test_hostile_names_stay_inside_their_labels() -> None:
 def test_quote_escapes_everything_dot_reads() -> None:
     assert viz.quote('a"b') == '"a\\"b"'
     assert viz.quote("a\\N") == '"a\\\\N"'
-    assert viz.quote("a\nb\rc\x00") == '"a\\nbc"'
+    assert viz.quote("a\nb\rc\x00\x85\u2028d") == '"a\\nbcd"'
     assert viz.quote("<x>") == '"<x>"'  # quoted strings are never HTML labels
 
 
@@ -364,7 +364,7 @@ def test_checked_in_picture_is_current() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=12))
 def test_any_name_round_trips_through_its_label(name: str) -> None:
-    kept = "".join(ch for ch in name if ch >= " " or ch == "\n")
+    kept = "".join(ch for ch in name if ch.isprintable() or ch == "\n")
     assert unescape(viz.quote(name)[1:-1]) == kept
     g = Graph()
     x = g.input("x")
@@ -402,3 +402,11 @@ def test_collapse_by_fused_loop() -> None:
     assert parse_dot(text)[0] == nodes  # the same nodes, only grouped
     with pytest.raises(DiffcError, match="collapse='sideways'"):
         f.to_dot(collapse="sideways")
+
+
+@needs_dot
+def test_notebook_leaves_huge_graphs_undrawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    f = diffc.compile(chain(3))
+    assert f._repr_svg_() is not None
+    monkeypatch.setattr(viz, "NOTEBOOK_MAX_LINES", f.to_dot(grad=True).count("\n") - 1)
+    assert f._repr_svg_() is None
