@@ -611,7 +611,7 @@ class Compiled:
         found = viz.evaluate(program, values, wrt if grad else []) if values is not None else (None, None)
         return viz.to_dot(program, grad=grad, wrt=wrt, values=found[0], adjoints=found[1], collapse=collapse)
 
-    def render(self, path: str, grad: bool | None = None, at: Any = None, collapse: bool | str | None = None,
+    def render(self, path: str | Path, grad: bool | None = None, at: Any = None, collapse: bool | str | None = None,
                **options: Any) -> Path:
         """Draw :meth:`to_dot`'s picture into ``path`` (.svg, .png, .pdf) with Graphviz's ``dot``.
 
