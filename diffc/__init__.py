@@ -8,6 +8,7 @@ from diffc.errors import (
     ArgumentError,
     CacheWarning,
     DiffcError,
+    GraphvizError,
     IndexRangeError,
     ParseError,
     ShapeError,
@@ -22,8 +23,8 @@ from diffc.threads import set_num_threads
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArgumentError", "CacheWarning", "Compiled", "DiffcError", "IndexRangeError", "ParseError", "ShapeError",
-    "SizeError", "TraceError", "UnsupportedCallError", "UnsupportedError",
+    "ArgumentError", "CacheWarning", "Compiled", "DiffcError", "GraphvizError", "IndexRangeError", "ParseError",
+    "ShapeError", "SizeError", "TraceError", "UnsupportedCallError", "UnsupportedError",
     "compile", "emit", "grad", "set_num_threads", "value_and_grad", "__version__",
     "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus",
 ]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import diffc
+from diffc import viz
 from diffc.api import emit
 from diffc.errors import DiffcError, ParseError
 
@@ -29,10 +30,11 @@ EXAMPLES = {
   diffc emit losses.py:logistic --args "w:f64[n] X:f64[m,n] y:f64[m]" --backend numpy""",
     "show": """examples:
   diffc show "(a + b) * (b + 1)" --what grad-source
-  diffc show model.txt --args "w:f64[n] X:f64[m,n]" --what dot | dot -Tpng > graph.png""",
+  diffc show model.txt --args "w:f64[n] X:f64[m,n]" --what dot | dot -Tpng > graph.png
+  diffc show "(a + b) * (b + 1)" --what picture --at a=2,b=1 -o graph.svg""",
 }
 
-WHAT = ("ir", "grad-ir", "source", "grad-source", "dot")
+WHAT = ("ir", "grad-ir", "source", "grad-source", "dot", "picture")
 
 
 class UsageError(Exception):
@@ -173,11 +175,32 @@ def run_emit(ns: argparse.Namespace) -> str:
                 backend=ns.backend, command=regenerate_command(ns))
 
 
-def run_show(ns: argparse.Namespace) -> str:
+def _at(text: str | None) -> dict[str, float] | None:
+    """``--at a=2,b=1`` -> ``{"a": 2.0, "b": 1.0}``: scalar arguments for a picture's values."""
+    if text is None:
+        return None
+    point = {}
+    for item in text.split(","):
+        name, _, number = item.partition("=")
+        try:
+            point[name.strip()] = float(number)
+        except ValueError:
+            raise UsageError(f"--at: {item!r} is not NAME=NUMBER (for example a=2,b=1)") from None
+    return point
+
+
+def run_show(ns: argparse.Namespace) -> str | None:
+    """The text to print; None when a picture was drawn into ``-o`` (svg, png or pdf by its suffix)."""
     args = parse_args_option(ns.args)
     f = diffc.compile(load_source(ns.source, args), wrt=_wrt(ns.wrt), args=args, backend=ns.backend)
+    at = _at(ns.at)
+    if ns.what == "picture" and ns.output:
+        f.render(ns.output, at=at, grad=True)
+        return None
+    picture = lambda: viz.run_dot(f.to_dot(grad=True, at=at), "svg").decode()  # noqa: E731
     shown = {"ir": lambda: f.ir, "grad-ir": lambda: f.grad_ir, "source": lambda: f.source,
-             "grad-source": lambda: f.grad_source, "dot": f.to_dot}[ns.what]()
+             "grad-source": lambda: f.grad_source, "dot": lambda: f.to_dot(grad=True, at=at),
+             "picture": picture}[ns.what]()
     return shown if shown.endswith("\n") else shown + "\n"
 
 
@@ -200,9 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--debug", action="store_true", help="show Python tracebacks")
         if name == "emit":
             sub.add_argument("--name", help="the function's name in docstrings (default: from the source)")
-            sub.add_argument("-o", "--output", help="write to this file (default: standard output)")
         else:
-            sub.add_argument("--what", choices=WHAT, required=True, help="what to print")
+            sub.add_argument("--what", choices=WHAT, required=True, help="what to print (picture: the graph "
+                             "with derivatives on its edges, drawn by Graphviz's dot into -o FILE.svg|png|pdf)")
+            sub.add_argument("--at", help="for dot and picture: argument values, e.g. a=2,b=1 (writes every "
+                             "node's value and adjoint)")
+        sub.add_argument("-o", "--output", help="write to this file (default: standard output)")
     return parser
 
 
@@ -227,11 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     output = getattr(ns, "output", None)
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        if text is not None:  # None: the picture is drawn into output already
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
         print(f"diffc: wrote {output}", file=sys.stderr)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(text or "")
     return 0
 
 

@@ -134,3 +134,8 @@ class IndexTypeError(ArgumentError, IndexError):
 class IndexRangeError(DiffcError, IndexError):
     """A constant index out of range (``x[10**30]``, or past an axis whose size is known while tracing):
     NumPy's IndexError, said at compile time."""
+
+
+class GraphvizError(DiffcError):
+    """A picture could not be drawn: Graphviz's ``dot`` is missing (the message says how to install it),
+    it refused the text, or the file name does not say svg, png or pdf."""

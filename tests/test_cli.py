@@ -197,11 +197,11 @@ def test_show(what: str, needle: str, capsys: pytest.CaptureFixture[str]) -> Non
     assert needle in capsys.readouterr().out
 
 
-def test_show_dot_has_forward_and_adjoint_clusters(capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_dot_has_partials_and_adjoints(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "c = a + b\nd = b + 1\ne = c * d", "--what", "dot"]) == 0
     out = capsys.readouterr().out
-    assert "cluster_forward" in out and "cluster_adjoint" in out
-    assert out.count("->") >= 6
+    assert "∂e/∂c = d" in out and "∂e/∂d = c" in out and '"ā"' in out
+    assert out.count("->") == 10  # five data-flow edges, five adjoint edges back
 
 
 def test_parse_error_prints_caret_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
