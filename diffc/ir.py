@@ -849,6 +849,10 @@ class Graph:
             return self.const(node.value, node.dtype)
         if node.op is Op.DIM:
             return self.dim(node.attr("dim"))
+        if all(a.dtype is b.dtype and a._shape == b._shape for a, b in zip(inputs, node.inputs, strict=True)):
+            # inputs of the types the rule saw: its answer (and any size it unified, adopted) stands
+            key = (node.op, tuple(x.id for x in inputs), node.attrs)
+            return self._make(key, node.op, tuple(inputs), node.attrs, node.dtype, node._shape)
         return self.apply(node.op, *inputs, **dict(node.attrs))
 
     def adopt_sizes(self, other: Graph) -> None:

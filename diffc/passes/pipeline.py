@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diffc.ir import Node, Program, program_text
+from diffc.ir import Node, Program
 from diffc.passes.algebra import REWRITES
 from diffc.passes.fold import fold_constants
 from diffc.passes.rebuild import first_rewrite, rebuild
@@ -17,12 +17,23 @@ def local_rewrite(node: Node) -> Node | None:
 
 
 def simplify(program: Program) -> Program:
-    """Constant folding, identities, CSE and DCE, repeated until nothing changes."""
-    text = program_text(program)
+    """Constant folding, identities, CSE and DCE, repeated until a round rewrites nothing.
+
+    A round in which no rewrite fires copies the program unchanged (up to the
+    merging of equal nodes, whose users were already offered every rewrite
+    in that same walk), so the next round could not change it either: the
+    count of rewrites is the fixed-point test, without printing the program.
+    """
     for _ in range(MAX_ROUNDS):
-        program = rebuild(program, local_rewrite)
-        new_text = program_text(program)
-        if new_text == text:
+        fired = 0
+
+        def counted(node: Node) -> Node | None:
+            nonlocal fired
+            better = local_rewrite(node)
+            fired += better is not None and better is not node
+            return better
+
+        program = rebuild(program, counted)
+        if not fired:
             break
-        text = new_text
     return program
