@@ -210,7 +210,7 @@ _SEQUENCE_FUNCTIONS = frozenset({"concatenate", "stack", "hstack", "vstack", "ds
                                  "row_stack", "block", "multi_dot"})
 
 
-def _converting(name: str, func: Any, whole: Callable[..., Any] | None = None) -> Callable[..., Any]:
+def converting(name: str, func: Any, whole: Callable[..., Any] | None = None) -> Callable[..., Any]:
     """``func`` with its list arguments that hold traced values built into arrays first (``np.sum([a, b])``)."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -230,9 +230,9 @@ def _converting(name: str, func: Any, whole: Callable[..., Any] | None = None) -
 def _replacements() -> list[tuple[Any, str, Any]]:
     """(module, attribute, replacement) for every name swapped in while tracing."""
     out: list[tuple[Any, str, Any]] = [
-        (np, "array", _converting("array", _ORIGINAL["array"], _np_array)),
-        (np, "asarray", _converting("asarray", _ORIGINAL["asarray"], _np_asarray)),
-        (np, "asanyarray", _converting("asanyarray", _ORIGINAL["asanyarray"], _np_asarray)),
+        (np, "array", converting("array", _ORIGINAL["array"], _np_array)),
+        (np, "asarray", converting("asarray", _ORIGINAL["asarray"], _np_asarray)),
+        (np, "asanyarray", converting("asanyarray", _ORIGINAL["asanyarray"], _np_asarray)),
         (np, "r_", _Concatenator(_ORIGINAL["r_"], columns=False)),
         (np, "c_", _Concatenator(_ORIGINAL["c_"], columns=True)),
         (builtins, "max", _extreme("max", Op.MAX, lambda x, axis: _t._np_max(x, axis))),
@@ -240,12 +240,21 @@ def _replacements() -> list[tuple[Any, str, Any]]:
         (builtins, "sum", functools.update_wrapper(_builtin_sum, _ORIGINAL["sum"])),
         (np, "arange", _t._arange_wrapper),
     ]
+    out += _SWAPPED
     for func in list(_t._FUNCTIONS):
         name = getattr(func, "__name__", None)
         module = sys.modules.get(getattr(func, "__module__", None) or "")
         if name and name not in _SEQUENCE_FUNCTIONS and module is not None and getattr(module, name, None) is func:
-            out.append((module, name, _converting(name, func)))
+            out.append((module, name, converting(name, func)))
     return out
+
+
+_SWAPPED: list[tuple[Any, str, Any]] = []  # names other modules swap in too (scipy.special.logsumexp)
+
+
+def swap_while_tracing(module: Any, attr: str, replacement: Any) -> None:
+    """``module.attr`` replaced by ``replacement`` while a trace runs, as the names above are."""
+    _SWAPPED.append((module, attr, replacement))
 
 
 class _Patch:
@@ -290,4 +299,5 @@ def register(functions: dict[Any, Callable[..., Any]]) -> None:
     })
 
 
-__all__ = ["PATCHED", "constructing", "has_traced", "register", "sequence_operand"]
+__all__ = ["PATCHED", "constructing", "converting", "has_traced", "register", "sequence_operand",
+           "swap_while_tracing"]

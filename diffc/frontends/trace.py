@@ -1267,3 +1267,4 @@ from diffc.frontends.linalg import FUNCTIONS as _LINALG  # noqa: E402
 _FUNCTIONS.update(_LINALG)
 
 from diffc.frontends import indexing as _indexing  # noqa: E402  (it builds on the tracer; registers np.take)
+from diffc.frontends import special as _special  # noqa: E402, F401 - scipy.special's functions
