@@ -21,14 +21,10 @@ from conftest import as_tuple, assert_close, numeric_grad
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plain_numba import call_plain, load_compiled
+from test_ops_functions import loss  # a scalar whose gradient differs per entry
 
 import diffc
 from diffc.support.numba_special import digamma, special_elements
-
-
-def loss(y: Any) -> Any:
-    """A scalar whose gradient differs per entry of y."""
-    return np.sum(np.sin(1.3 * y + 0.2))
 
 
 @dataclass
@@ -270,3 +266,88 @@ def test_hypothesis_programs_mixing_special_functions(picks: list[int], scales: 
     assert_close(plain_value, value, rtol=1e-11, atol=1e-11, what="plain value")
     for got, want in zip(plain_grads, grads, strict=True):
         assert_close(got, want, rtol=1e-9, atol=1e-11, what="plain gradient")
+
+
+def test_expression_strings_call_erf_erfc_gammaln() -> None:
+    f = diffc.compile("sum(erf(x) + erfc(x / 2) + gammaln(x))", args={"x": "f64[n]"}, backend="numpy")
+    x = np.array([0.4, 1.3, 3.0])
+    value, grad = f.value_and_grad(x)
+    assert_close(value, np.sum(sp.erf(x) + sp.erfc(x / 2) + sp.gammaln(x)), rtol=1e-14, atol=0, what="value")
+    by_hand = 2 / np.sqrt(np.pi) * (np.exp(-x * x) - 0.5 * np.exp(-x * x / 4)) + sp.digamma(x)
+    assert_close(grad, by_hand, rtol=1e-13, atol=1e-15, what="gradient")
+
+
+# ---------------------------------------------------------------------------
+# ufuncs given lists of traced values, as NumPy functions are
+
+
+def lists(a: Any, b: Any) -> Any:
+    return (np.sum(np.exp([a, b]) * np.array([[1.0], [2.0]])) + np.sum(np.maximum([a, b], 0.5))
+            + np.sum(sp.erf([a, b * 0.5])) + np.sum(np.abs((a, -b))))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "plain"])
+def test_ufuncs_take_lists_of_traced_values(backend: str) -> None:
+    a, b = np.array([0.3, -1.1, 2.0]), np.array([0.7, 0.2, 2.4])
+    types = {"a": "f64[n]", "b": "f64[n]"}
+    if backend == "plain":
+        value, grads = call_plain(load_compiled(diffc.compile(lists, args=types))["value_and_grad"], a, b)
+    else:
+        value, grads = diffc.compile(lists, args=types, backend="numpy").value_and_grad(a, b)
+    assert_close(value, lists(a, b), rtol=1e-14, atol=0, what="value")
+    for got, want in zip(grads, numeric_grad(lists, [a, b]), strict=True):
+        assert_close(got, want, rtol=1e-6, atol=1e-7, what="gradient")
+    assert isinstance(np.exp, np.ufunc) and isinstance(sp.erf, np.ufunc)  # restored after the trace
+
+
+# ---------------------------------------------------------------------------
+# the edges issue 11 names: np.where(cond), np.clip with array bounds, x ** k, sqrt/abs/norm at 0
+
+
+def test_where_with_one_argument_is_refused_by_name() -> None:
+    with pytest.raises(diffc.UnsupportedCallError, match=r"np\.nonzero") as info:
+        diffc.compile(lambda x: np.sum(x[np.where(x > 0)]), args={"x": "f64[n]"}, backend="numpy")(np.ones(3))
+    assert info.value.function == "np.where(cond)"
+    assert "test_special.py" in str(info.value)
+
+
+@pytest.mark.parametrize("traced_bounds", [False, True])
+def test_clip_with_array_bounds(traced_bounds: bool) -> None:
+    """Random points off the bounds: the gradient goes to x inside, to the bound it is clipped to outside."""
+    rng = np.random.default_rng(6)
+    x = rng.uniform(-2.0, 2.0, (4, 5))
+    lo, hi = rng.uniform(-1.0, 0.0, 5), rng.uniform(0.0, 1.0, (4, 1))
+    if traced_bounds:
+        def fn(x: Any, lo: Any, hi: Any) -> Any:
+            return loss(np.clip(x, lo, hi))
+        types, args = {"x": "f64[m,n]", "lo": "f64[n]", "hi": "f64[m,1]"}, [x, lo, hi]
+    else:
+        def fn(x: Any) -> Any:
+            return loss(np.clip(x, lo, hi) + x.clip(min=lo))
+        types, args = {"x": "f64[m,n]"}, [x]
+    for value, grads in _both(fn, types, *args):
+        assert_close(value, fn(*args), rtol=1e-13, atol=1e-13, what="clip value")
+        for got, want in zip(as_tuple(grads, len(args)), numeric_grad(fn, args), strict=True):
+            assert_close(got, want, rtol=1e-6, atol=1e-7, what="clip gradient")
+
+
+def test_integer_powers_at_zero() -> None:
+    """d/dx x**k = k x**(k-1): 0 at 0 for k > 1 and 1 for k = 1, never NaN (np.power too)."""
+    x = np.array([0.0, 1.5, -0.5])
+    for _, grad in _both(lambda x: np.sum(x ** 3 + x ** 1 + x ** 2 + np.power(x, 4)), {"x": "f64[n]"}, x):
+        np.testing.assert_allclose(grad, 3 * x ** 2 + 1 + 2 * x + 4 * x ** 3, rtol=1e-15, atol=0)
+
+
+def test_sqrt_abs_norm_at_zero_follow_docs_conventions() -> None:
+    """docs/conventions.md: sqrt'(0) = inf, |x|'(0) = 0, the norm's gradient at 0 is 0 (every ord, every axis)."""
+    x = np.array([[0.0, 0.0, 0.0], [3.0, -4.0, 0.0]])
+    cases = [
+        (lambda x: np.sum(np.sqrt(x[0])), np.array([[np.inf] * 3, [0.0] * 3])),
+        (lambda x: np.sum(np.abs(x)), np.sign(x)),
+        (lambda x: np.linalg.norm(x[0]), np.zeros((2, 3))),
+        (lambda x: np.linalg.norm(x[0], ord=1) + np.linalg.norm(x[0], ord=np.inf), np.zeros((2, 3))),
+        (lambda x: np.sum(np.linalg.norm(x, axis=1)), np.array([[0.0, 0.0, 0.0], [0.6, -0.8, 0.0]])),
+    ]
+    for k, (fn, want) in enumerate(cases):
+        for _, grad in _both(fn, {"x": "f64[2,3]"}, x):
+            np.testing.assert_allclose(grad, want, rtol=1e-15, atol=0, err_msg=f"case {k}")
