@@ -23,7 +23,7 @@ import numpy as np
 
 from diffc.adjoint import rules
 from diffc.errors import DiffcError
-from diffc.frontends import construction, text, trace
+from diffc.frontends import construction, special, text, trace
 from diffc.ir import DType, Op
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "numpy.md"
@@ -108,6 +108,8 @@ def _functions() -> Iterator[Entry]:
     yield Entry("NumPy functions", "np.arange", convention(trace._np_arange))  # patched while tracing
     for name, handler in construction.PATCHED.items():
         yield Entry("NumPy functions", name, convention(handler))
+    for name, handler in special.PATCHED.items():
+        yield Entry("SciPy functions", name, convention(handler))
 
 
 def _ufuncs() -> Iterator[Entry]:
@@ -153,7 +155,9 @@ def _text_names() -> Iterator[Entry]:
 SECTIONS = {
     "NumPy functions": "Called as `np.<name>(...)` inside a traced function.",
     "NumPy ufuncs": "Elementwise; they broadcast as NumPy's do and fuse into the Numba back end's loops.",
-    "SciPy functions": "`scipy.special` ufuncs, traced when SciPy is installed (it is a dependency).",
+    "SciPy functions": "`scipy.special` functions, traced when SciPy is installed (it is a dependency); "
+                       "call `scipy.special.logsumexp`, `softmax` and `log_softmax` by their module "
+                       "(`from scipy.special import logsumexp` binds SciPy's own, which cannot trace).",
     "Array methods and attributes": "On a traced array `x`.",
     "Python operators": "On traced arrays and numbers.",
     "Expression strings": "The functions an expression string (`diffc.compile(\"...\")`, the CLI) may call.",

@@ -559,6 +559,11 @@ class Op(enum.Enum):
     ARGMAX = "argmax"            # i64, the first maximum along attrs axis (None: of the flattened array), keepdims
     ARGMIN = "argmin"
     ARGSORT = "argsort"          # i64, x's shape: a stable sort's permutation along attrs axis
+    # -- scipy.special (diffc/frontends/special.py records them) --
+    ERF = "erf"
+    ERFC = "erfc"
+    GAMMALN = "gammaln"      # log|Γ(x)|, as scipy.special.gammaln and math.lgamma
+    DIGAMMA = "digamma"      # ψ(x) = d/dx log Γ(x): gammaln's gradient
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -569,8 +574,9 @@ MATH_BINARY = frozenset({Op.ARCTAN2, Op.HYPOT})
 STEPS = frozenset({Op.FLOOR, Op.CEIL, Op.TRUNC})
 FUNCTION_UNARY = STEPS | frozenset({Op.RINT, Op.ARCTANH, Op.ARCCOSH, Op.CBRT})
 FUNCTION_BINARY = frozenset({Op.REMAINDER, Op.FMOD, Op.FLOOR_DIVIDE})
+SPECIAL_UNARY = frozenset({Op.ERF, Op.ERFC, Op.GAMMALN, Op.DIGAMMA})  # scipy.special's
 UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TAN, Op.TANH,
-                   Op.ABS, Op.SIGN, Op.SIGMOID, Op.CAST}) | MATH_UNARY | FUNCTION_UNARY
+                   Op.ABS, Op.SIGN, Op.SIGMOID, Op.CAST}) | MATH_UNARY | FUNCTION_UNARY | SPECIAL_UNARY
 BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN,
                     Op.GT, Op.GE, Op.LT, Op.LE, Op.EQ, Op.NE}) | MATH_BINARY | FUNCTION_BINARY
 COMPARISONS = frozenset({Op.GT, Op.GE, Op.LT, Op.LE, Op.EQ, Op.NE})

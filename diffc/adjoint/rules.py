@@ -455,6 +455,9 @@ ADJOINTS.update({
 from diffc.adjoint import linalg as _linalg  # noqa: E402 - np.linalg's rules, in their own module
 
 ADJOINTS.update(_linalg.ADJOINTS)
+from diffc.adjoint import special as _special  # noqa: E402 - scipy.special's rules
+
+ADJOINTS.update(_special.ADJOINTS)
 NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | _linalg.NON_DIFFERENTIABLE
 def take(g: Node, out: Node, x: Node, idx: Node) -> tuple[Node | None, ...]:
     """Each entry of x that idx picks gets g back, added up where idx picks it again (np.add.at)."""

@@ -141,6 +141,12 @@ def helper_sources(helpers: dict[str, str], standalone: bool) -> list[str]:
     return sources
 
 
+def _used(line: str, texts: Sequence[str]) -> bool:
+    """Whether the name an ``import`` line binds (``np`` for ``import numpy as np``) is read in ``texts``."""
+    name = re.escape(line.split()[-1])
+    return any(re.search(rf"(?<![\w.]){name}\.", text) for text in texts)
+
+
 def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standalone: bool) -> str:
     """A whole module: docstring, imports, ``ShapeError``, then each function.
 
@@ -153,9 +159,9 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
     helpers: dict[str, str] = {}
     functions = [print_function(spec, backend, helpers).rstrip("\n") for spec in specs]
     support = helper_sources(helpers, standalone)
-    # scalar-only code may not use NumPy at all: an unused import would fail a linter (F401)
-    uses_numpy = any(re.search(r"\bnp\.", text) for text in functions + support)  # copied helpers use np too
-    imports = [line for line in printer.imports if uses_numpy or line != "import numpy as np"]
+    # scalar-only code may not use NumPy at all: an unused import would fail a linter (F401); the
+    # optional ones (scipy.special, math) only when something calls them (copied helpers included)
+    imports = [line for line in printer.imports if line == "import numba" or _used(line, functions + support)]
     if standalone and "import numba" in imports:
         imports.remove("import numba")
         parts += imports + ["", NUMBA_MISSING, "", "", STANDALONE_SHAPE_ERROR]

@@ -14,12 +14,13 @@ from typing import ClassVar
 from diffc.codegen.linalg import NumbaLinalgPrinting
 from diffc.codegen.loops import LoopPrinting
 from diffc.codegen.printer import Expr, Printer
+from diffc.codegen.special import NumbaSpecialPrinting
 from diffc.ir import Dim, Node, Op
 
 
-class NumbaPrinter(LoopPrinting, NumbaLinalgPrinting, Printer):
+class NumbaPrinter(LoopPrinting, NumbaLinalgPrinting, NumbaSpecialPrinting, Printer):
     backend: ClassVar[str] = "numba"
-    imports: ClassVar[tuple[str, ...]] = ("import numpy as np", "import numba")
+    imports: ClassVar[tuple[str, ...]] = ("import math", "import numpy as np", "import numba")
     decorator: ClassVar[str] = '@numba.njit(error_model="numpy", cache=True)'
     fused_decorator: ClassVar[str] = ('@numba.njit(error_model="numpy", '
                                       'fastmath={"contract", "afn", "arcp", "nsz", "reassoc"}, cache=True)')

@@ -17,7 +17,7 @@ from diffc.ir import Node
 
 class NumpyPrinter(LinalgPrinting, Printer):
     backend: ClassVar[str] = "numpy"
-    imports: ClassVar[tuple[str, ...]] = ("import numpy as np",)
+    imports: ClassVar[tuple[str, ...]] = ("import numpy as np", "import scipy.special")
     decorator: ClassVar[str] = ""
 
     def entry_checks(self, inputs: Sequence[Node], params: Sequence[str]) -> list[str]:

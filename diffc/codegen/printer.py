@@ -99,6 +99,9 @@ class Printer:
         Op.FLOOR: "np.floor", Op.CEIL: "np.ceil", Op.RINT: "np.rint", Op.TRUNC: "np.trunc",
         Op.ARCTANH: "np.arctanh", Op.ARCCOSH: "np.arccosh", Op.CBRT: "np.cbrt", Op.REMAINDER: "np.remainder",
         Op.FMOD: "np.fmod", Op.FLOOR_DIVIDE: "np.floor_divide",
+        # scipy.special (the module imports it; the Numba printer prints these otherwise)
+        Op.ERF: "scipy.special.erf", Op.ERFC: "scipy.special.erfc", Op.GAMMALN: "scipy.special.gammaln",
+        Op.DIGAMMA: "scipy.special.digamma",
     }
     # ops printed as an infix operator: (symbol, precedence)
     INFIX: ClassVar[dict[Op, tuple[str, int]]] = {

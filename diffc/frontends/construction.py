@@ -210,7 +210,7 @@ _SEQUENCE_FUNCTIONS = frozenset({"concatenate", "stack", "hstack", "vstack", "ds
                                  "row_stack", "block", "multi_dot"})
 
 
-def _converting(name: str, func: Any, whole: Callable[..., Any] | None = None) -> Callable[..., Any]:
+def converting(name: str, func: Any, whole: Callable[..., Any] | None = None) -> Callable[..., Any]:
     """``func`` with its list arguments that hold traced values built into arrays first (``np.sum([a, b])``)."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -227,12 +227,47 @@ def _converting(name: str, func: Any, whole: Callable[..., Any] | None = None) -
     return wrapper
 
 
+class _ListUfunc:
+    """A ufunc that stacks its list arguments holding traced values first (``np.exp([a, b])``).
+
+    NumPy converts a list argument of a ufunc in C, asking each element for
+    ``__array__``, so the tracer never sees the call; this stand-in builds the
+    stack and calls the ufunc itself. Everything else (``np.add.at``, ``nin``,
+    ``__name__``) is the ufunc's.
+    """
+
+    def __init__(self, ufunc: np.ufunc, name: str) -> None:
+        self._ufunc, self._name = ufunc, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(v, (list, tuple)) and has_traced(v) for v in args):
+            args = tuple(sequence_operand(v, self._name) if isinstance(v, (list, tuple)) else v for v in args)
+        return self._ufunc(*args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._ufunc, attr)
+
+    def __repr__(self) -> str:
+        return repr(self._ufunc)
+
+
+def _ufunc_replacements() -> list[tuple[Any, str, Any]]:
+    """Every name of NumPy (and scipy.special, once imported) bound to a ufunc the tracer records."""
+    traced = set(_t._UFUNCS)
+    out = []
+    for module, prefix in ((np, "np"), (sys.modules.get("scipy.special"), "scipy.special")):
+        for name, value in list(vars(module).items()) if module is not None else ():
+            if isinstance(value, np.ufunc) and value in traced:
+                out.append((module, name, _ListUfunc(value, f"{prefix}.{name}")))
+    return out
+
+
 def _replacements() -> list[tuple[Any, str, Any]]:
     """(module, attribute, replacement) for every name swapped in while tracing."""
     out: list[tuple[Any, str, Any]] = [
-        (np, "array", _converting("array", _ORIGINAL["array"], _np_array)),
-        (np, "asarray", _converting("asarray", _ORIGINAL["asarray"], _np_asarray)),
-        (np, "asanyarray", _converting("asanyarray", _ORIGINAL["asanyarray"], _np_asarray)),
+        (np, "array", converting("array", _ORIGINAL["array"], _np_array)),
+        (np, "asarray", converting("asarray", _ORIGINAL["asarray"], _np_asarray)),
+        (np, "asanyarray", converting("asanyarray", _ORIGINAL["asanyarray"], _np_asarray)),
         (np, "r_", _Concatenator(_ORIGINAL["r_"], columns=False)),
         (np, "c_", _Concatenator(_ORIGINAL["c_"], columns=True)),
         (builtins, "max", _extreme("max", Op.MAX, lambda x, axis: _t._np_max(x, axis))),
@@ -240,12 +275,21 @@ def _replacements() -> list[tuple[Any, str, Any]]:
         (builtins, "sum", functools.update_wrapper(_builtin_sum, _ORIGINAL["sum"])),
         (np, "arange", _t._arange_wrapper),
     ]
+    out += _SWAPPED + _ufunc_replacements()
     for func in list(_t._FUNCTIONS):
         name = getattr(func, "__name__", None)
         module = sys.modules.get(getattr(func, "__module__", None) or "")
         if name and name not in _SEQUENCE_FUNCTIONS and module is not None and getattr(module, name, None) is func:
-            out.append((module, name, _converting(name, func)))
+            out.append((module, name, converting(name, func)))
     return out
+
+
+_SWAPPED: list[tuple[Any, str, Any]] = []  # names other modules swap in too (scipy.special.logsumexp)
+
+
+def swap_while_tracing(module: Any, attr: str, replacement: Any) -> None:
+    """``module.attr`` replaced by ``replacement`` while a trace runs, as the names above are."""
+    _SWAPPED.append((module, attr, replacement))
 
 
 class _Patch:
@@ -290,4 +334,5 @@ def register(functions: dict[Any, Callable[..., Any]]) -> None:
     })
 
 
-__all__ = ["PATCHED", "constructing", "has_traced", "register", "sequence_operand"]
+__all__ = ["PATCHED", "constructing", "converting", "has_traced", "register", "sequence_operand",
+           "swap_while_tracing"]

@@ -79,6 +79,7 @@ UNARY_FUNCTIONS: dict[str, Op] = {
     "log1p": Op.LOG1P, "expm1": Op.EXPM1, "log2": Op.LOG2, "log10": Op.LOG10, "exp2": Op.EXP2,
     "arcsin": Op.ARCSIN, "arccos": Op.ARCCOS, "arctan": Op.ARCTAN, "sinh": Op.SINH, "cosh": Op.COSH,
     "arcsinh": Op.ARCSINH, "softplus": Op.SOFTPLUS,
+    "erf": Op.ERF, "erfc": Op.ERFC, "gammaln": Op.GAMMALN,  # scipy.special's
 }
 # two-argument elementwise functions
 BINARY_FUNCTIONS: dict[str, Op] = {"arctan2": Op.ARCTAN2, "hypot": Op.HYPOT}

@@ -423,8 +423,11 @@ def _np_where(condition: Any, x: Any = _UNSET, y: Any = _UNSET) -> Tracer:
     """
     what = "np.where"
     if x is _UNSET or y is _UNSET:
-        raise _fail("np.where(cond) with one argument (indices of true entries) is not supported by diffc's "
-                    "tracer; use the three-argument form np.where(cond, a, b)")
+        raise _fail("np.where(cond) with one argument (the indices of the true entries, as np.nonzero(cond)) "
+                    "is not supported by diffc's tracer: their number depends on the data, and np.nonzero is "
+                    "not traceable either; use the three-argument form np.where(cond, a, b), or a mask "
+                    "(np.sum(x[cond])) (docs/numpy.md lists what diffc traces)", UnsupportedCallError,
+                    function="np.where(cond)")
     graph = _graph_of((condition, x, y), what)
     cond = _operand(condition, what)
     if isinstance(cond, Tracer):
@@ -1267,3 +1270,4 @@ from diffc.frontends.linalg import FUNCTIONS as _LINALG  # noqa: E402
 _FUNCTIONS.update(_LINALG)
 
 from diffc.frontends import indexing as _indexing  # noqa: E402  (it builds on the tracer; registers np.take)
+from diffc.frontends import special as _special  # noqa: E402, F401 - scipy.special's functions

@@ -4,6 +4,7 @@ bits the generated code would have produced."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,9 @@ FOLDERS: dict[Op, Callable[..., Any]] = {
     Op.FLOOR: np.floor, Op.CEIL: np.ceil, Op.RINT: np.rint, Op.TRUNC: np.trunc, Op.ARCTANH: np.arctanh,
     Op.ARCCOSH: np.arccosh, Op.CBRT: np.cbrt, Op.REMAINDER: np.remainder, Op.FMOD: np.fmod,
     Op.FLOOR_DIVIDE: np.floor_divide,
+    # scipy.special (imported when first folded: SciPy is imported only by code that uses it)
+    **{op: lambda x, name=name: getattr(importlib.import_module("scipy.special"), name)(x)
+       for op, name in ((Op.ERF, "erf"), (Op.ERFC, "erfc"), (Op.GAMMALN, "gammaln"), (Op.DIGAMMA, "digamma"))},
 }
 
 MAX_FOLDED_SIZE = 16  # larger constant arrays are left for the generated code
