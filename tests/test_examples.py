@@ -28,7 +28,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 NEEDS = {"logistic_regression": ("sklearn", "tqdm"), "mlp_digits": ("sklearn", "tqdm"),
-         "rosenbrock_lbfgs": ("scipy",), "notes_pictures": (), "training_curve": ("sklearn", "matplotlib")}
+         "rosenbrock_lbfgs": ("scipy",), "notes_pictures": (), "training_curve": ("sklearn", "matplotlib"),
+         "demo": ()}
 NUMBER = r"([-+0-9.eE]+|nan|inf)"
 
 
@@ -41,8 +42,8 @@ def run_example(name: str, *argv: str, small: bool = True, backend: str = "numpy
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if cache is not None:
         env["DIFFC_CACHE_DIR"] = str(cache)
-    command = [sys.executable, str(EXAMPLES / f"{name}.py"), *(["--small"] if small else []), "--backend", backend,
-               *argv]
+    options = [] if name == "demo" else [*(["--small"] if small else []), "--backend", backend]
+    command = [sys.executable, str(EXAMPLES / f"{name}.py"), *options, *argv]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
     assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
@@ -61,12 +62,18 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_example_has_a_docstring_and_small_flag() -> None:
     scripts = sorted(p.stem for p in EXAMPLES.glob("*.py") if p.stem not in ("common", "demo"))
-    assert scripts == sorted(NEEDS)
+    assert scripts == sorted(set(NEEDS) - {"demo"})
     for name in scripts:
         text = (EXAMPLES / f"{name}.py").read_text()
         doc = ast.get_docstring(ast.parse(text))
         assert doc and len(doc.splitlines()) > 3, name
         assert "parse_args(__doc__" in text, f"{name} takes no --small"
+
+
+def test_demo(cache: Path) -> None:
+    """The README's first command: e = (a + b)(b + 1) at (2, 1) is 6, its gradient (b + 1, a + 2b + 1) = (2, 5)."""
+    out = run_example("demo", cache=cache)
+    assert "e(2, 1)           = 6.0" in out and "(de/da, de/db)    = (2.0, 5.0)" in out
 
 
 def check_logistic(out: str, threshold: float) -> None:
