@@ -6,7 +6,7 @@ compiles it and its gradient (dJ/dw = X^T (a - y) / m, dJ/db = mean(a - y)
 in the notes) from that function alone. The data is scikit-learn's bundled
 breast-cancer set (569 tumours, 30 features, no download), standardised.
 The script prints the falling loss under a tqdm progress bar and the test
-accuracy at the end (about 97%).
+accuracy at the end (about 96%).
 
     python examples/logistic_regression.py [--small] [--steps N] [--lr ALPHA]
 """

@@ -7,7 +7,7 @@ one the script writes ``<name>.dot``: the forward graph and the adjoint nodes
 the reverse pass added (``f.to_dot()``). Where Graphviz's ``dot`` program is
 installed it also renders ``<name>.svg``.
 
-    python examples/notes_pictures.py [--small] [--out DIRECTORY]
+    python examples/notes_pictures.py [--out DIRECTORY]     (the graphs are small: --small changes nothing)
 """
 
 from __future__ import annotations
