@@ -10,6 +10,7 @@ from diffc.errors import (
     DiffcError,
     GraphvizError,
     IndexRangeError,
+    IndexTypeError,
     ParseError,
     ShapeError,
     SizeError,
@@ -23,8 +24,8 @@ from diffc.threads import set_num_threads
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArgumentError", "CacheWarning", "Compiled", "DiffcError", "GraphvizError", "IndexRangeError", "ParseError",
-    "ShapeError", "SizeError", "TraceError", "UnsupportedCallError", "UnsupportedError",
+    "ArgumentError", "CacheWarning", "Compiled", "DiffcError", "GraphvizError", "IndexRangeError", "IndexTypeError",
+    "ParseError", "ShapeError", "SizeError", "TraceError", "UnsupportedCallError", "UnsupportedError",
     "compile", "emit", "grad", "set_num_threads", "value_and_grad", "__version__",
     "log_softmax", "logsumexp", "sigmoid", "softmax", "softplus",
 ]

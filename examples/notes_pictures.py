@@ -3,9 +3,10 @@
 Three graphs from the notes: e = (a + b)(b + 1) with intermediates c and d;
 the DAG logistic regression L = ½‖w‖² − λ log σ(y wᵀx) with a label
 y in {−1, 1}; and a linear layer followed by a ReLU, h = max(W x, 0). For each
-one the script writes ``<name>.dot``: the forward graph and the adjoint nodes
-the reverse pass added (``f.to_dot()``). Where Graphviz's ``dot`` program is
-installed it also renders ``<name>.svg``.
+one the script writes ``<name>.dot``: the forward graph with the derivative on
+each edge, the adjoint nodes, and every value and adjoint at one point
+(``f.to_dot(at=...)``). Where Graphviz's ``dot`` program is installed it also
+renders ``<name>.svg`` (``f.render``).
 
     python examples/notes_pictures.py [--out DIRECTORY]     (the graphs are small: --small changes nothing)
 """
@@ -13,7 +14,6 @@ installed it also renders ``<name>.svg``.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +51,15 @@ def plain(value):
     return value.tolist() if isinstance(value, np.ndarray) else value
 
 
-def write(name: str, f: diffc.Compiled, out: Path) -> None:
-    dot_text = f.to_dot()
+def write(name: str, f: diffc.Compiled, point: tuple, out: Path) -> None:
+    """The picture with each edge's derivative and every value and adjoint at ``point``."""
+    dot_text = f.to_dot(at=point)
     path = out / f"{name}.dot"
     path.write_text(dot_text)
     print(f"wrote {path} ({dot_text.count('->')} edges)")
     if shutil.which("dot"):
         svg = out / f"{name}.svg"
-        subprocess.run(["dot", "-Tsvg", str(path), "-o", str(svg)], check=True)
+        f.render(svg, at=point)
         print(f"wrote {svg}")
 
 
@@ -67,7 +68,7 @@ def main() -> None:
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, (f, point) in graphs(options.backend).items():
-        write(name, f, out)
+        write(name, f, point, out)
         print(f"  {name}{plain(point)}: value {f(*point):.6g}, gradient {plain(f.grad(*point))}")
     if not shutil.which("dot"):
         print("Graphviz's dot is not installed (apt install graphviz, or conda install graphviz): "
