@@ -42,6 +42,33 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+# Real-Numba cases that cost the default run the most compile time for the least new coverage (a
+# plain-Python or smaller real-Numba twin of each stays in the default run). They are marked slow
+# here, in one list, and run in CI's `pytest -m slow` pass. Each entry is a node id or its prefix.
+SLOW_IN_DEFAULT_RUN = (
+    "tests/test_codegen.py::test_20000_",  # the size itself is the point: 20,000 operations
+    "tests/test_large.py::test_two_thousand_operations[numba-text]",
+    "tests/test_large.py::test_two_thousand_operations[numba-scalar]",
+    "tests/test_large.py::test_two_thousand_operations[numba-loop]",
+    "tests/test_api.py::test_memory_layouts_give_the_contiguous_result_on_numba",
+    "tests/test_adjoint.py::test_reductions_on_both_backends[numba]",
+    "tests/test_cli.py::test_emitted_module_matches_compile[dag_logistic-numba]",
+    "tests/test_cli.py::test_emitted_module_matches_compile[relu_layer-numba]",
+    "tests/test_ops_take.py::test_forms_on_real_numba[T[i, :, idx]]",
+    "tests/test_bad_args.py::test_careless_arguments_real_numba[noncontiguous]",
+    "tests/test_bad_args.py::test_careless_arguments_real_numba[readonly]",
+    "tests/test_bad_args.py::test_careless_arguments_real_numba[list]",
+    "tests/test_cache.py::test_damaged_entry_or_numba_file_is_rebuilt_numba[nbc garbled]",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SLOW_IN_DEFAULT_RUN):
+            item.add_marker(pytest.mark.slow)
+
+
 def _is_float(value: Any) -> bool:
     return isinstance(value, float) or (isinstance(value, np.ndarray) and value.dtype.kind == "f")
 
