@@ -164,18 +164,21 @@ def regenerate_command(ns: argparse.Namespace) -> str:
             words += [flag, value]
     if ns.backend != "numba":
         words += ["--backend", ns.backend]
+    if ns.no_comments:
+        words.append("--no-comments")
     return shlex.join(words)
 
 
 def run_emit(ns: argparse.Namespace) -> str:
     args = parse_args_option(ns.args)
     return emit(load_source(ns.source, args), args=args, wrt=_wrt(ns.wrt), name=ns.name,
-                backend=ns.backend, command=regenerate_command(ns))
+                backend=ns.backend, command=regenerate_command(ns), annotate=not ns.no_comments)
 
 
 def run_show(ns: argparse.Namespace) -> str:
     args = parse_args_option(ns.args)
-    f = diffc.compile(load_source(ns.source, args), wrt=_wrt(ns.wrt), args=args, backend=ns.backend)
+    f = diffc.compile(load_source(ns.source, args), wrt=_wrt(ns.wrt), args=args, backend=ns.backend,
+                      annotate=not ns.no_comments)
     shown = {"ir": lambda: f.ir, "grad-ir": lambda: f.grad_ir, "source": lambda: f.source,
              "grad-source": lambda: f.grad_source, "dot": f.to_dot}[ns.what]()
     return shown if shown.endswith("\n") else shown + "\n"
@@ -198,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--backend", choices=("numba", "numpy"), default="numba",
                          help="numba (default) or numpy (pure NumPy, no Numba needed)")
         sub.add_argument("--debug", action="store_true", help="show Python tracebacks")
+        sub.add_argument("--no-comments", action="store_true",
+                         help="leave out the comment naming each adjoint statement's rule")
         if name == "emit":
             sub.add_argument("--name", help="the function's name in docstrings (default: from the source)")
             sub.add_argument("-o", "--output", help="write to this file (default: standard output)")

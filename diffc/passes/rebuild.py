@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from diffc.ir import Graph, Node, Op, Program
+from diffc.ir import Graph, Node, Op, Program, join_notes
 
 Rewrite = Callable[[Node], "Node | None"]
 
@@ -77,9 +77,27 @@ def rebuild(program: Program, rewrite: Rewrite | None = None,
                 graph.names.setdefault(new, name)
     for node in program.inputs:
         graph.names[mapping[node]] = old_graph.names.get(node, node.attr("name"))
+    keep_names(old_graph, graph, mapping)
     inputs = [mapping[n] for n in program.inputs if n not in substitute]
     outputs = [mapping[n] for n in roots]
     return Program(graph, inputs, outputs, program.output_names, program.name)
+
+
+def keep_names(old_graph: Graph, graph: Graph, mapping: Mapping[Node, Node]) -> None:
+    """Carry the user's names and the adjoint notes over to the rebuilt graph.
+
+    A named value that no output needs any more (``a = sigmoid(z)`` once
+    ``log(a)`` became ``-softplus(-z)``) is copied too, unreachable: the
+    gradient rebuilds ``sigmoid(z)`` later, and interning hands it ``a``'s name.
+    Notes of nodes that merged (CSE, a rewrite onto an existing node) are joined.
+    """
+    for node, name in old_graph.names.items():
+        if node not in mapping and node.inputs and all(x in mapping for x in node.inputs):
+            graph.names.setdefault(graph.copy_node(node, [mapping[x] for x in node.inputs]), name)
+    for node, notes in old_graph.notes.items():
+        new = mapping.get(node)
+        if new is not None:
+            graph.notes[new] = join_notes(graph.notes.get(new, ()), notes)
 
 
 def first_rewrite(rewrites: Mapping[Op, Sequence[Rewrite]], node: Node) -> Node | None:
