@@ -488,7 +488,9 @@ class Printer:
         returned: list[str] = []
         for node, out_name in zip(program.outputs, program.output_names, strict=True):
             current = exprs[node].text
-            if self.bases.get(node) != out_name:  # a_bar = d: the gradient is a value named already
+            # the value under the user's own name (loss = ...; return loss) needs no second name
+            users_value = node is program.outputs[0] and node in program.graph.names and current.isidentifier()
+            if self.bases.get(node) != out_name and not users_value:  # a_bar = d: a value named already
                 var = self.namer.fresh(out_name)
                 notes = exprs[node].notes or (() if node is program.outputs[0] else
                                               program.graph.output_notes.get(out_name, ()))
