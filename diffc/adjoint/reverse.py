@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from diffc.adjoint.notes import note
 from diffc.adjoint.rules import ADJOINTS, NON_DIFFERENTIABLE
 from diffc.errors import DiffcError, UnsupportedError
-from diffc.ir import ELEMENTWISE, Graph, Node, Op, Program, Shape, broadcast_shapes, join_notes, reachable
+from diffc.ir import ELEMENTWISE, MAX_NOTES, Graph, Node, Op, Program, Shape, broadcast_shapes, join_notes, reachable
 
 
 def unbroadcast(c: Node, shape: Shape) -> Node:
@@ -87,8 +87,9 @@ def guarded(c: Node, guard: Guard) -> Node:
 def annotate(graph: Graph, start: int, notes: tuple[str, ...]) -> None:
     """Give the nodes created since ``start`` the rules that made them (diffc/adjoint/notes.py)."""
     if notes:
+        joined = join_notes(notes)
         for node in graph.nodes[start:]:
-            graph.notes.setdefault(node, join_notes(notes))
+            graph.notes.setdefault(node, joined)
 
 
 def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = None) -> Program:
@@ -161,7 +162,9 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
                 # two (mul switches, then add distributes), never the whole path (that would be quadratic)
                 passed = graph.notes.get(c, ())[:1] if c.id < start else ()
                 contributions.setdefault(x, []).append(unbroadcast(c, x.shape))
-                sent.setdefault(x, []).extend((*passed, why))
+                known = sent.setdefault(x, [])
+                if len(known) < MAX_NOTES:  # a value used thousands of times: its first rules are enough
+                    known.extend((*passed, why))
         annotate(graph, start, (why,))
 
     grads = []

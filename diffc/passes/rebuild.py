@@ -75,6 +75,9 @@ def rebuild(program: Program, rewrite: Rewrite | None = None,
             name = old_graph.names.get(node)
             if name is not None and new.id >= fresh_from:  # an older node rewritten to keeps its own name
                 graph.names.setdefault(new, name)
+            notes = old_graph.notes.get(node)
+            if notes and (new.id >= fresh_from or new in graph.notes):  # and its own rules (a constant: none)
+                graph.notes[new] = join_notes(graph.notes.get(new, ()), notes)
     for node in program.inputs:
         graph.names[mapping[node]] = old_graph.names.get(node, node.attr("name"))
     keep_names(old_graph, graph, mapping)
@@ -84,20 +87,15 @@ def rebuild(program: Program, rewrite: Rewrite | None = None,
 
 
 def keep_names(old_graph: Graph, graph: Graph, mapping: Mapping[Node, Node]) -> None:
-    """Carry the user's names and the adjoint notes over to the rebuilt graph.
+    """Carry the user's names over to the rebuilt graph, for values no output needs too.
 
     A named value that no output needs any more (``a = sigmoid(z)`` once
     ``log(a)`` became ``-softplus(-z)``) is copied too, unreachable: the
     gradient rebuilds ``sigmoid(z)`` later, and interning hands it ``a``'s name.
-    Notes of nodes that merged (CSE, a rewrite onto an existing node) are joined.
     """
     for node, name in old_graph.names.items():
         if node not in mapping and node.inputs and all(x in mapping for x in node.inputs):
             graph.names.setdefault(graph.copy_node(node, [mapping[x] for x in node.inputs]), name)
-    for node, notes in old_graph.notes.items():
-        new = mapping.get(node)
-        if new is not None:
-            graph.notes[new] = join_notes(graph.notes.get(new, ()), notes)
 
 
 def first_rewrite(rewrites: Mapping[Op, Sequence[Rewrite]], node: Node) -> Node | None:
