@@ -81,6 +81,37 @@ def _param_from_value(name: str, value: Any) -> tuple[Param, Any]:
     return (name, dtype, shape), (array if array.ndim else array.item())
 
 
+SIZE_LETTERS = ("m", "n", "k", "p", "q", "r", "s", "t", "u", "v")
+
+
+def _name_sizes(program: Program) -> None:
+    """Sizes read from a first call (``X_0``, ``w_n``) take the names a person would use.
+
+    A matrix is m by n and a vector has n entries, as in the notes; a size
+    that the function named itself (``m, n = X.shape``) keeps its name, and
+    the other sizes take the next free letter (k, p, q, ...).
+    """
+    graph = program.graph
+
+    def resolved(raw: str) -> str | None:
+        d = graph.resolve(Sym.named(raw))
+        return d.name if isinstance(d, Sym) else None
+
+    named = {resolved(raw) for raw in graph.size_labels}
+    taken = set(graph.size_labels.values()) | {n.attr("name") for n in program.inputs}
+    for node in program.inputs:
+        for axis, d in enumerate(node.shape):
+            name = d.name if isinstance(d, Sym) else None
+            if name is None or resolved(name) in named:
+                continue
+            preferred = {1: ("n",), 2: ("m", "n")}.get(node.ndim, ())[axis:axis + 1]
+            letter = next((x for x in (*preferred, *SIZE_LETTERS) if x not in taken), None)
+            if letter is not None:
+                graph.size_labels[name] = letter
+                named.add(resolved(name))
+                taken.add(letter)
+
+
 def _signature_key(params: Sequence[Param]) -> tuple[Any, ...]:
     return tuple((dtype, tuple(d == 1 for d in shape)) for _, dtype, shape in params)
 
@@ -107,6 +138,7 @@ class Specialization:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stats: dict[str, Any] = field(default_factory=dict)  # seconds per stage, and whether the cache hit
     vector_math: bool = True
+    annotate: bool = True  # the loaded module's comments (f.source and friends follow Compiled.annotate)
     variant: str = ""  # the printer in use: the back end's own, or a fallback (diffc/fallback.py)
 
     def __post_init__(self) -> None:
@@ -145,7 +177,7 @@ class Specialization:
         grads = tuple(range(1, 1 + len(self.wrt)))
         return grads[0] if self.module_bare else grads
 
-    def specs(self) -> list[FunctionSpec]:
+    def specs(self, annotate: bool | None = None) -> list[FunctionSpec]:
         name = self.forward.name
         specs = [FunctionSpec("forward", self.forward, 0, f"Value of {name}.")]
         grad_doc = f"Value of {name} and its gradient with respect to {', '.join(self.wrt)}."
@@ -161,7 +193,9 @@ class Specialization:
             specs.append(FunctionSpec("vjp", vjp_only, (0, self.vjp_layout()), vjp_doc))
         # constant arrays too large to print are trailing parameters of every function, bound by the calls below
         self._constants = hidden_constants([spec.program for spec in specs])
-        return [replace(spec, constants=self._constants, vector_math=self.vector_math) for spec in specs]
+        annotate = self.annotate if annotate is None else annotate
+        return [replace(spec, constants=self._constants, vector_math=self.vector_math, annotate=annotate)
+                for spec in specs]
 
     @property
     def constants(self) -> tuple[Any, ...]:
@@ -171,14 +205,14 @@ class Specialization:
         assert self._constants is not None
         return self._constants
 
-    def source(self, which: str) -> str:
-        for spec in self.specs():
+    def source(self, which: str, annotate: bool | None = None) -> str:
+        for spec in self.specs(annotate):
             if spec.name == which:
                 return print_function(spec, self.variant)
         raise DiffcError(f"{self.forward.name} has no {which} function")
 
-    def module_source(self, doc: str, standalone: bool) -> str:
-        specs = self.specs()
+    def module_source(self, doc: str, standalone: bool, annotate: bool | None = None) -> str:
+        specs = self.specs(annotate)
         if standalone and self.constants:
             sizes = ", ".join(f"{c.dtype.name}{list(c.shape)}" for c in self.constants)
             raise UnsupportedError(
@@ -239,7 +273,7 @@ class Specialization:
                   if n.op is Op.CONST and n.value.ndim]
         parts = [self.forward.text(), repr(names), repr(arrays), repr(self.forward.output_names), repr(self.params),
                  repr(self.wrt), repr(self.module_bare), self.variant, f"vector_math={self.vector_math}",
-                 cache.versions()]
+                 f"annotate={self.annotate}", repr(sorted(self.forward.graph.size_labels.items())), cache.versions()]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
@@ -269,6 +303,7 @@ class Compiled:
         self._last: Specialization | None = None
         self.verbose = False
         self.vector_math = True  # fused loops call diffc's vectorizable exp, log, sin... (False: libm)
+        self.annotate = True  # a comment on each adjoint statement of the printed code (its rule); False: none
         self._entries: dict[str, Any] = {}  # fast entries: name -> callable(args) -> result or _MISS
         self._signatures: dict[int, tuple[inspect.Signature, str]] = {}  # by the count of extra arguments
 
@@ -314,7 +349,7 @@ class Compiled:
             program = simplify(stabilize(program))
             wrt, bare = self._resolve_wrt(program, arguments)
             spec = Specialization(params, program, self.backend, wrt, bare, arguments, sized,
-                                  vector_math=self.vector_math)
+                                  vector_math=self.vector_math, annotate=self.annotate)
             spec.stats.update(trace=traced - started, passes=time.perf_counter() - traced)
             spec.stats["sizes"] = (f"specialised on the call's sizes: {sized}" if sized else "symbolic"
                                    if any(not isinstance(d, int) for p in params for d in p[2]) else "as declared")
@@ -573,12 +608,12 @@ class Compiled:
     # -- what a person reads -----------------------------------------------------
     @property
     def source(self) -> str:
-        return self._declared().source("forward")
+        return self._declared().source("forward", self.annotate)
 
     @property
     def grad_source(self) -> str:
         spec = self._declared()
-        return spec.source("value_and_grad" if spec.scalar_output else "vjp")
+        return spec.source("value_and_grad" if spec.scalar_output else "vjp", self.annotate)
 
     @property
     def ir(self) -> str:
@@ -590,7 +625,8 @@ class Compiled:
         return (spec.grad_program() if spec.scalar_output else spec.vjp_program()).text()
 
     def module_source(self, doc: str = "", standalone: bool = True) -> str:
-        return self._declared().module_source(doc or f"Generated by diffc for {self.label}.", standalone)
+        return self._declared().module_source(doc or f"Generated by diffc for {self.label}.", standalone,
+                                              self.annotate)
 
     def to_dot(self, grad: bool | None = None, at: Any = None, collapse: bool | str | None = None) -> str:
         """Graphviz DOT of the computation graph, drawn as the lecture notes draw it (diffc/viz.py).
@@ -760,7 +796,8 @@ def _plain(result: Any) -> Any:
 
 
 def compile(fn_or_expr: Any, wrt: str | Sequence[str] | None = None, args: ArgTypes = None,  # noqa: A001
-            backend: str = "numba", verbose: bool = False, vector_math: bool = True) -> Compiled:
+            backend: str = "numba", verbose: bool = False, vector_math: bool = True,
+            annotate: bool = True) -> Compiled:
     """Compile a NumPy function, an expression string or a SymPy expression.
 
     ``args`` gives argument types (``{"w": "f64[n]", "b": "f64"}``) or, for
@@ -768,11 +805,14 @@ def compile(fn_or_expr: Any, wrt: str | Sequence[str] | None = None, args: ArgTy
     differentiate (default: every floating-point input, as a tuple).
     ``verbose=True`` prints the time of each stage at the first call
     (also in ``f.stats``); ``vector_math=False`` makes fused loops call libm
-    instead of diffc's vectorizable elementary functions.
+    instead of diffc's vectorizable elementary functions; ``annotate=False``
+    leaves out the comment that names each adjoint statement's rule
+    (``# mul switches: e = c * d``) in ``f.grad_source`` and emitted modules.
     """
     compiled = _compile(fn_or_expr, wrt, args, backend)
     compiled.verbose = verbose
     compiled.vector_math = vector_math
+    compiled.annotate = annotate
     return compiled
 
 
@@ -820,9 +860,12 @@ def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: st
         types.setdefault(name, text)
     _params_from_types(list(types), types)  # a bad type is refused now, not at the first call
     params = _params_from_types(names, types) if set(names) <= set(types) else None
+    inferred = params is None  # sizes come from the first call: X_0, w_n until _name_sizes names them
 
     def build(params: list[Param], arguments: Arguments) -> Program:
         program = trace(fn, params, arguments=arguments.arguments)
+        if inferred:
+            _name_sizes(program)
         if program.output_names == ["out"] and program.name != "lambda_":
             program.output_names = [program.name]
         return program
@@ -838,7 +881,7 @@ def _defaults(fn: Callable[..., Any], names: Sequence[str]) -> dict[str, Any]:
 
 
 def emit(source: Any, args: ArgTypes = None, wrt: str | Sequence[str] | None = None, name: str | None = None,
-         backend: str = "numba", command: str | None = None) -> str:
+         backend: str = "numba", command: str | None = None, annotate: bool = True) -> str:
     """The source of a standalone module with ``forward``, ``grad``, ``value_and_grad`` and ``vjp``.
 
     The module imports only NumPy (and Numba for ``backend="numba"``), and
@@ -847,7 +890,7 @@ def emit(source: Any, args: ArgTypes = None, wrt: str | Sequence[str] | None = N
     """
     from diffc import __version__
 
-    compiled = compile(source, wrt=wrt, args=args, backend=backend)
+    compiled = compile(source, wrt=wrt, args=args, backend=backend, annotate=annotate)
     if compiled._params is None:
         raise DiffcError(f"{compiled.label}: emit needs argument types; give args "
                          "(for example --args 'w:f64[n] X:f64[m,n]') or annotations")
@@ -866,7 +909,7 @@ def emit(source: Any, args: ArgTypes = None, wrt: str | Sequence[str] | None = N
                                            for fn in functions))
     if command:
         lines += ["", "Regenerate with:", f"    {command}"]
-    return spec.module_source("\n".join(lines), standalone=True)
+    return spec.module_source("\n".join(lines), standalone=True, annotate=annotate)
 
 
 def _source_text(source: Any) -> str:

@@ -166,13 +166,15 @@ def regenerate_command(ns: argparse.Namespace) -> str:
             words += [flag, value]
     if ns.backend != "numba":
         words += ["--backend", ns.backend]
+    if ns.no_comments:
+        words.append("--no-comments")
     return shlex.join(words)
 
 
 def run_emit(ns: argparse.Namespace) -> str:
     args = parse_args_option(ns.args)
     return emit(load_source(ns.source, args), args=args, wrt=_wrt(ns.wrt), name=ns.name,
-                backend=ns.backend, command=regenerate_command(ns))
+                backend=ns.backend, command=regenerate_command(ns), annotate=not ns.no_comments)
 
 
 def _at(text: str | None) -> dict[str, float] | None:
@@ -192,7 +194,8 @@ def _at(text: str | None) -> dict[str, float] | None:
 def run_show(ns: argparse.Namespace) -> str | None:
     """The text to print; None when a picture was drawn into ``-o`` (svg, png or pdf by its suffix)."""
     args = parse_args_option(ns.args)
-    f = diffc.compile(load_source(ns.source, args), wrt=_wrt(ns.wrt), args=args, backend=ns.backend)
+    f = diffc.compile(load_source(ns.source, args), wrt=_wrt(ns.wrt), args=args, backend=ns.backend,
+                      annotate=not ns.no_comments)
     at = _at(ns.at)
     if ns.what == "picture" and ns.output:
         f.render(ns.output, at=at, grad=True)
@@ -221,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--backend", choices=("numba", "numpy"), default="numba",
                          help="numba (default) or numpy (pure NumPy, no Numba needed)")
         sub.add_argument("--debug", action="store_true", help="show Python tracebacks")
+        sub.add_argument("--no-comments", action="store_true",
+                         help="leave out the comment naming each adjoint statement's rule")
         if name == "emit":
             sub.add_argument("--name", help="the function's name in docstrings (default: from the source)")
         else:

@@ -747,6 +747,18 @@ def _const_key(value: np.ndarray) -> tuple[Any, ...]:
     return (value.dtype.str, value.shape, value.tobytes())
 
 
+MAX_NOTES = 8  # notes kept per node: a comment names three and counts the rest
+
+
+def join_notes(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    """The notes of several groups, each once, in order of first appearance, at most :data:`MAX_NOTES`.
+
+    The cap keeps long chains linear: a sum of many contributions merged again
+    and again would otherwise carry every note of its past.
+    """
+    return tuple(dict.fromkeys(note for group in groups for note in group))[:MAX_NOTES]
+
+
 class Graph:
     """A builder and owner of interned nodes, and of the size unification."""
 
@@ -754,6 +766,10 @@ class Graph:
         self.nodes: list[Node] = []
         self._intern: dict[tuple[Any, ...], Node] = {}
         self.names: dict[Node, str] = {}
+        self.size_labels: dict[str, str] = {}  # size name -> the user's name for it (``m, n = X.shape``)
+        # adjoint node -> the rules that made it (``mul switches: e = c * d``), and per gradient output name
+        self.notes: dict[Node, tuple[str, ...]] = {}
+        self.output_notes: dict[str, tuple[str, ...]] = {}
         self._alias: dict[str, Dim] = {}
         self.constraints: list[tuple[Dim, Dim]] = []
         self._size_order: dict[str, int] = {}  # size names in the order inputs declare them
@@ -865,6 +881,8 @@ class Graph:
         """Take over another graph's size unifications (passes rebuild graphs)."""
         self._alias.update(other._alias)
         self._size_order.update(other._size_order)
+        self.size_labels.update(other.size_labels)
+        self.output_notes.update(other.output_notes)
         self.constraints.extend(other.constraints)
         self.bounds.update(other.bounds)
 

@@ -41,7 +41,9 @@ def value_and_grad(a, b):
     c = a + b
     d = b + 1.0
     e = c * d
+    # mul switches: e = c * d; add distributes: d = b + 1.0; add distributes: c = a + b
     b_bar = c + d
+    # mul switches: e = c * d; add distributes: c = a + b
     a_bar = d
     return e, (a_bar, b_bar)
 '''

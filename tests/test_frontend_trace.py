@@ -565,10 +565,12 @@ def test_outputs() -> None:
     assert [o.dtype for o in p.outputs] == [DType.I64, F32, DType.I64] and p.outputs[2].op is Op.DIM
 
 
-def test_inputs_keep_names_and_nodes_have_none() -> None:
+def test_inputs_and_assigned_values_keep_the_users_names() -> None:
+    """The inputs are named by the parameters, values by the locals they are assigned to (z, a)."""
     p = trace(logistic_loss, [("w", F64, (n,)), ("b", F64, ()), ("X", F64, (m, n)), ("y", F64, (m,))])
-    named = {node.name for node in p.nodes() if node.name is not None}
-    assert named == {"w", "b", "X", "y"}
+    named = {node.name: node.op for node in p.nodes() if node.name is not None}
+    assert set(named) == {"w", "b", "X", "y", "z", "a"}
+    assert named["z"] is Op.ADD and named["a"] is Op.DIV  # z = X @ w + b; a = 1 / (1 + exp(-z))
 
 
 def test_signature_names_refusals() -> None:

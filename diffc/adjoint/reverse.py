@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from diffc.adjoint.notes import note
 from diffc.adjoint.rules import ADJOINTS, NON_DIFFERENTIABLE
 from diffc.errors import DiffcError, UnsupportedError
-from diffc.ir import ELEMENTWISE, Node, Op, Program, Shape, broadcast_shapes, reachable
+from diffc.ir import ELEMENTWISE, MAX_NOTES, Graph, Node, Op, Program, Shape, broadcast_shapes, join_notes, reachable
 
 
 def unbroadcast(c: Node, shape: Shape) -> Node:
@@ -83,6 +84,14 @@ def guarded(c: Node, guard: Guard) -> Node:
     return c
 
 
+def annotate(graph: Graph, start: int, notes: tuple[str, ...]) -> None:
+    """Give the nodes created since ``start`` the rules that made them (diffc/adjoint/notes.py)."""
+    if notes:
+        joined = join_notes(notes)
+        for node in graph.nodes[start:]:
+            graph.notes.setdefault(node, joined)
+
+
 def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = None) -> Program:
     """The value-and-gradient program of a one-output ``program``.
 
@@ -114,16 +123,19 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
         name += "_"
     cotangent = graph.input(name, out.dtype, out.shape)
     contributions: dict[Node, list[Node]] = {out: [cotangent]}
+    sent: dict[Node, list[str]] = {}  # per node, the notes of the rules that sent it contributions
     adjoint: dict[Node, Node] = {}
     for node in reversed(forward):
         parts = contributions.pop(node, None)
         if node not in active or not parts:
             continue
+        start = len(graph.nodes)
         g = parts[0]
         for part in parts[1:]:
             g = g + part
         if node.op not in ELEMENTWISE:
             g = expand(g, node.shape)
+        annotate(graph, start, tuple(sent.get(node, ())))
         adjoint[node] = g
         name = node.name
         if name and g.op is not Op.INPUT:
@@ -134,6 +146,7 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
         if rule is None:
             raise UnsupportedError(f"no adjoint rule for op {node.op.value!r}", op=node.op.value)
         guard = guards.get(node, frozenset())
+        start, why = len(graph.nodes), note(node)
         for x, c in zip(node.inputs, rule(g, node, *node.inputs), strict=True):
             if c is not None and x in active:
                 # where selects its own contributions; a guard (shaped like the node) fits a contribution
@@ -145,7 +158,14 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
                     # x was broadcast here: a cotangent still smaller than the node (the scalar of
                     # a sum) stands for every element, so it expands before summing down to x
                     c = expand(c, broadcast_shapes(graph, c.shape, node.shape))
+                # a contribution passed on as it is (add's g) carries the rule that made it: a chain of
+                # two (mul switches, then add distributes), never the whole path (that would be quadratic)
+                passed = graph.notes.get(c, ())[:1] if c.id < start else ()
                 contributions.setdefault(x, []).append(unbroadcast(c, x.shape))
+                known = sent.setdefault(x, [])
+                if len(known) < MAX_NOTES:  # a value used thousands of times: its first rules are enough
+                    known.extend((*passed, why))
+        annotate(graph, start, (why,))
 
     grads = []
     for w in wrt:
@@ -153,5 +173,6 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
         if g is None:  # the output does not depend on w
             g = graph.const(0.0, w.dtype)
         grads.append(expand(g, w.shape))
+        graph.output_notes[f"{w.name}_bar"] = join_notes(tuple(sent.get(w, ())))
     names = [out_name] + [f"{w.name}_bar" for w in wrt]
     return Program(graph, [*program.inputs, cotangent], [out, *grads], names, name=program.name)

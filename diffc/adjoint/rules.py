@@ -473,3 +473,19 @@ ADJOINTS.update({
     Op.SCATTER_ADD_ALONG: lambda g, out, x, idx: (apply(Op.TAKE_ALONG, g, idx, axis=out.attr("axis")), None),
 })
 NON_DIFFERENTIABLE = NON_DIFFERENTIABLE | frozenset({Op.ARGMAX, Op.ARGMIN, Op.ARGSORT})  # integer results
+
+
+# -- what each rule is called in the generated code's comments (``# mul switches: e = c * d``) --
+# The notes' three rules by their names; every other op is the chain rule through it.
+RULE_NAMES: dict[Op, str] = {
+    Op.ADD: "add distributes", Op.SUB: "add distributes", Op.NEG: "add distributes",
+    Op.SUM: "add distributes", Op.MEAN: "add distributes", Op.BROADCAST: "add distributes",
+    Op.MUL: "mul switches", Op.MATMUL: "mul switches", Op.OUTER: "mul switches",
+    Op.MAX: "max routes", Op.MIN: "min routes", Op.AMAX: "max routes", Op.AMIN: "min routes",
+    Op.WHERE: "where routes",
+}
+
+
+def rule_name(op: Op) -> str:
+    """The rule an adjoint of ``op`` applies, as the comments name it."""
+    return RULE_NAMES.get(op, f"chain rule through {op.value}")

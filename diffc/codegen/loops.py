@@ -172,13 +172,14 @@ class LoopPrinting:
         """The op's scalar printer on its operands' elements; named when stored, shared or deep."""
         args = [self.element(t, x) for x in node.inputs]
         expr = self.scalar_method(node.op)(node, *args)
+        notes = self.notes_of(node, args)  # type: ignore[attr-defined]
         if node.inputs:
-            expr = Expr(expr.text, expr.prec, 1 + max(a.depth for a in args))
+            expr = Expr(expr.text, expr.prec, 1 + max(a.depth for a in args), notes)
         stored = node in t.plan.materialized
         if stored or node in node.graph.names or self.uses.get(node, 0) > 1 or expr.depth > 3:  # type: ignore[attr-defined]
             array = self.fresh_var(node) if stored else ""  # type: ignore[attr-defined]
             var = self.namer.fresh(f"{array}_i") if stored else self.fresh_var(node)  # type: ignore[attr-defined]
-            t.inside.append(f"{var} = {expr.text}")
+            t.inside += self.comment(notes) + [f"{var} = {expr.text}"]  # type: ignore[attr-defined]
             expr = Expr(var)
             if stored:  # the array takes the value's name, the element is name_i
                 t.before.append(f"{array} = {self._empty(t.size, node)}")
@@ -222,7 +223,8 @@ class LoopPrinting:
     def piece_sum(self, t: LoopText, node: Node) -> None:
         """``total += x_i`` (a mean divides once, after the loop)."""
         var, acc = self._accumulator(t, node)
-        t.inside.append(f"{acc} += {self.element(t, node.inputs[0]).text}")
+        x = self.element(t, node.inputs[0])
+        t.inside += self.comment(self.notes_of(node, [x])) + [f"{acc} += {x.text}"]  # type: ignore[attr-defined]
         if node.op is Op.MEAN:
             t.after.append(f"{var} /= {t.size}")
 
@@ -233,6 +235,7 @@ class LoopPrinting:
             return
         var, acc = self._accumulator(t, node)
         u, v = (self.element(t, x) for x in node.inputs)
+        t.inside += self.comment(self.notes_of(node, [u, v]))  # type: ignore[attr-defined]
         t.inside.append(f"{acc} += {self.wrap(u, PRODUCT)} * {self.wrap(v, PRODUCT + 1)}")  # type: ignore[attr-defined]
 
     def _accumulator(self, t: LoopText, node: Node) -> tuple[str, str]:
@@ -266,7 +269,8 @@ class LoopPrinting:
             t.blocks.append(f"{block} = np.empty({BLOCK_ROWS}{self.dtype_arg(node)})")
             t.inside.append(f"{block}[{t.i} - {t.start}] = {weight.text}")
             weight_text = f"{block}[{t.i} - {t.start}]"
-        lines = [f"for {j} in range({width}):", f"    {target} += {matrix}[{t.i}, {j}] * {weight_text}"]
+        lines = self.comment(self.notes_of(node, [weight]))  # type: ignore[attr-defined]
+        lines += [f"for {j} in range({width}):", f"    {target} += {matrix}[{t.i}, {j}] * {weight_text}"]
         (t.accumulate if t.blocked else t.inside).extend(lines)
         if t.parallel:  # no chunk variable: rows add into parts[chunk, :]
             t.finals.append(Final(var, parts, "", width, self.dtype_arg(node)))

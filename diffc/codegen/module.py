@@ -52,6 +52,7 @@ class FunctionSpec:
     delegate: tuple[str, int] | None = None  # (function, index): return function(...)[index]
     vector_math: bool = True  # fused loops call diffc's vectorizable elementary functions
     constants: tuple[Any, ...] = ()  # large constant arrays: trailing hidden parameters _const0, ...
+    annotate: bool = True  # a comment on each adjoint statement: its rule and forward statement
 
 
 def printer_for(backend: str) -> Printer:
@@ -85,6 +86,7 @@ def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | N
     printer = printer_for(backend)
     printer.constants = spec.constants
     printer.vector_math = spec.vector_math
+    printer.annotate = spec.annotate
     large = not spec.delegate and backend == "numba" and len(spec.program.nodes()) > LARGE_PROGRAM
     if large:
         printer.vector_math = False

@@ -42,6 +42,7 @@ from diffc.ir import (
 )
 
 MAX_INLINE_DEPTH = 3
+SHOWN_NOTES = 3  # rules a comment names before it counts the rest
 INLINE_CONSTANT_MAX = 16  # larger constant arrays are hidden parameters, never huge literals
 TEMP_NAMES = {Op.SLICE: "part"}  # temporaries named otherwise than their op (slice is a builtin)
 IN_PLACE = {Op.ADD: "+=", Op.SUB: "-=", Op.MUL: "*=", Op.DIV: "/="}  # updates of a fresh matrix product
@@ -58,6 +59,7 @@ class Expr:
     text: str
     prec: int = ATOM
     depth: int = 0
+    notes: tuple[str, ...] = ()  # the rules of the adjoint nodes inlined in it (diffc/adjoint/notes.py)
 
 
 def docstring(text: str) -> str:
@@ -75,6 +77,7 @@ def docstring(text: str) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 Layout = Any  # an output index, or a tuple of layouts: how the return value nests
@@ -85,6 +88,7 @@ class Printer:
 
     backend: ClassVar[str] = "numpy"
     vector_math: bool = False  # only the Numba printer's loops use it
+    annotate: bool = True  # a comment above each adjoint statement: its rule and forward statement
 
     # ops printed as a call of one NumPy function
     FUNCTIONS: ClassVar[dict[Op, str]] = {
@@ -428,55 +432,43 @@ class Printer:
         lines: list[str] = []
         bound: dict[str, tuple[str, int]] = {}
         checks: list[tuple[str, int, Dim]] = []
+        labels = size_labels(graph) if graph is not None else {}
         for node, param in zip(inputs, params, strict=True):
             dims = [graph.resolve(d) for d in node._shape] if graph else []
             names = [d.name if isinstance(d, Sym) else None for d in dims]
             fresh = [n for n in names if n is not None and n not in bound]
             if dims and len(set(fresh)) == len(dims):  # every axis binds a new size: unpack
-                variables = [self.namer.fresh(n) for n in fresh]
+                variables = [self.namer.fresh(labels.get(n, n)) for n in fresh]
                 self.dims.update(zip(fresh, variables, strict=True))
                 bound.update({n: (param, k) for k, n in enumerate(fresh)})
                 lines.append(f"{', '.join(variables)}{',' if len(variables) == 1 else ''} = {param}.shape")
                 continue
             for axis, (d, n) in enumerate(zip(dims, names, strict=True)):
                 if n is not None and n not in bound:
-                    self.dims[n] = self.namer.fresh(n)
+                    self.dims[n] = self.namer.fresh(labels.get(n, n))
                     bound[n] = (param, axis)
                     lines.append(f"{self.dims[n]} = {param}.shape[{axis}]")
                     self.optional[lines[-1]] = self.dims[n]
                 else:
                     checks.append((param, axis, d))
-        rank = {p: n.ndim for n, p in zip(inputs, params, strict=True)}
         for param, axis, d in checks:
             sources = sorted({bound[name][0] for name in dim_names(d)} - {param})
-            pieces = [self._shape_message(p, rank[p]) for p in [param, *sources]]
+            # the shapes go in as exception arguments (ShapeError joins them): building the string in
+            # compiled code (str, concatenation) costs Numba about a second of compile time
             # a size name reaches the message only as the content of a string literal
-            tail = json.dumps(f": {param}.shape[{axis}] must equal {self._size_name(d, bound)}")
-            lines.append(f"if {param}.shape[{axis}] != {self.dim(d)}:")
-            # one piece per line, so that the check stays as short as the shapes it names
-            lines.append(f"    raise ShapeError({pieces[0]},")
-            lines += [f'                     " but ", {piece},' for piece in pieces[1:]]
-            lines.append(f"                     {tail})")
+            head = f"{param}.shape[{axis}] must equal {self._size_name(d, bound)}: "
+            pieces = ", ".join(f"{json.dumps((head if k == 0 else ', ') + p + ' has shape ')}, {p}.shape"
+                               for k, p in enumerate([param, *sources]))
+            lines += [f"if {param}.shape[{axis}] != {self.dim(d)}:", f"    raise ShapeError({pieces})"]
         if graph is not None:
             lines += self.size_checks(graph, bound)
         return lines
-
-    @staticmethod
-    def _shape_message(param: str, rank: int) -> str:
-        """The parts of ``"X has shape (3, 4)"``: strings and sizes, which ``ShapeError`` joins.
-
-        Building the string in compiled code (``str(int)``, concatenation)
-        costs Numba about a second of compile time; passing the sizes as
-        exception arguments costs nothing, and Python joins them on a raise.
-        """
-        sizes = ', ", ", '.join(f"{param}.shape[{k}]" for k in range(rank))
-        return f'"{param} has shape (", {sizes}, "{"," if rank == 1 else ""})"'
 
     def _size_name(self, d: Dim, bound: dict[str, tuple[str, int]]) -> str:
         if isinstance(d, int):
             return str(d)
         shown = dim_text(d, {n: f"{p}.shape[{k}]" for n, (p, k) in bound.items()})
-        return f"{shown} ({dim_text(d)})"
+        return f"{shown} ({dim_text(d, self.dims)})"
 
     def function(self, fn_name: str, program: Program, layout: Layout, doc: str,
                  params: Sequence[str] | None = None) -> list[str]:
@@ -499,9 +491,13 @@ class Printer:
         returned: list[str] = []
         for node, out_name in zip(program.outputs, program.output_names, strict=True):
             current = exprs[node].text
-            if self.bases.get(node) != out_name:  # a_bar = d: the gradient is a value named already
+            # the value under the user's own name (loss = ...; return loss) needs no second name
+            users_value = node is program.outputs[0] and node in program.graph.names and current.isidentifier()
+            if self.bases.get(node) != out_name and not users_value:  # a_bar = d: a value named already
                 var = self.namer.fresh(out_name)
-                body.append(f"{var} = {current}")
+                notes = exprs[node].notes or (() if node is program.outputs[0] else
+                                              program.graph.output_notes.get(out_name, ()))
+                body.extend(self.comment(notes) + [f"{var} = {current}"])
                 current = var
             returned.append(current)
         body.append("return " + self._layout_text(layout, returned, top=True))
@@ -522,26 +518,44 @@ class Printer:
         A node gets its own line when it has a user's name, several uses, is
         an output, or would nest inlined expressions too deep.
         """
+        notes = self.notes_of(node, args)
         updated = self.update_in_place(node, args, body)
         if updated is not None:
+            body[-2:-2] = self.comment(notes)
             return updated
         stated = getattr(self, f"state_{node.op.value}", None)
         if stated is not None:  # an op built by several statements (a scatter into zeros): always a variable
             var = self.fresh_var(node)
-            body.extend(stated(node, var, *args))
+            body.extend(self.comment(notes) + stated(node, var, *args))
             return Expr(var)
         expr = self.method(node.op)(node, *args)
         if node.inputs:
-            expr = Expr(expr.text, expr.prec, 1 + max(a.depth for a in args))
+            expr = Expr(expr.text, expr.prec, 1 + max(a.depth for a in args), notes)
         if node.op in (Op.CONST, Op.DIM):
             return expr
         graph = node.graph
         if force or node in graph.names or node in self.program.outputs or self.uses.get(node, 0) > 1 \
                 or expr.depth > MAX_INLINE_DEPTH:
             var = self.fresh_var(node)
-            body.append(f"{var} = {expr.text}")
+            body.extend(self.comment(notes) + [f"{var} = {expr.text}"])
             return Expr(var)
         return expr
+
+    def notes_of(self, node: Node, args: Sequence[Expr]) -> tuple[str, ...]:
+        """The rules behind ``node``'s statement: its own (an adjoint node's) and those of what it inlines."""
+        own = () if node in self.forward else node.graph.notes.get(node, ())
+        return tuple(dict.fromkeys([*own, *(note for a in args for note in a.notes)]))
+
+    def comment(self, notes: Sequence[str]) -> list[str]:
+        """``# mul switches: e = c * d``: one line naming the rule(s) of the statement below it.
+
+        Up to :data:`SHOWN_NOTES` merged contributions are named; more are counted (``+ 3 more``).
+        Only printable ASCII reaches the comment: a name cannot end it early.
+        """
+        if not notes or not self.annotate:
+            return []
+        text = "; ".join(notes) if len(notes) <= SHOWN_NOTES else f"{notes[0]} + {len(notes) - 1} more"
+        return ["# " + _UNPRINTABLE.sub("?", text)]
 
     def fresh_product(self, node: Node, x: Node) -> bool:
         """``x`` is a matrix product of ``node``'s shape and dtype used by ``node`` alone.
@@ -605,6 +619,17 @@ class Printer:
         if len(layout) == 1:
             inner += ","
         return inner if top else f"({inner})"
+
+
+def size_labels(graph: Graph) -> dict[str, str]:
+    """Size name -> the name a person gives it (``m, n = X.shape`` in the function, ``m``/``n`` for sizes
+    read from a first call): the generated code binds the size under that name."""
+    labels: dict[str, str] = {}
+    for raw, label in graph.size_labels.items():
+        d = graph.resolve(Sym.named(raw))
+        if isinstance(d, Sym) and d.name is not None:
+            labels.setdefault(d.name, label)
+    return labels
 
 
 def hidden_constants(programs: Sequence[Program]) -> tuple[Any, ...]:

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from diffc.errors import DiffcError, ShapeError, TraceError, UnsupportedCallError, UnsupportedError
+from diffc.frontends.local_names import local_names
 from diffc.ir import (
     Dim,
     DType,
@@ -1251,12 +1252,20 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
             raise TraceError(f"parameter {pname!r} appears twice")
         dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
         inputs.append(graph.input(pname, dtype, tuple(shape)))
-    with constructing():
+    with constructing(), local_names(fn, functools.partial(_bind_name, graph)):
         tracers = [Tracer(node) for node in inputs]
         result = fn(*(arguments(tracers) if arguments is not None else tracers))
     program_name = _identifier(name) if name else function_name(fn)
     outputs, names = _outputs(graph, result, program_name)
     return Program(graph, inputs, outputs, names, program_name)
+
+
+def _bind_name(graph: Graph, name: str, value: Any) -> None:
+    """A local of the user's function names its traced value (``z``) or its size (``m, n = X.shape``)."""
+    if isinstance(value, Tracer) and value.graph is graph and value.node.op not in (Op.INPUT, Op.CONST, Op.DIM):
+        graph.names.setdefault(value.node, name)
+    elif isinstance(value, Size) and value.graph is graph and isinstance(value.dim, Sym) and value.dim.name:
+        graph.size_labels.setdefault(value.dim.name, name)
 
 
 # handler modules that build on the tracer above: array construction, more NumPy functions, np.linalg

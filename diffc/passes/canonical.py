@@ -60,6 +60,9 @@ def canonicalize(program: Program) -> Program:
     for node, name in program.graph.names.items():
         if node in new:
             graph.names[new[node]] = name
+    for node, notes in program.graph.notes.items():
+        if node in new:
+            graph.notes[new[node]] = notes
     return Program(graph, [new[x] for x in program.inputs], [new[x] for x in program.outputs],
                    program.output_names, program.name)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from diffc.ir import Graph, Node, Op, Program
+from diffc.ir import Graph, Node, Op, Program, join_notes
 
 Rewrite = Callable[[Node], "Node | None"]
 
@@ -75,11 +75,27 @@ def rebuild(program: Program, rewrite: Rewrite | None = None,
             name = old_graph.names.get(node)
             if name is not None and new.id >= fresh_from:  # an older node rewritten to keeps its own name
                 graph.names.setdefault(new, name)
+            notes = old_graph.notes.get(node)
+            if notes and (new.id >= fresh_from or new in graph.notes):  # and its own rules (a constant: none)
+                graph.notes[new] = join_notes(graph.notes.get(new, ()), notes)
     for node in program.inputs:
         graph.names[mapping[node]] = old_graph.names.get(node, node.attr("name"))
+    keep_names(old_graph, graph, mapping)
     inputs = [mapping[n] for n in program.inputs if n not in substitute]
     outputs = [mapping[n] for n in roots]
     return Program(graph, inputs, outputs, program.output_names, program.name)
+
+
+def keep_names(old_graph: Graph, graph: Graph, mapping: Mapping[Node, Node]) -> None:
+    """Carry the user's names over to the rebuilt graph, for values no output needs too.
+
+    A named value that no output needs any more (``a = sigmoid(z)`` once
+    ``log(a)`` became ``-softplus(-z)``) is copied too, unreachable: the
+    gradient rebuilds ``sigmoid(z)`` later, and interning hands it ``a``'s name.
+    """
+    for node, name in old_graph.names.items():
+        if node not in mapping and node.inputs and all(x in mapping for x in node.inputs):
+            graph.names.setdefault(graph.copy_node(node, [mapping[x] for x in node.inputs]), name)
 
 
 def first_rewrite(rewrites: Mapping[Op, Sequence[Rewrite]], node: Node) -> Node | None:
