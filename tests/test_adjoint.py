@@ -781,6 +781,9 @@ SYMPY_CASES: list[tuple[str, sp.Expr, Callable[[float, float], float]]] = [
     ("arctan2(a, b + 3) + arctan2(b, a)", sp.atan2(A, B + 3) + sp.atan2(B, A), lambda a, b: abs(a) + abs(b)),
     ("hypot(a, b) * a", sp.sqrt(A * A + B * B) * A, lambda a, b: abs(a) + abs(b)),
     ("square(a - b) + square(b)", (A - B) ** 2 + B ** 2, lambda a, b: 1.0),
+    # scipy.special's, in the text language too
+    ("erf(a * b) + erfc(b)", sp.erf(A * B) + sp.erfc(B), lambda a, b: 1.0),
+    ("gammaln(a * a + 0.5) * b", sp.loggamma(A * A + sp.Rational(1, 2)) * B, lambda a, b: 1.0),
 ]
 
 
@@ -788,8 +791,8 @@ SYMPY_CASES: list[tuple[str, sp.Expr, Callable[[float, float], float]]] = [
 def test_scalar_expression_against_sympy_diff(text: str, expr: sp.Expr,
                                               clearance: Callable[[float, float], float]) -> None:
     f = diffc.compile(text, args=["a", "b"], backend="numpy")
-    value_fn = sp.lambdify((A, B), expr, "numpy")
-    grad_fns = [sp.lambdify((A, B), sp.diff(expr, s), "numpy") for s in (A, B)]
+    value_fn = sp.lambdify((A, B), expr, ["scipy", "numpy"])  # SciPy for erf, loggamma and digamma
+    grad_fns = [sp.lambdify((A, B), sp.diff(expr, s), ["scipy", "numpy"]) for s in (A, B)]
     rng = np.random.default_rng(5)
     checked = 0
     while checked < 6:
