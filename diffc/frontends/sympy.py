@@ -62,9 +62,9 @@ Recipe = tuple[Build, Sequence[Any]]
 
 
 class _Context:
-    """What the rules need: the graph, the inputs by name, the dtype of constants."""
+    """What the rules need: the graph, the input of each symbol, the dtype of constants."""
 
-    def __init__(self, graph: Graph, inputs: dict[str, Node], dtype: DType) -> None:
+    def __init__(self, graph: Graph, inputs: dict[sympy.Symbol, Node], dtype: DType) -> None:
         self.graph = graph
         self.inputs = inputs
         self.dtype = dtype
@@ -99,14 +99,14 @@ def from_sympy(expr: Any, args: Mapping[str, str] | Sequence[str] | str | None =
         raise TypeError("from_sympy takes a SymPy expression; parse strings with the text front end")
     if not isinstance(expr, sympy.Basic):
         raise TypeError(f"from_sympy takes a SymPy expression, not {type(expr).__name__}")
-    used = _symbol_names(expr)
-    signature = _signature(args, used)
+    names = _symbol_names(expr)
+    signature = _signature(args, set(names.values()))
     graph = Graph()
     inputs = {arg: graph.input(arg, dtype, shape) for arg, (dtype, shape) in signature.items()}
     dtypes = {node.dtype for node in inputs.values()}
     # NumPy's weak scalars: constants follow an all-f32 signature, else f64
     const_dtype = DType.F32 if dtypes == {DType.F32} else DType.F64
-    out = _convert(expr, _Context(graph, inputs, const_dtype))
+    out = _convert(expr, _Context(graph, {symbol: inputs[n] for symbol, n in names.items()}, const_dtype))
     return Program(graph, list(inputs.values()), [out], ["out"], name=name)  # "out", as the text front end
 
 
@@ -139,12 +139,17 @@ def _signature(args: Mapping[str, str] | Sequence[str] | str | None,
     return out
 
 
-def _symbol_names(expr: sympy.Basic) -> set[str]:
-    """Names of the symbols in ``expr``, by an explicit-stack walk.
+def _symbol_names(expr: sympy.Basic) -> dict[sympy.Symbol, str]:
+    """Each symbol of ``expr`` and its input name, by an explicit-stack walk.
 
     ``expr.free_symbols`` recurses, so it fails on very deep expressions.
+    Symbols that SymPy keeps apart but that print alike (``Symbol('x')``,
+    ``Dummy('x')``, ``Symbol('x', positive=True)``) are renamed apart: a plain
+    ``Symbol`` first, then in ``srepr`` order; the first keeps ``x``, the others
+    become ``x_2``, ``x_3``, ... (a name no other symbol has), so they are
+    never merged into one input.
     """
-    symbols: dict[str, sympy.Symbol] = {}
+    found: set[sympy.Symbol] = set()
     seen: set[int] = set()
     stack = [expr]
     while stack:
@@ -153,17 +158,19 @@ def _symbol_names(expr: sympy.Basic) -> set[str]:
             continue
         seen.add(id(node))
         if isinstance(node, sympy.Symbol):
-            _one_symbol_per_name(symbols.setdefault(node.name, node), node)
+            found.add(node)
         stack.extend(node.args)
-    return set(symbols)
-
-
-def _one_symbol_per_name(first: sympy.Symbol, other: sympy.Symbol) -> None:
-    """Refuse two symbols that SymPy keeps apart but that print alike (``Symbol('x')``, ``Dummy('x')``,
-    ``Symbol('x', positive=True)``): as one input ``x`` they would be silently merged."""
-    if first != other:
-        raise ParseError(f"two different SymPy symbols are both named {first.name!r} ({sympy.srepr(first)} and "
-                         f"{sympy.srepr(other)}): one input per name, so rename one of them", text=first.name)
+    names: dict[sympy.Symbol, str] = {}
+    taken = {symbol.name for symbol in found}  # a new name is none of these
+    assigned: set[str] = set()
+    for symbol in sorted(found, key=lambda s: (s.name, type(s) is not sympy.Symbol, sympy.srepr(s))):
+        name, count = symbol.name, 1
+        while name in assigned or (count > 1 and name in taken):
+            count += 1
+            name = f"{symbol.name}_{count}"
+        assigned.add(name)
+        names[symbol] = name
+    return names
 
 
 def _convert(expr: sympy.Basic, ctx: _Context) -> Node:
@@ -217,7 +224,7 @@ def _short(expr: Any) -> str:
 
 
 def _symbol(expr: sympy.Symbol, ctx: _Context) -> Recipe:
-    node = ctx.inputs[expr.name]  # _signature checked that every symbol is an input
+    node = ctx.inputs[expr]  # _signature checked that every symbol's name is an input
     return (lambda _: node), ()
 
 
