@@ -101,6 +101,15 @@ CASES = [
     Case("broadcast_to", lambda x: loss(np.broadcast_to(x, (2, 3, 4)) * np.arange(4.0)), M, [(3, 4)]),
     Case("split", lambda x: loss(np.split(x, 2, axis=1)[1]) + loss(np.array_split(x, 2)[0] * 2.0)
          + loss(np.split(x, [1, 3], axis=1)[1]), {"x": "f64[3,4]"}, [(3, 4)]),
+    Case("hsplit-vsplit", lambda x: loss(np.hsplit(x, 2)[1] * 3.0) + loss(np.vsplit(x, [1])[1])
+         + loss(np.hsplit(x[0], [1])[1]), {"x": "f64[3,4]"}, [(3, 4)]),
+    Case("dsplit-rollaxis", lambda x: loss(np.dsplit(x, 2)[0] * np.arange(2.0)) + loss(np.rollaxis(x, 2)[1])
+         + loss(np.rollaxis(x, 0, 3)[:, 0]), {"x": "f64[2,3,4]"}, [(2, 3, 4)]),
+    Case("fmax-fmin", lambda x, y: loss(np.fmax(x, np.where(y > 0.5, np.nan, y)))
+         + loss(np.fmin(np.where(x < -0.5, np.nan, x), y) * 2.0), {"x": "f64[n]", "y": "f64[n]"}, [(6,), (6,)]),
+    Case("posinf-neginf-count", lambda x: loss(np.where(np.isposinf(np.where(x > 1, np.inf, x))
+                                                        | np.isneginf(np.where(x < -1, -np.inf, x)), 0.0, x))
+         + np.count_nonzero(x > 0) * loss(x), M, [(3, 4)]),
     Case("real-conj", lambda x: loss(np.real(x) * np.conj(x) + x.conjugate() + np.imag(x) + np.fabs(x)), M,
          [(3, 4)]),
     Case("vdot-cross", lambda a, b: np.vdot(a[1], b) + np.vdot(a, a) + loss(np.cross(a, b)),

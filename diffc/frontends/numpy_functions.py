@@ -923,6 +923,58 @@ def _np_isfinite(x: Any) -> Tracer:
     return abs(_traced(x, "np.isfinite")) < np.inf
 
 
+def _np_isposinf(x: Any, out: Any = None) -> Tracer:
+    _reject_kwargs("np.isposinf", out=out)
+    return _traced(x, "np.isposinf") == np.inf
+
+
+def _np_isneginf(x: Any, out: Any = None) -> Tracer:
+    _reject_kwargs("np.isneginf", out=out)
+    return _traced(x, "np.isneginf") == -np.inf
+
+
+def _nan_ignoring(op: Op, what: str) -> Callable[[Any, Any], Tracer]:
+    """np.fmax / np.fmin, built on np.maximum / np.minimum."""
+    def extreme(x1: Any, x2: Any) -> Tracer:
+        """np.maximum or np.minimum, except that a NaN loses to a number.
+
+        Convention: the number gets the whole gradient where the other argument is NaN; ties as np.maximum.
+        """
+        a, b = _operands((x1, x2), what)
+        both = trace._elementwise(op, (a, b), what)
+        return _where(_np_isnan(b), a, _where(_np_isnan(a), b, both))
+    return extreme
+
+
+def _np_count_nonzero(a: Any, axis: Any = None, *, keepdims: Any = False) -> Tracer:
+    """The number of non-zero entries: an integer, no gradient."""
+    what = "np.count_nonzero"
+    return trace._reduce(Op.SUM, _traced(a, what) != 0, axis, keepdims, what)
+
+
+def _split_along(axis: int, rank: int, what: str) -> Callable[[Any, Any], list[Tracer]]:
+    """np.hsplit / vsplit / dsplit: np.split along one axis (hsplit: axis 0 of a vector)."""
+    def split(ary: Any, indices_or_sections: Any) -> list[Tracer]:
+        x = _traced(ary, what)
+        if x.node.ndim < rank:
+            raise _fail(f"{what} needs an array of rank {rank} or more, got rank {x.node.ndim}", ShapeError)
+        return _split(x, indices_or_sections, 0 if what == "np.hsplit" and x.node.ndim == 1 else axis, "np.split")
+    return split
+
+
+def _np_rollaxis(a: Any, axis: Any, start: Any = 0) -> Tracer:
+    """np.rollaxis: axis ``axis`` moved to just before ``start`` (NumPy's own reading of the two)."""
+    what = "np.rollaxis"
+    x = _traced(a, what)
+    rank = x.node.ndim
+    (k,) = _axes(_integer(axis, what, "axis"), rank, what)
+    first = _integer(start, what, "start")
+    first += rank if first < 0 else 0
+    if not 0 <= first <= rank:
+        raise _fail(f"{what}: start {start} is out of range for an array of rank {rank}")
+    return _np_moveaxis(x, k, first - 1 if k < first else first)
+
+
 # ---------------------------------------------------------------------------
 # array methods
 
@@ -1003,6 +1055,9 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.swapaxes: _np_swapaxes, np.moveaxis: _np_moveaxis, np.broadcast_to: _np_broadcast_to, np.split: _np_split,
     np.array_split: _np_array_split, np.real: _np_real, np.imag: _np_imag, np.vdot: _np_vdot, np.cross: _np_cross,
     np.sinc: _np_sinc, np.nan_to_num: _np_nan_to_num, np.round: _np_round, np.around: _np_round, np.fix: _np_fix,
+    np.isposinf: _np_isposinf, np.isneginf: _np_isneginf, np.count_nonzero: _np_count_nonzero,
+    np.hsplit: _split_along(1, 1, "np.hsplit"), np.vsplit: _split_along(0, 2, "np.vsplit"),
+    np.dsplit: _split_along(2, 3, "np.dsplit"), np.rollaxis: _np_rollaxis,
 }
 
 UNARY_UFUNCS = {np.arctanh: Op.ARCTANH, np.arccosh: Op.ARCCOSH, np.cbrt: Op.CBRT, np.rint: Op.RINT,
@@ -1015,6 +1070,7 @@ UFUNCS: dict[np.ufunc, Callable[..., Tracer]] = {
     np.rad2deg: _scaled(180.0 / math.pi, "np.rad2deg"), np.degrees: _scaled(180.0 / math.pi, "np.degrees"),
     np.logaddexp: _np_logaddexp, np.logaddexp2: _np_logaddexp2, np.heaviside: _np_heaviside,
     np.isnan: _np_isnan, np.isinf: _np_isinf, np.isfinite: _np_isfinite,
+    np.fmax: _nan_ignoring(Op.MAX, "np.fmax"), np.fmin: _nan_ignoring(Op.MIN, "np.fmin"),
     np.fabs: lambda x: trace._elementwise(Op.ABS, (x,), "np.fabs"), np.conjugate: _np_real,
     np.float_power: lambda x, y: trace._elementwise(Op.POW, (_float64(x), _float64(y)), "np.float_power"),
 }
