@@ -285,8 +285,13 @@ def check_against_numpy(name: str, kinds: tuple[str, str], seed: int, backends: 
                                    err_msg=f"{backend} {kinds}")
         results[backend] = grads
     if len(results) == 2 and results["numpy"] is not None:
-        for a, b in zip(as_tuple(results["numpy"], 2), as_tuple(results["numba"], 2), strict=True):
-            np.testing.assert_allclose(a, b, rtol=1e-5 if "f32" in kinds else 1e-10, atol=1e-12)
+        both = [r if isinstance(r, tuple) else (r,) for r in (results["numpy"], results["numba"])]  # one: bare
+        for a, b in zip(*both, strict=True):
+            # float32: the two back ends sum in different orders, so small entries differ by a few ULP of the
+            # largest term (the tolerance scales with the array's magnitude, not each entry's own)
+            scale = float(np.max(np.abs(b), initial=0.0, where=np.isfinite(b))) if np.size(b) else 0.0
+            np.testing.assert_allclose(a, b, rtol=1e-5 if "f32" in kinds else 1e-10,
+                                       atol=max(1e-12, 1e-6 * scale) if "f32" in kinds else 1e-12)
     return "refused" if refused is not None else "answered"
 
 
