@@ -398,9 +398,13 @@ class Compiled:
         return self._specialize(self._params)
 
     # -- argument binding -------------------------------------------------------
+    def _argument_names(self) -> list[str]:
+        """The function's parameters in signature order (traced functions), else the declared ones."""
+        return self._names if self._names is not None else [p[0] for p in self._params or []]
+
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], extra: int = 0) -> tuple[list[Any], set[str]]:
         """The arguments in signature order (defaults filled in), and the names left to their defaults."""
-        names = self._names if self._names is not None else [p[0] for p in self._params or []]
+        names = self._argument_names()
         if not kwargs and len(args) == len(names) + extra:
             return list(args), set()
         sig, cotangent = self._signature(names, extra)
@@ -586,7 +590,7 @@ class Compiled:
         try:
             values, omitted = self._bind(args, kwargs, extra=1)
         except TypeError as error:  # the signature in the message is vjp's: the function's, then the cotangent
-            names = self._names if self._names is not None else [p[0] for p in self._params or []]
+            names = self._argument_names()
             raise ArgumentError(f"{self.label}.vjp({', '.join([*names, 'cotangent'])}) takes the arguments of "
                                 f"{self.label}, then the cotangent: {error}") from None
         spec, inputs = self._prepare(values[:-1], omitted)

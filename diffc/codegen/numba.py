@@ -173,36 +173,6 @@ class NumbaPrinter(LoopPrinting, NumbaLinalgPrinting, NumbaSpecialPrinting, Prin
             return self.call(function, x)
         return self._row_reduce(node, x, helper)
 
-    def print_amax(self, node: Node, x: Expr) -> Expr:
-        return self._whole_or_rows(node, x, "np.max", "rows_max")
-
-    def print_amin(self, node: Node, x: Expr) -> Expr:
-        return self._whole_or_rows(node, x, "np.min", "rows_min")
-
-    def print_logsumexp(self, node: Node, x: Expr) -> Expr:
-        return self._row_reduce(node, x, "rows_logsumexp")
-
-    def print_softmax(self, node: Node, x: Expr) -> Expr:
-        return self._row_map(node, x, "rows_softmax")
-
-    def print_log_softmax(self, node: Node, x: Expr) -> Expr:
-        return self._row_map(node, x, "rows_log_softmax")
-
-    def print_max_mask(self, node: Node, x: Expr) -> Expr:
-        return self._row_map(node, x, "rows_max_mask")
-
-    def print_min_mask(self, node: Node, x: Expr) -> Expr:
-        return self._row_map(node, x, "rows_min_mask")
-
-    def print_prod(self, node: Node, x: Expr) -> Expr:
-        return self._whole_or_rows(node, x, "np.prod", "rows_prod")
-
-    def print_cumsum(self, node: Node, x: Expr) -> Expr:
-        return self._row_map(node, x, "rows_cumsum")
-
-    def print_cumprod(self, node: Node, x: Expr) -> Expr:
-        return self._row_map(node, x, "rows_cumprod")
-
     # -- indexing: Numba has one index array per subscript, so gathers are loops (diffc/support/numba_gather.py) --
     def state_slice(self, node: Node, var: str, x: Expr) -> list[str]:
         """A slice gets a variable of its own: a loop then reads ``s[i]``, not a new view ``x[1:][i]`` per entry."""
@@ -289,6 +259,26 @@ class NumbaPrinter(LoopPrinting, NumbaLinalgPrinting, NumbaSpecialPrinting, Prin
     def print_reshape(self, node: Node, x: Expr) -> Expr:
         return super().print_reshape(node, self._contiguous(node.inputs[0], x))
 
+
+# Ops printed by a row helper of diffc/support/numba_loops.py: one entry per op, a method each below.
+WHOLE_OR_ROWS = {Op.AMAX: ("np.max", "rows_max"), Op.AMIN: ("np.min", "rows_min"), Op.PROD: ("np.prod", "rows_prod")}
+ROW_REDUCTIONS = {Op.LOGSUMEXP: "rows_logsumexp"}
+ROW_MAPS = {Op.SOFTMAX: "rows_softmax", Op.LOG_SOFTMAX: "rows_log_softmax", Op.MAX_MASK: "rows_max_mask",
+            Op.MIN_MASK: "rows_min_mask", Op.CUMSUM: "rows_cumsum", Op.CUMPROD: "rows_cumprod"}
+
+
+def _row_printers() -> None:
+    """``print_<op>`` for each op of the tables above."""
+    for op, (function, helper) in WHOLE_OR_ROWS.items():
+        setattr(NumbaPrinter, f"print_{op.value}",
+                lambda self, node, x, f=function, h=helper: self._whole_or_rows(node, x, f, h))
+    for op, helper in ROW_REDUCTIONS.items():
+        setattr(NumbaPrinter, f"print_{op.value}", lambda self, node, x, h=helper: self._row_reduce(node, x, h))
+    for op, helper in ROW_MAPS.items():
+        setattr(NumbaPrinter, f"print_{op.value}", lambda self, node, x, h=helper: self._row_map(node, x, h))
+
+
+_row_printers()
 
 class NumbaStatementPrinter(NumbaPrinter):
     """The Numba printer without fused loops: what runs when Numba refuses the loops (diffc/fallback.py)."""
