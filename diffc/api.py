@@ -305,6 +305,9 @@ class Compiled:
         self.vector_math = True  # fused loops call diffc's vectorizable exp, log, sin... (False: libm)
         self.annotate = True  # a comment on each adjoint statement of the printed code (its rule); False: none
         self._entries: dict[str, Any] = {}  # fast entries: name -> callable(args) -> result or _MISS
+        # all-scalar fast entries: name -> (compiled function, argument types); a bound method taken
+        # before the first call (``jac=f.grad``) still reaches the compiled code in one frame
+        self._direct: dict[str, tuple[Callable[..., Any], tuple[type, ...]]] = {}
         self._signatures: dict[int, tuple[inspect.Signature, str]] = {}  # by the count of extra arguments
 
     def __repr__(self) -> str:
@@ -480,6 +483,9 @@ class Compiled:
 
     # -- calls --------------------------------------------------------------------
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        direct = self._direct.get("forward")
+        if direct is not None and not kwargs and tuple(map(type, args)) == direct[1]:
+            return direct[0](*args)
         return self._call("forward", args, kwargs)
 
     def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -537,6 +543,7 @@ class Compiled:
         """Drop the fast entries into ``spec``'s old module (after a fallback replaced it)."""
         for name in [n for n, entry in self._entries.items() if entry.spec is spec]:  # type: ignore[attr-defined]
             del self._entries[name]
+            self._direct.pop(name, None)
             self.__dict__.pop(name, None)
 
     def _remember(self, name: str, spec: Specialization) -> None:
@@ -551,22 +558,35 @@ class Compiled:
             return
         entry = _fast_entry(getattr(spec.module(), name), spec)
         self._entries[name] = entry
+        direct = getattr(entry, "direct", None)
+        if direct is not None:
+            self._direct[name] = direct
         if name == "forward":
             return
         full = self._value_and_grad
+        if direct is not None:  # all Python-number arguments: one type comparison, then the compiled call
+            fn, scalar_types = direct
 
-        def method(*args: Any, **kwargs: Any) -> Any:
-            if not kwargs:
-                result = entry(args)
-                if result is not _MISS:
-                    return result
-            return full(args, kwargs, name)
+            def method(*args: Any, **kwargs: Any) -> Any:
+                if not kwargs and tuple(map(type, args)) == scalar_types:
+                    return fn(*args)
+                return full(args, kwargs, name)
+        else:
+            def method(*args: Any, **kwargs: Any) -> Any:
+                if not kwargs:
+                    result = entry(args)
+                    if result is not _MISS:
+                        return result
+                return full(args, kwargs, name)
 
         method.__doc__ = getattr(type(self), name).__doc__
         setattr(self, name, method)
 
     def value_and_grad(self, /, *args: Any, **kwargs: Any) -> Any:
         """``(value, gradients)``; after the first call a fast entry shadows this method."""
+        direct = self._direct.get("value_and_grad")
+        if direct is not None and not kwargs and tuple(map(type, args)) == direct[1]:
+            return direct[0](*args)
         return self._call("value_and_grad", args, kwargs)
 
     def _value_and_grad(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
@@ -583,6 +603,9 @@ class Compiled:
 
     def grad(self, /, *args: Any, **kwargs: Any) -> Any:
         """The gradients; after the first call a fast entry shadows this method."""
+        direct = self._direct.get("grad")
+        if direct is not None and not kwargs and tuple(map(type, args)) == direct[1]:
+            return direct[0](*args)
         return self._call("grad", args, kwargs)
 
     def vjp(self, /, *args: Any, **kwargs: Any) -> Any:
@@ -781,6 +804,8 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
         return _plain(result) if plain else result
 
     entry.spec = spec  # type: ignore[attr-defined]
+    if scalar_types is not None and not constants and not plain and not parallel:
+        entry.direct = (fn, scalar_types)  # type: ignore[attr-defined]  # nothing to add: skip a frame (W7)
     return entry
 
 

@@ -445,3 +445,15 @@ def test_a_traced_integer_exponent_at_zero(backend: str) -> None:
 def test_powers_at_zero_with_real_numba() -> None:
     grad = diffc.compile(powers).grad(np.array([0.0, 0.0, 1.0]))
     assert np.all(np.isfinite(grad)) and grad[0] == 1.0 + 0.0
+
+
+def test_bound_methods_taken_before_the_first_call_use_the_scalar_fast_path() -> None:
+    """``jac=f.grad`` binds the method once; its calls must stay right on every path (W7's)."""
+    f = diffc.compile("(a + b) * (b + 1)")
+    grad, value_and_grad, call = f.grad, f.value_and_grad, f.__call__
+    for _ in range(3):  # the first call fills the fast entry, the later ones use it
+        assert grad(2.0, 1.0) == (2.0, 5.0)  # hand: d/da = b + 1, d/db = (b + 1) + (a + b)
+        assert value_and_grad(3.0, -1.0) == (0.0, (0.0, 2.0))
+        assert call(2.0, 1.0) == 6.0
+    assert grad(2, 1) == (2.0, 5.0)  # ints take the full path, which converts them
+    assert grad(a=2.0, b=1.0) == (2.0, 5.0)  # keywords too
