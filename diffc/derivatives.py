@@ -45,6 +45,7 @@ class Derivatives:
     _module: ModuleType | None = None
     _constants: tuple[Any, ...] = ()
     _factors: dict[Node, Callable[..., Any]] = field(default_factory=dict)
+    _structures: dict[Node, Structure] = field(default_factory=dict)
     _called: set[str] = field(default_factory=set)  # functions called once (compiled by Numba by now)
 
     def wrt_nodes(self, program: Program) -> list[Node]:
@@ -106,6 +107,13 @@ class Derivatives:
             result = fn(*inputs, *directions, *self._constants)
         self._called.add(name)
         return result
+
+    def structure(self, x: Node) -> Structure:
+        """The structure of the Jacobian with respect to input ``x``, read from the IR once."""
+        found = self._structures.get(x)
+        if found is None:
+            found = self._structures[x] = structure(self.spec.forward, x)
+        return found
 
     def factor(self, node: Node, inputs: Sequence[Any]) -> Any:
         """The value of a forward node (a linear map's matrix), computed by a small NumPy program."""
@@ -264,7 +272,7 @@ def _compressed(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values
     """The compressed Jacobian of the ``i``-th differentiated argument (see diffc/structure.py)."""
     forward = spec.forward
     x = forward.inputs[[p[0] for p in spec.params].index(spec.wrt[i])]
-    found = structure(forward, x)
+    found = derivatives_of(spec).structure(x)
     value = wrt_values[i]
     if found.kind == "zero":
         return 0.0
