@@ -625,6 +625,49 @@ class Compiled:
         return self._gradients(spec, _plain(self._timed(spec, "vjp", [*inputs, cotangent if cotangent.ndim
                                                                       else cotangent[()]])[1]))
 
+    # -- beyond the gradient (diffc/jacobian.py) ----------------------------------
+    def jvp(self, /, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        """``(value, J t)``: forward mode, with the tangents (one per ``wrt``, a tuple for several) last."""
+        from diffc import derivatives
+
+        return derivatives.jvp(self, args, kwargs)
+
+    def hvp(self, /, *args: Any, **kwargs: Any) -> Any:
+        """The Hessian times ``v`` (the last argument): ``hessp=f.hvp`` for ``scipy.optimize.minimize``."""
+        from diffc import derivatives
+
+        return derivatives.hvp(self, args, kwargs)
+
+    def jacobian(self, /, *args: Any, mode: str = "auto", compressed: bool = False, **kwargs: Any) -> Any:
+        """The Jacobian, shaped ``out.shape + x.shape``; ``compressed=True``: its structure's compact form."""
+        from diffc import derivatives
+
+        return derivatives.jacobian(self, args, kwargs, mode=mode, compressed=compressed)
+
+    def hessian(self, /, *args: Any, **kwargs: Any) -> Any:
+        """The Hessian, shaped ``x.shape + x.shape``: ``hess=f.hessian`` for ``scipy.optimize.minimize``."""
+        from diffc import derivatives
+
+        return derivatives.hessian(self, args, kwargs)
+
+    def jacobian_structure(self, wrt: str | Sequence[str] | None = None) -> Any:
+        """What each Jacobian is (zero, diagonal, linear, block-diagonal, dense), read from the IR."""
+        from diffc import derivatives
+
+        return derivatives.jacobian_structure(self, wrt)
+
+    @property
+    def jvp_source(self) -> str:
+        from diffc.derivatives import derivatives_of
+
+        return derivatives_of(self._declared()).source("jvp", self.annotate)
+
+    @property
+    def hvp_source(self) -> str:
+        from diffc.derivatives import derivatives_of
+
+        return derivatives_of(self._declared()).source("hvp", self.annotate)
+
     @staticmethod
     def _gradients(spec: Specialization, grads: Any) -> Any:
         """The generated code's gradients as the user passed the arguments (trees, one bare or a tuple)."""
@@ -957,6 +1000,18 @@ def _source_text(source: Any) -> str:
 def grad(fn: Any, wrt: str | Sequence[str] | None = None, **options: Any) -> Callable[..., Any]:
     """``diffc.grad(f)(*args)``: the gradient, with ``compile``'s defaults."""
     return compile(fn, wrt=wrt, **options).grad
+
+
+def jacobian(fn: Any, wrt: str | Sequence[str] | None = None, mode: str = "auto",
+             compressed: bool = False, **options: Any) -> Callable[..., Any]:
+    """``diffc.jacobian(f, mode="rev"|"fwd"|"auto")(*args)``: the Jacobian, shaped as ``jax.jacobian``'s."""
+    compiled = compile(fn, wrt=wrt, **options)
+    return lambda *args, **kwargs: compiled.jacobian(*args, mode=mode, compressed=compressed, **kwargs)
+
+
+def hessian(fn: Any, wrt: str | Sequence[str] | None = None, **options: Any) -> Callable[..., Any]:
+    """``diffc.hessian(f)(*args)``: the Hessian of a scalar function."""
+    return compile(fn, wrt=wrt, **options).hessian
 
 
 def value_and_grad(fn: Any, wrt: str | Sequence[str] | None = None, **options: Any) -> Callable[..., Any]:

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 NEEDS = {"logistic_regression": ("sklearn", "tqdm"), "mlp_digits": ("sklearn", "tqdm"),
          "rosenbrock_lbfgs": ("scipy",), "notes_pictures": (), "training_curve": ("sklearn", "matplotlib"),
-         "demo": ()}
+         "demo": (), "newton_cg": ("scipy",)}
 NUMBER = r"([-+0-9.eE]+|nan|inf)"
 
 
@@ -117,6 +117,12 @@ def check_rosenbrock(out: str) -> None:
 
 def test_rosenbrock_small(cache: Path) -> None:
     check_rosenbrock(run_example("rosenbrock_lbfgs", cache=cache))
+
+
+def test_newton_cg_small(cache: Path) -> None:
+    out = run_example("newton_cg", cache=cache)
+    newton, lbfgs = (int(m.group(1)) for m in re.finditer(r": +(\d+) iterations", out))
+    assert newton < lbfgs
 
 
 def test_notes_pictures(tmp_path: Path, cache: Path) -> None:
