@@ -24,13 +24,13 @@ from diffc.codegen.naming import FEEDS_DEPTH, Namer, describe, number_word, sani
 from diffc.errors import UnsupportedError
 from diffc.ir import (
     FULL,
+    REDUCTIONS,
     Dim,
     DType,
     Graph,
     Index,
     Node,
     Op,
-    REDUCTIONS,
     Program,
     Shape,
     Sym,
