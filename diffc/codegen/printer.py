@@ -567,9 +567,10 @@ class Printer:
             return []
         rules, statements = merge_notes(notes)
         line = f"# {rules}: {'; '.join(statements)}"
-        if len(notes) <= SHOWN_NOTES and all("; " not in n for n in notes):  # a few: each rule by its statement
+        few = len(notes) <= SHOWN_NOTES and all("; " not in n for n in notes)
+        if few:  # a few: each rule by its statement, as before
             line = "# " + "; ".join(notes)
-        if len(line) > COMMENT_WIDTH:  # the rules, then a list: one statement a line
+        if len(line) > (COMMENT_WIDTH + 20 if few else COMMENT_WIDTH):  # the rules, then a list: one statement a line
             head = textwrap.wrap(rules + ":", COMMENT_WIDTH - 2, break_long_words=False, break_on_hyphens=False)
             lines = [*(f"# {text}" for text in head), *(f"#   {s}" for s in statements)]
         else:
