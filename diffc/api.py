@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from diffc import cache
+from diffc.adjoint.notes import record_statements
 from diffc.adjoint.reverse import reverse
 from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import INLINE_CONSTANT_MAX, hidden_constants
@@ -349,6 +350,7 @@ class Compiled:
                 self._specs[key] = needed
                 return needed
             traced = time.perf_counter()
+            record_statements(program)  # the user's statements, before the passes rewrite them (rule comments)
             program = simplify(stabilize(program))
             wrt, bare = self._resolve_wrt(program, arguments)
             spec = Specialization(params, program, self.backend, wrt, bare, arguments, sized,

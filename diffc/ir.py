@@ -770,6 +770,8 @@ class Graph:
         # adjoint node -> the rules that made it (``mul switches: e = c * d``), and per gradient output name
         self.notes: dict[Node, tuple[str, ...]] = {}
         self.output_notes: dict[str, tuple[str, ...]] = {}
+        # node -> the user's statement it is (diffc/adjoint/notes.py), recorded before passes rewrite the program
+        self.statements: dict[Node, Any] = {}
         self._alias: dict[str, Dim] = {}
         self.constraints: list[tuple[Dim, Dim]] = []
         self._size_order: dict[str, int] = {}  # size names in the order inputs declare them

@@ -73,8 +73,14 @@ def adjoint_lines(source: str) -> list[tuple[str, str]]:
     zero, chunks combined, an element stored into its array.
     """
     lines = source.splitlines()
-    return [(lines[k - 1].strip(), line) for k, line in enumerate(lines)
-            if ADJOINT.match(line) and not MACHINERY.search(line)]
+    found = []
+    for k, line in enumerate(lines):
+        if ADJOINT.match(line) and not MACHINERY.search(line):
+            head = k - 1
+            while head > 0 and lines[head].strip().startswith("#   "):  # merged notes: one statement a line
+                head -= 1
+            found.append((lines[head].strip(), line))
+    return found
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from diffc.adjoint.notes import note
+from diffc.adjoint.notes import Statements, note
 from diffc.adjoint.rules import ADJOINTS, NON_DIFFERENTIABLE
 from diffc.errors import DiffcError, UnsupportedError
 from diffc.ir import ELEMENTWISE, MAX_NOTES, Graph, Node, Op, Program, Shape, broadcast_shapes, join_notes, reachable
@@ -117,6 +117,7 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
             active.add(node)
 
     guards = branch_guards(forward, out)
+    statements = Statements(program, forward)  # the user's statements each node's rule comes from
     taken = {n.attr("name") for n in graph.nodes if n.op is Op.INPUT}
     name = cotangent_name or f"{out_name}_bar"
     while name in taken:  # a user's argument may already be called e_bar
@@ -146,7 +147,7 @@ def reverse(program: Program, wrt: Sequence[Node], cotangent_name: str | None = 
         if rule is None:
             raise UnsupportedError(f"no adjoint rule for op {node.op.value!r}", op=node.op.value)
         guard = guards.get(node, frozenset())
-        start, why = len(graph.nodes), note(node)
+        start, why = len(graph.nodes), note(node, statements)
         for x, c in zip(node.inputs, rule(g, node, *node.inputs), strict=True):
             if c is not None and x in active:
                 # where selects its own contributions; a guard (shaped like the node) fits a contribution

@@ -11,7 +11,10 @@ import ast
 import builtins
 import keyword
 import re
+from collections.abc import Callable
 from pathlib import Path
+
+from diffc.ir import Node, Op
 
 # builtins that exist only in some processes (``site`` adds help, exit, ...; the REPL and gettext add ``_``)
 # are reserved always, so that the generated text does not depend on how Python was started
@@ -65,16 +68,76 @@ class Namer:
         self.taken: set[str] = set(taken or ())
         self._next: dict[str, int] = {}  # per base, where the search for a free number resumes
 
-    def fresh(self, base: str) -> str:
+    def fresh(self, base: str, avoid: frozenset[str] | set[str] = frozenset()) -> str:
+        """``base``, or ``base_2``, ``base_3``, ...: the first name not taken (nor in ``avoid``)."""
         base = sanitize(base)
         # ``taken`` only grows, so the smallest free number for ``base`` never goes down:
         # resuming from the last one keeps the names and makes n temporaries O(n), not O(n^2)
         name, k = base, self._next.get(base, 2)
-        if name in self.taken:
+        if name in self.taken or name in avoid:
             name = f"{base}_{k}"
-            while name in self.taken:
+            while name in self.taken or name in avoid:
                 k += 1
                 name = f"{base}_{k}"
             self._next[base] = k + 1
         self.taken.add(name)
         return name
+
+
+# -- temporaries named after what they compute: ``neg_z``, ``one_minus_y``, ``X_w``, ``inv_m``, ``log_a`` --
+# (diffc/codegen/printer.py asks for these first, then for the name of the statement a value feeds,
+# ``loss_terms``, and falls back to the op's name)
+MAX_NAME = 18  # a longer description is no name: the value is named after what it feeds, or its op
+DESCRIBE_DEPTH = 2  # operands without a name of their own are described this many levels deep
+INFIX_WORDS: dict[Op, str] = {Op.ADD: "plus", Op.SUB: "minus", Op.DIV: "over", Op.MUL: "", Op.MATMUL: "",
+                              Op.POW: "pow", Op.GT: "gt", Op.GE: "ge", Op.LT: "lt", Op.LE: "le",
+                              Op.EQ: "eq", Op.NE: "ne"}  # "": juxtaposed, as in algebra (``X_w``, ``two_x``)
+NUMBER_WORDS: dict[float, str] = {0.0: "zero", 1.0: "one", 2.0: "two", 0.5: "half", 3.0: "three", 10.0: "ten"}
+OP_WORDS: dict[Op, str] = {Op.SLICE: "part", Op.CAST: "as", Op.BROADCAST: "full", Op.TRANSPOSE: "T",
+                           Op.RESHAPE: "reshaped"}  # written after the operand: ``x_part``, ``w_T``, ``b_full``
+FEEDS_DEPTH = 4  # single-use values looked through to the statement a value feeds
+
+Label = Callable[[Node], "str | None"]
+
+
+def describe(node: Node, label: Label, depth: int = DESCRIBE_DEPTH) -> str | None:
+    """A name saying what ``node`` computes from its operands' names, or ``None`` (too long, no words).
+
+    ``label(x)`` is the name of an operand that has one (a variable, a size, a
+    number word); other operands are described in turn, ``depth`` levels deep.
+    """
+    def operand(x: Node) -> str | None:
+        found = label(x)
+        if found is not None or depth <= 0 or not x.inputs:
+            return found
+        return describe(x, label, depth - 1)
+
+    op, inputs = node.op, node.inputs
+    if op is Op.DIV and _number(inputs[0]) == 1.0:
+        words = ["inv", operand(inputs[1])]
+    elif op is Op.MAX and _number(inputs[1]) == 0.0:
+        words = ["relu", operand(inputs[0])]
+    elif op in INFIX_WORDS and len(inputs) == 2:
+        words = [operand(inputs[0]), INFIX_WORDS[op], operand(inputs[1])]
+    elif op in OP_WORDS and len(inputs) == 1:
+        words = [operand(inputs[0]), OP_WORDS[op]]
+    elif inputs and len(inputs) <= 2:
+        words = [op.value, *(operand(x) for x in inputs)]
+    else:
+        return None
+    if any(w is None for w in words):
+        return None
+    name = "_".join(w for w in words if w)
+    return name if len(name) <= MAX_NAME else None
+
+
+def _number(node: Node) -> float | None:
+    if node.op is Op.CONST and node.value.ndim == 0 and node.value.dtype.kind in "iuf":
+        return float(node.value.item())
+    return None
+
+
+def number_word(node: Node) -> str | None:
+    """``one`` for the constant 1.0: a number as a name part (``one_minus_y``)."""
+    value = _number(node)
+    return NUMBER_WORDS.get(value) if value is not None else None

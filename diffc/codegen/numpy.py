@@ -27,6 +27,11 @@ class NumpyPrinter(LinalgPrinting, Printer):
                  for node, param in zip(inputs, params, strict=True) if not node.shape and node.dtype.is_float]
         return lines + super().entry_checks(inputs, params)
 
+    def print_sigmoid(self, node: Node, x: Expr) -> Expr:
+        """``scipy.special.expit(z)``: 1 / (1 + e^-z) as SciPy computes it, without overflow for large |z|
+        (e^-z is taken only where it is at most 1) and in the argument's own precision."""
+        return self.call("scipy.special.expit", x)
+
     def print_div(self, node: Node, x: Expr, y: Expr) -> Expr:
         """A number over a size (a mean's ``1.0 / n``) divides as NumPy does: ``n == 0`` gives inf, not
         Python's ``ZeroDivisionError``."""

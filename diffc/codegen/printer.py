@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from diffc.codegen.naming import Namer
+from diffc.codegen.naming import FEEDS_DEPTH, Namer, describe, number_word, sanitize
 from diffc.errors import UnsupportedError
 from diffc.ir import (
     FULL,
+    REDUCTIONS,
     Dim,
     DType,
     Graph,
@@ -42,9 +44,11 @@ from diffc.ir import (
 )
 
 MAX_INLINE_DEPTH = 3
-SHOWN_NOTES = 3  # rules a comment names before it counts the rest
+SHOWN_NOTES = 3  # statements a comment names before it counts the rest
+COMMENT_WIDTH = 80  # a longer comment lists its statements one a line (a loop's indent stays under 120)
 INLINE_CONSTANT_MAX = 16  # larger constant arrays are hidden parameters, never huge literals
 TEMP_NAMES = {Op.SLICE: "part"}  # temporaries named otherwise than their op (slice is a builtin)
+FEEDS_WORDS = {op: "terms" for op in REDUCTIONS}  # a value summed into ``loss`` is ``loss_terms``
 IN_PLACE = {Op.ADD: "+=", Op.SUB: "-=", Op.MUL: "*=", Op.DIV: "/="}  # updates of a fresh matrix product
 COMMUTES = (Op.ADD, Op.MUL)  # b + X @ W is X @ W + b, bit for bit
 
@@ -126,6 +130,9 @@ class Printer:
         self.helpers: dict[str, str] = {}  # support helpers the printed code calls: name -> module
         self.constants: tuple[Any, ...] = ()  # large constant arrays, passed as hidden parameters
         self.constant_names: dict[Any, str] = {}
+        self.vars: dict[Node, str] = {}  # node -> the variable holding it, if its name says what it is
+        self.users_of: dict[Node, list[Node]] = {}
+        self.user_names: set[str] = set()  # what the user named: a derived name never takes one
 
     def require(self, module: str, name: str) -> str:
         """Use helper ``name`` of support module ``module`` (``diffc.support.<module>``).
@@ -484,7 +491,10 @@ class Printer:
         exprs: dict[Node, Expr] = {n: Expr(p) for n, p in zip(program.inputs, names, strict=True)}
         nodes = reachable(program.outputs)
         self.program = program
-        self.uses = {node: len(used_by) for node, used_by in users(nodes).items()}
+        self.users_of = users(nodes)
+        self.uses = {node: len(used_by) for node, used_by in self.users_of.items()}
+        self.vars = dict(zip(program.inputs, names, strict=True))
+        self.user_names = {sanitize(n) for n in (*program.graph.names.values(), *program.output_names)}
         self.forward = set(reachable(program.outputs[:1]))
         self.bases = {}
         self.statements(nodes, exprs, body)
@@ -549,13 +559,23 @@ class Printer:
     def comment(self, notes: Sequence[str]) -> list[str]:
         """``# mul switches: e = c * d``: one line naming the rule(s) of the statement below it.
 
-        Up to :data:`SHOWN_NOTES` merged contributions are named; more are counted (``+ 3 more``).
+        Merged contributions (fusion, simplification) are listed: their rules,
+        then the user's statements they come from, each once (:func:`merge_notes`).
         Only printable ASCII reaches the comment: a name cannot end it early.
         """
         if not notes or not self.annotate:
             return []
-        text = "; ".join(notes) if len(notes) <= SHOWN_NOTES else f"{notes[0]} + {len(notes) - 1} more"
-        return ["# " + _UNPRINTABLE.sub("?", text)]
+        rules, statements = merge_notes(notes)
+        line = f"# {rules}: {'; '.join(statements)}"
+        few = len(notes) <= SHOWN_NOTES and all("; " not in n for n in notes)
+        if few:  # a few: each rule by its statement, as before
+            line = "# " + "; ".join(notes)
+        if len(line) > (COMMENT_WIDTH + 20 if few else COMMENT_WIDTH):  # the rules, then a list: one statement a line
+            head = textwrap.wrap(rules + ":", COMMENT_WIDTH - 2, break_long_words=False, break_on_hyphens=False)
+            lines = [*(f"# {text}" for text in head), *(f"#   {s}" for s in statements)]
+        else:
+            lines = [line]
+        return [_UNPRINTABLE.sub("?", text) for text in lines]
 
     def fresh_product(self, node: Node, x: Node) -> bool:
         """``x`` is a matrix product of ``node``'s shape and dtype used by ``node`` alone.
@@ -583,10 +603,48 @@ class Printer:
         return None
 
     def fresh_var(self, node: Node) -> str:
-        """A new variable for ``node``, named by the user, its output, or its op."""
-        base = node.graph.names.get(node) or self.temp_name(node, self.program, self.forward)
+        """A new variable for ``node``, named by the user, its output, or what it computes."""
+        user = node.graph.names.get(node)
+        if user is not None:
+            self.bases[node] = user
+            self.vars[node] = var = self.namer.fresh(user)
+            return var
+        base = self.temp_name(node, self.program, self.forward)
         self.bases[node] = base
-        return self.namer.fresh(base)
+        if node in self.program.outputs:
+            return self.namer.fresh(base)
+        # a derived name leaves the user's names alone: the user's ``neg_z`` later keeps its name
+        var = self.namer.fresh(base, self.user_names)
+        if base != TEMP_NAMES.get(node.op, node.op.value):  # an op's bare name says nothing to build on
+            self.vars[node] = var
+        return var
+
+    def label(self, x: Node) -> str | None:
+        """The name part for operand ``x`` in a derived name: its variable, its size's name, a number word."""
+        if x in self.vars:
+            return self.vars[x]
+        if x.op is Op.DIM:
+            text = dim_text(x.attr("dim"), self.dims)
+            return text if text.isidentifier() else None
+        if x.op is Op.CONST:
+            return number_word(x)
+        return None
+
+    def feeds(self, node: Node) -> str | None:
+        """``loss_terms``: the name of the statement a single-use ``node`` feeds, a few values up."""
+        current, word = node, "part"
+        for _ in range(FEEDS_DEPTH):
+            used_by = self.users_of.get(current, ())
+            if len(used_by) != 1:
+                return None
+            current = used_by[0]
+            word = FEEDS_WORDS.get(current.op, word)
+            name = current.graph.names.get(current)
+            if name is None and current in self.program.outputs:
+                name = self.program.output_names[self.program.outputs.index(current)]
+            if name is not None:
+                return f"{name}_{word}"
+        return None
 
     @staticmethod
     def parameters(program: Program) -> list[str]:
@@ -601,7 +659,9 @@ class Printer:
         return [f"def {fn_name}({names}):", f'    """{docstring(doc)}"""', f"    return {target}({names})[{index}]"]
 
     def temp_name(self, node: Node, program: Program, forward: set[Node]) -> str:
-        """Temporaries are named after their op (``exp``, ``matmul``), outputs after the output.
+        """Outputs are named after the output; temporaries after what they compute from their operands'
+        names (``neg_z``, ``one_minus_y``, ``X_w``: diffc/codegen/naming.py), else after the statement
+        they feed (``loss_terms``), else after their op (``where``).
 
         A forward value keeps a forward name even when it is also a gradient
         (``d = b + 1`` then ``a_bar = d``), so the forward part reads on its own.
@@ -610,7 +670,7 @@ class Printer:
             return program.output_names[0]
         if node in program.outputs and node not in forward:
             return program.output_names[program.outputs.index(node)]
-        return TEMP_NAMES.get(node.op, node.op.value)
+        return describe(node, self.label) or self.feeds(node) or TEMP_NAMES.get(node.op, node.op.value)
 
     def _layout_text(self, layout: Layout, names: list[str], top: bool = False) -> str:
         if isinstance(layout, int):
@@ -619,6 +679,34 @@ class Printer:
         if len(layout) == 1:
             inner += ","
         return inner if top else f"({inner})"
+
+
+def merge_notes(notes: Sequence[str]) -> tuple[str, list[str]]:
+    """Notes (``rule: statement; statement``) merged into one: the rules, then the statements, each once.
+
+    ``add distributes, mul switches, chain rule through softplus: a = ...; loss = ...``:
+    the rules in the order of :data:`RULE_ORDER` (the chain rules after them, by
+    function), at most :data:`SHOWN_NOTES` statements, the rest counted.
+    """
+    rules: dict[str, None] = {}
+    said: dict[str, None] = {}
+    for text in notes:
+        rule, _, statements = text.partition(": ")
+        rules[rule] = None
+        said.update(dict.fromkeys(s for s in statements.split("; ") if s))
+    through = [r.removeprefix(CHAIN_RULE) for r in rules if r.startswith(CHAIN_RULE)]
+    named = sorted((r for r in rules if not r.startswith(CHAIN_RULE)),
+                   key=lambda r: RULE_ORDER.index(r) if r in RULE_ORDER else len(RULE_ORDER))
+    if through:
+        named.append(CHAIN_RULE + ", ".join(through))
+    shown = list(said)[:SHOWN_NOTES]
+    if len(said) > len(shown):
+        shown.append(f"+ {len(said) - len(shown)} more")
+    return ", ".join(named), shown
+
+
+CHAIN_RULE = "chain rule through "
+RULE_ORDER = ("add distributes", "mul switches", "max routes", "min routes", "where routes")
 
 
 def size_labels(graph: Graph) -> dict[str, str]:

@@ -63,6 +63,9 @@ def canonicalize(program: Program) -> Program:
     for node, notes in program.graph.notes.items():
         if node in new:
             graph.notes[new[node]] = notes
+    for node, said in program.graph.statements.items():
+        if node in new:
+            graph.statements[new[node]] = said
     return Program(graph, [new[x] for x in program.inputs], [new[x] for x in program.outputs],
                    program.output_names, program.name)
 

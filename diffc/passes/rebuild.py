@@ -75,11 +75,16 @@ def rebuild(program: Program, rewrite: Rewrite | None = None,
             name = old_graph.names.get(node)
             if name is not None and new.id >= fresh_from:  # an older node rewritten to keeps its own name
                 graph.names.setdefault(new, name)
+            said = old_graph.statements.get(node)
+            if said is not None and (new.id >= fresh_from or new.op is Op.INPUT):  # the user's statement, too
+                graph.statements.setdefault(new, said)
             notes = old_graph.notes.get(node)
             if notes and (new.id >= fresh_from or new in graph.notes):  # and its own rules (a constant: none)
                 graph.notes[new] = join_notes(graph.notes.get(new, ()), notes)
     for node in program.inputs:
         graph.names[mapping[node]] = old_graph.names.get(node, node.attr("name"))
+        if node in old_graph.statements:
+            graph.statements.setdefault(mapping[node], old_graph.statements[node])
     keep_names(old_graph, graph, mapping)
     inputs = [mapping[n] for n in program.inputs if n not in substitute]
     outputs = [mapping[n] for n in roots]
@@ -95,7 +100,10 @@ def keep_names(old_graph: Graph, graph: Graph, mapping: Mapping[Node, Node]) -> 
     """
     for node, name in old_graph.names.items():
         if node not in mapping and node.inputs and all(x in mapping for x in node.inputs):
-            graph.names.setdefault(graph.copy_node(node, [mapping[x] for x in node.inputs]), name)
+            copy = graph.copy_node(node, [mapping[x] for x in node.inputs])
+            graph.names.setdefault(copy, name)
+            if node in old_graph.statements:
+                graph.statements.setdefault(copy, old_graph.statements[node])
 
 
 def first_rewrite(rewrites: Mapping[Op, Sequence[Rewrite]], node: Node) -> Node | None:
