@@ -82,10 +82,12 @@ def log_softmax(x: Any, axis: Any = -1) -> Any:
 
 
 def sigmoid(x: Any) -> Any:
-    """``1 / (1 + exp(-x))`` as ``exp(-logaddexp(0, -x))``: no overflow for any x."""
+    """``1 / (1 + exp(-x))`` as SciPy's ``expit``: no overflow for any x, the NumPy back end's bits."""
     if isinstance(x, _Traced):
         return _record(Op.SIGMOID, x, "diffc.sigmoid")
-    return np.exp(-np.logaddexp(0.0, -_float_array(x)))
+    import scipy.special  # a declared dependency; imported here to keep ``import diffc`` light
+
+    return scipy.special.expit(_float_array(x))
 
 
 def softplus(x: Any) -> Any:

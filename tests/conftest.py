@@ -46,10 +46,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 # plain-Python or smaller real-Numba twin of each stays in the default run). They are marked slow
 # here, in one list, and run in CI's `pytest -m slow` pass. Each entry is a node id or its prefix.
 SLOW_IN_DEFAULT_RUN = (
-    "tests/test_codegen.py::test_20000_",
+    "tests/test_codegen.py::test_20000_",  # the size itself is the point: 20,000 operations
     "tests/test_jacobian.py::test_jvp_matches_vjp_transpose[numba]",  # the notes' layers keep real Numba in
     "tests/test_jacobian.py::test_hessian_against_differences_of_the_gradient[numba]",
-    "tests/test_jacobian.py::test_hessian_of_a_scalar_expression_agrees_with_sympy[numba]",  # the size itself is the point: 20,000 operations
+    "tests/test_jacobian.py::test_hessian_of_a_scalar_expression_agrees_with_sympy[numba]",
     "tests/test_large.py::test_two_thousand_operations[numba-text]",
     "tests/test_large.py::test_two_thousand_operations[numba-scalar]",
     "tests/test_large.py::test_two_thousand_operations[numba-loop]",
