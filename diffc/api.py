@@ -57,6 +57,11 @@ def _is_sympy(obj: Any) -> bool:
     return type(obj).__module__.split(".")[0] == "sympy"
 
 
+def _is_dask(obj: Any) -> bool:
+    """A Dask collection, recognised without importing Dask."""
+    return type(obj).__module__.split(".")[0] == "dask" and hasattr(obj, "__dask_graph__")
+
+
 def _params_from_types(names: Sequence[str], types: Mapping[str, str]) -> list[Param]:
     out = []
     for name in names:
@@ -592,6 +597,10 @@ class Compiled:
         return self._call("value_and_grad", args, kwargs)
 
     def _value_and_grad(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+        if any(_is_dask(v) for v in (*args, *kwargs.values())):  # data in Dask arrays: blocks of rows (diffc/dask.py)
+            from diffc import dask as diffc_dask
+
+            return diffc_dask.call(self, args, kwargs, name)
         spec, values = self._prepare(*self._bind(args, kwargs))
         if not spec.scalar_output:
             shape = type_text(spec.forward.outputs[0].dtype, spec.forward.outputs[0].shape)

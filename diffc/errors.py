@@ -139,3 +139,11 @@ class IndexRangeError(DiffcError, IndexError):
 class GraphvizError(DiffcError):
     """A picture could not be drawn: Graphviz's ``dot`` is missing (the message says how to install it),
     it refused the text, or the file name does not say svg, png or pdf."""
+
+
+class RowCouplingError(UnsupportedError):
+    """A loss given Dask data that is not a sum (or mean) over the data's rows plus terms of the parameters.
+
+    The message names the node that couples the rows (a maximum over them, a
+    normalisation across them, the log of a sum over them) and its IR line.
+    """
