@@ -13,13 +13,14 @@ the IR sees their leaves.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -33,6 +34,7 @@ from diffc.adjoint.reverse import reverse
 from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import INLINE_CONSTANT_MAX, hidden_constants
 from diffc.codegen.validate import check_source
+from diffc.dask import is_dask
 from diffc.errors import ArgumentError, DiffcError, IndexTypeError, ShapeError, UnsupportedError
 from diffc.fallback import NEXT_VARIANT, is_refusal, warn_fallback
 from diffc.frontends.trace import SizesNeededError
@@ -55,11 +57,6 @@ Param = tuple[str, DType, Shape]
 def _is_sympy(obj: Any) -> bool:
     """SymPy objects, recognised without importing SymPy (import diffc stays light)."""
     return type(obj).__module__.split(".")[0] == "sympy"
-
-
-def _is_dask(obj: Any) -> bool:
-    """A Dask collection, recognised without importing Dask."""
-    return type(obj).__module__.split(".")[0] == "dask" and hasattr(obj, "__dask_graph__")
 
 
 def _params_from_types(names: Sequence[str], types: Mapping[str, str]) -> list[Param]:
@@ -516,13 +513,7 @@ class Compiled:
             return fn(*values, *spec.constants)
         started = time.perf_counter()
         try:
-            with warnings.catch_warnings():
-                if spec.variant != "numpy":
-                    # Numba's performance hints point at generated lines the user cannot change (a parallel
-                    # flag on an array expression's own function, '@' of a strided argument): not theirs
-                    from numba.core.errors import NumbaPerformanceWarning
-
-                    warnings.simplefilter("ignore", NumbaPerformanceWarning)
+            with quiet_numba_hints(spec.variant):
                 result = fn(*values, *spec.constants)
         except Exception as error:
             if not spec.fall_back(self.label, name, error):
@@ -570,21 +561,16 @@ class Compiled:
             self._direct[name] = direct
         if name == "forward":
             return
+        if direct is not None:  # the class method's own check of ``_direct`` is as short as a shadow
+            return
         full = self._value_and_grad
-        if direct is not None:  # all Python-number arguments: one type comparison, then the compiled call
-            fn, scalar_types = direct
 
-            def method(*args: Any, **kwargs: Any) -> Any:
-                if not kwargs and tuple(map(type, args)) == scalar_types:
-                    return fn(*args)
-                return full(args, kwargs, name)
-        else:
-            def method(*args: Any, **kwargs: Any) -> Any:
-                if not kwargs:
-                    result = entry(args)
-                    if result is not _MISS:
-                        return result
-                return full(args, kwargs, name)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            if not kwargs:
+                result = entry(args)
+                if result is not _MISS:
+                    return result
+            return full(args, kwargs, name)
 
         method.__doc__ = getattr(type(self), name).__doc__
         setattr(self, name, method)
@@ -597,7 +583,7 @@ class Compiled:
         return self._call("value_and_grad", args, kwargs)
 
     def _value_and_grad(self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
-        if any(_is_dask(v) for v in (*args, *kwargs.values())):  # data in Dask arrays: blocks of rows (diffc/dask.py)
+        if any(is_dask(v) for v in (*args, *kwargs.values())):  # data in Dask arrays: blocks of rows (diffc/dask.py)
             from diffc import dask as diffc_dask
 
             return diffc_dask.call(self, args, kwargs, name)
@@ -636,7 +622,7 @@ class Compiled:
         return self._gradients(spec, _plain(self._timed(spec, "vjp", [*inputs, cotangent if cotangent.ndim
                                                                       else cotangent[()]])[1]))
 
-    # -- beyond the gradient (diffc/jacobian.py) ----------------------------------
+    # -- beyond the gradient (diffc/derivatives.py) -------------------------------
     def jvp(self, /, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
         """``(value, J t)``: forward mode, with the tangents (one per ``wrt``, a tuple for several) last."""
         from diffc import derivatives
@@ -861,6 +847,18 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
     if scalar_types is not None and not constants and not plain and not parallel:
         entry.direct = (fn, scalar_types)  # type: ignore[attr-defined]  # nothing to add: skip a frame (W7)
     return entry
+
+
+@contextlib.contextmanager
+def quiet_numba_hints(variant: str) -> Iterator[None]:
+    """Numba's performance hints, silenced: they point at generated lines the user cannot change (a
+    parallel flag on an array expression's own function, '@' of a strided argument), not at theirs."""
+    with warnings.catch_warnings():
+        if variant != "numpy":
+            from numba.core.errors import NumbaPerformanceWarning
+
+            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        yield
 
 
 def _plain(result: Any) -> Any:

@@ -143,6 +143,8 @@ def _prepare(f: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     """The Dask graph of ``name`` (a Delayed) and how to finish its result."""
     import dask
 
+    from diffc.api import Compiled, _plain
+
     values, omitted = f._bind(args, kwargs)
     names = f._argument_names()
     data_args = [(n, v) for n, v in zip(names, values, strict=True) if is_dask(v)]
@@ -182,14 +184,8 @@ def _prepare(f: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -
             p_value, p_grads = plan.params.value_and_grad(*leaves, rows)
             value = value + p_value
             grads = tuple(g + pg for g, pg in zip(grads, p_grads, strict=True))
-        grads = tuple(np.asarray(g) for g in grads)
-        grads = tuple(g.item() if g.ndim == 0 else g for g in grads)
-        if spec.module_bare:
-            out = grads[0]
-        elif spec.arguments is None or spec.arguments.is_flat:
-            out = grads
-        else:
-            out = spec.arguments.gradients(spec.wrt, grads, spec.bare)
+        grads = _plain(tuple(np.asarray(g) for g in grads))
+        out = Compiled._gradients(spec, grads[0] if spec.module_bare else grads)
         value = float(value) if np.ndim(value) == 0 else value
         return out if name == "grad" else (value, out)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -23,6 +22,7 @@ import numpy as np
 
 from diffc import cache
 from diffc.adjoint.forward import hvp_program, jvp_program
+from diffc.api import _plain, quiet_numba_hints
 from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import hidden_constants
 from diffc.errors import ArgumentError, DiffcError, ShapeError, UnsupportedError
@@ -99,11 +99,7 @@ class Derivatives:
         fn = getattr(self.module(), name)
         if name in self._called:
             return fn(*inputs, *directions, *self._constants)
-        with warnings.catch_warnings():  # Numba's hints point at generated lines (as in Compiled._timed)
-            if self.spec.variant != "numpy":
-                from numba.core.errors import NumbaPerformanceWarning
-
-                warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        with quiet_numba_hints(self.spec.variant):
             result = fn(*inputs, *directions, *self._constants)
         self._called.add(name)
         return result
@@ -164,10 +160,15 @@ def bind(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], what: str,
     return spec, inputs, values[-1] if extra else None
 
 
+def _wrt_values(spec: Specialization, inputs: Sequence[Any]) -> list[np.ndarray]:
+    """The values of the differentiated arguments among a call's inputs, in ``wrt`` order."""
+    names = [p[0] for p in spec.params]
+    return [np.asarray(inputs[names.index(w)]) for w in spec.wrt]
+
+
 def directions(f: Compiled, spec: Specialization, inputs: Sequence[Any], given: Any, what: str) -> list[Any]:
     """One array per differentiated input, shaped and typed like it (a tuple when there are several)."""
-    names = [p[0] for p in spec.params]
-    wrt_values = [inputs[names.index(w)] for w in spec.wrt]
+    wrt_values = _wrt_values(spec, inputs)
     parts = list(given) if len(spec.wrt) > 1 else [given]
     if len(parts) != len(spec.wrt):
         raise ArgumentError(f"{f.label}.{what} takes one direction per differentiated argument "
@@ -180,10 +181,6 @@ def directions(f: Compiled, spec: Specialization, inputs: Sequence[Any], given: 
                              f"but {w} has shape {np.shape(value)}")
         out.append(array if array.ndim else array[()])
     return out
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.ndarray | np.generic) and np.ndim(value) == 0 else value
 
 
 # ---------------------------------------------------------------------------
@@ -202,7 +199,7 @@ def hvp(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``H v``: the Hessian times ``v`` (the last argument), one block per differentiated argument."""
     spec, inputs, given = bind(f, args, kwargs, "hvp", 1)
     _scalar_only(f, spec, "hvp")
-    return _plain_all(derivatives_of(spec).call("hvp", inputs, directions(f, spec, inputs, given, "hvp")))
+    return _plain(derivatives_of(spec).call("hvp", inputs, directions(f, spec, inputs, given, "hvp")))
 
 
 def _scalar_only(f: Compiled, spec: Specialization, what: str) -> None:
@@ -212,16 +209,17 @@ def _scalar_only(f: Compiled, spec: Specialization, what: str) -> None:
                          f"{what} needs a scalar output (use f.jacobian, or f.jvp and f.vjp)")
 
 
-def _plain_all(result: Any) -> Any:
-    return tuple(_plain(r) for r in result) if isinstance(result, tuple) else _plain(result)
-
-
 def _basis(shape: tuple[int, ...], dtype: Any) -> Any:
     """The unit arrays of ``shape``, one at a time, in C order."""
     for k in range(int(np.prod(shape, dtype=np.int64))):
         e = np.zeros(shape, dtype=dtype)
         e.flat[k] = 1
         yield e if e.ndim else e[()]
+
+
+def _unit(wrt_values: Sequence[np.ndarray], i: int, e: Any) -> list[Any]:
+    """Directions for all differentiated arguments: ``e`` for the ``i``-th, zeros for the others."""
+    return [e if j == i else np.zeros_like(v) if v.ndim else 0.0 for j, v in enumerate(wrt_values)]
 
 
 def jacobian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], mode: str = "auto",
@@ -236,8 +234,7 @@ def jacobian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], mode: s
     if mode not in MODES:
         raise DiffcError(f"unknown jacobian mode {mode!r}: choose one of {', '.join(MODES)}")
     spec, inputs, _ = bind(f, args, kwargs, "jacobian", 0)
-    names = [p[0] for p in spec.params]
-    wrt_values = [np.asarray(inputs[names.index(w)]) for w in spec.wrt]
+    wrt_values = _wrt_values(spec, inputs)
     if compressed:
         found = tuple(_compressed(f, spec, inputs, wrt_values, i) for i in range(len(spec.wrt)))
         return found[0] if spec.bare else found
@@ -258,13 +255,11 @@ def _dense(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values: lis
                 block.reshape(out_size, v.size)[k] = np.broadcast_to(g, v.shape).ravel()
     else:
         work = derivatives_of(spec)
-        zeros = [np.zeros_like(v) for v in wrt_values]
         for i, (block, v) in enumerate(zip(blocks, wrt_values, strict=True)):
             for k, e in enumerate(_basis(v.shape, v.dtype)):
-                tangents = [e if j == i else (z if z.ndim else z[()]) for j, z in enumerate(zeros)]
-                column = np.asarray(work.call("jvp", inputs, tangents)[1])
+                column = np.asarray(work.call("jvp", inputs, _unit(wrt_values, i, e))[1])
                 block.reshape(out_size, v.size)[:, k] = np.broadcast_to(column, value.shape).ravel()
-    found = tuple(_plain(b) for b in blocks)
+    found = _plain(tuple(blocks))
     return found[0] if spec.bare else found
 
 
@@ -295,13 +290,11 @@ def _blocks(spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray
     work = derivatives_of(spec)
     value = wrt_values[i]
     rows, width = value.shape
-    zeros = [np.zeros_like(v) if v.ndim else 0.0 for v in wrt_values]
     columns = []
     for k in range(width):
         e = np.zeros_like(value)
         e[:, k] = 1
-        tangents = [e if j == i else z for j, z in enumerate(zeros)]
-        columns.append(np.asarray(work.call("jvp", inputs, tangents)[1]))
+        columns.append(np.asarray(work.call("jvp", inputs, _unit(wrt_values, i, e))[1]))
     return np.stack(columns, axis=-1)  # (rows, ...out row..., width)
 
 
@@ -309,20 +302,18 @@ def hessian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The Hessian: ``x.shape + x.shape`` for one argument, else blocks ``H[a][b]`` (as ``jax.hessian``)."""
     spec, inputs, _ = bind(f, args, kwargs, "hessian", 0)
     _scalar_only(f, spec, "hessian")
-    names = [p[0] for p in spec.params]
-    wrt_values = [np.asarray(inputs[names.index(w)]) for w in spec.wrt]
+    wrt_values = _wrt_values(spec, inputs)
     work = derivatives_of(spec)
     blocks = [[np.empty(a.shape + b.shape, dtype=a.dtype) for b in wrt_values] for a in wrt_values]
-    zeros = [np.zeros_like(v) if v.ndim else 0.0 for v in wrt_values]
     for b, v in enumerate(wrt_values):
         for k, e in enumerate(_basis(v.shape, v.dtype)):
-            result = work.call("hvp", inputs, [e if j == b else z for j, z in enumerate(zeros)])
+            result = work.call("hvp", inputs, _unit(wrt_values, b, e))
             result = result if isinstance(result, tuple) else (result,)
             for a, column in enumerate(result):
                 blocks[a][b].reshape(wrt_values[a].size, v.size)[:, k] = np.ravel(column)
     if spec.bare:
         return _plain(blocks[0][0])
-    return tuple(tuple(_plain(h) for h in row) for row in blocks)
+    return tuple(_plain(tuple(row)) for row in blocks)
 
 
 def jacobian_structure(f: Compiled, wrt: str | Sequence[str] | None) -> Structure | tuple[Structure, ...]:

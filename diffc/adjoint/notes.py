@@ -101,8 +101,7 @@ def record_statements(program: Program) -> None:
     for order, node in enumerate(reachable([*program.inputs, *program.outputs])):
         if node in graph.statements:
             continue
-        below = tuple(dict.fromkeys(s for x in node.inputs for s in
-                                    ((graph.statements[x],) if x in graph.statements else reads.get(x, ()))))
+        below = _below(node, graph.statements, reads)
         name = graph.names.get(node) or (out_name if node is out else None)
         if node.op is Op.INPUT:
             graph.statements[node] = Statement("", (), order)
@@ -111,6 +110,13 @@ def record_statements(program: Program) -> None:
             graph.statements[node] = Statement(text, below[:2 * READS_CAP], order)
         else:
             reads[node] = below[:READS_CAP]
+
+
+def _below(node: Node, statements: dict[Node, Statement],
+           reads: dict[Node, tuple[Statement, ...]]) -> tuple[Statement, ...]:
+    """The nearest statements under ``node``: its operands' own, or what unnamed operands read (each once)."""
+    return tuple(dict.fromkeys(s for x in node.inputs
+                               for s in ((statements[x],) if x in statements else reads.get(x, ()))))
 
 
 class Statements:
@@ -138,9 +144,7 @@ class Statements:
                     :READS_CAP]
         self.reads: dict[Node, tuple[Statement, ...]] = {}
         for node in forward:
-            self.reads[node] = tuple(dict.fromkeys(
-                s for x in node.inputs
-                for s in ((graph.statements[x],) if x in graph.statements else self.reads.get(x, ()))))[:READS_CAP]
+            self.reads[node] = _below(node, graph.statements, self.reads)[:READS_CAP]
 
     def of(self, node: Node) -> list[Statement]:
         """The user's statements that ``node``'s adjoint differentiates, in the order they ran."""

@@ -566,10 +566,8 @@ class Printer:
         if not notes or not self.annotate:
             return []
         rules, statements = merge_notes(notes)
-        line = f"# {rules}: {'; '.join(statements)}"
-        few = len(notes) <= SHOWN_NOTES and all("; " not in n for n in notes)
-        if few:  # a few: each rule by its statement, as before
-            line = "# " + "; ".join(notes)
+        few = len(notes) <= SHOWN_NOTES and all("; " not in n for n in notes)  # a few: each rule by its statement
+        line = "# " + "; ".join(notes) if few else f"# {rules}: {'; '.join(statements)}"
         if len(line) > (COMMENT_WIDTH + 20 if few else COMMENT_WIDTH):  # the rules, then a list: one statement a line
             head = textwrap.wrap(rules + ":", COMMENT_WIDTH - 2, break_long_words=False, break_on_hyphens=False)
             lines = [*(f"# {text}" for text in head), *(f"#   {s}" for s in statements)]
