@@ -561,16 +561,21 @@ class Compiled:
             self._direct[name] = direct
         if name == "forward":
             return
-        if direct is not None:  # the class method's own check of ``_direct`` is as short as a shadow
-            return
         full = self._value_and_grad
+        if direct is not None:  # an instance attribute: no bound method made per call, as the class's is
+            fn, scalar_types = direct
 
-        def method(*args: Any, **kwargs: Any) -> Any:
-            if not kwargs:
-                result = entry(args)
-                if result is not _MISS:
-                    return result
-            return full(args, kwargs, name)
+            def method(*args: Any, **kwargs: Any) -> Any:
+                if not kwargs and tuple(map(type, args)) == scalar_types:
+                    return fn(*args)
+                return full(args, kwargs, name)
+        else:
+            def method(*args: Any, **kwargs: Any) -> Any:
+                if not kwargs:
+                    result = entry(args)
+                    if result is not _MISS:
+                        return result
+                return full(args, kwargs, name)
 
         method.__doc__ = getattr(type(self), name).__doc__
         setattr(self, name, method)
