@@ -90,6 +90,11 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[[int, int], np.ndarray], Cal
                        lambda n: (n, n)),
     "multi_dot": (lambda a, c: np.linalg.multi_dot([c[:, 0], a, a.T, c[:, 1]]), general, lambda n: (n, 2)),
     "pinv": (lambda a, c: np.sum(np.linalg.pinv(a) * c), general, lambda n: (n, n)),
+    "svd_values": (lambda a, c: np.sum(np.linalg.svd(a)[1] * c) + np.sum(np.linalg.svdvals(a) ** 2), general,
+                   lambda n: (n,)),
+    # squares: the vectors are defined up to sign, a loss of them only means something if it does not see signs
+    "svd_vectors": (lambda a, c: np.sum(np.linalg.svd(a).U ** 2 * c) + np.sum(np.linalg.svd(a)[2] ** 2 * c.T),
+                    general, lambda n: (n, n)),
 }
 
 
@@ -158,6 +163,42 @@ def test_pinv_of_rectangular_matrices(shape: tuple[int, int], backend: str) -> N
 
     check_against_differences(backend, fn, {"a": f"f64[{shape[0]},{shape[1]}]", "c": f"f64[{shape[1]},{shape[0]}]"},
                               [a, c])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "plain-numba"])
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (1, 4)])
+def test_thin_svd_of_rectangular_matrices(shape: tuple[int, int], backend: str) -> None:
+    """Townsend's adjoint, whose terms (I - U Uᵀ) Ū and V̄ᵀ (I - V Vᵀ) vanish for a square matrix."""
+    rng = np.random.default_rng(sum(shape))
+    a, c = rng.standard_normal(shape), rng.standard_normal(shape)
+
+    def fn(a: Any, c: Any) -> Any:
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        return np.sum((u * s) ** 2 @ np.abs(vh)) + np.sum(s * c[0, :s.shape[0]]) + np.sum((u @ vh) ** 3 * c)
+
+    check_against_differences(backend, fn, {"a": f"f64[{shape[0]},{shape[1]}]", "c": f"f64[{shape[0]},{shape[1]}]"},
+                              [a, c])
+
+
+def test_full_matrices_of_a_rectangular_matrix_is_refused_where_its_vectors_are_used() -> None:
+    """``U, s, Vh = np.linalg.svd(X)`` traces when only ``s`` is read; reading U or Vh names the fix."""
+    a = np.random.default_rng(0).standard_normal((4, 3))
+
+    def values_only(a: Any) -> Any:
+        u, s, vh = np.linalg.svd(a)
+        return np.sum(s ** 2)
+
+    check_against_differences("numpy", values_only, {"a": "f64[4,3]"}, [a])
+    with pytest.raises(UnsupportedError, match=r"full_matrices=True of a f64\[4,3\].*full_matrices=False"):
+        _ir(lambda a: np.sum(np.linalg.svd(a)[0]), {"a": "f64[4,3]"})
+    with pytest.raises(UnsupportedError, match="test_linalg.py"):
+        _ir(lambda a: np.sum(np.linalg.svd(a).Vh @ a.T), {"a": "f64[4,3]"})
+
+
+@pytest.mark.parametrize("name", ["eig", "eigvals"])
+def test_complex_eigenproblems_are_refused_with_the_real_alternatives(name: str) -> None:
+    with pytest.raises(UnsupportedError, match=f"np.linalg.{name} .*complex.*np.linalg.eig(h|valsh),"):
+        _ir(lambda a: np.sum(getattr(np.linalg, name)(a)[0]), {"a": "f64[3,3]"})
 
 
 # ---------------------------------------------------------------------------

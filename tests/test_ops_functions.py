@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from plain_numba import call_plain, load_compiled
 
 import diffc
-from diffc.errors import ShapeError, TraceError, UnsupportedCallError
+from diffc.errors import IndexRangeError, ShapeError, TraceError, UnsupportedCallError
 
 
 def loss(y: Any) -> Any:
@@ -136,6 +136,20 @@ CASES = [
     Case("einsum", lambda a, b: loss(np.einsum("ij,jk->ik", a, b)) + loss(np.einsum("ij,ij->i", a, a))
          + loss(np.einsum("ij->ji", a)) + np.einsum("ij,jk,ki", a, b, b.T @ a.T) + loss(np.einsum("i,j", a[0], b[0])),
          {"a": "f64[m,n]", "b": "f64[n,p]"}, [(2, 3), (3, 4)], float32=True),
+    Case("einsum-ellipsis", lambda a, b: loss(np.einsum("...i,ij", a, b)) + loss(np.einsum("...i,...i", a, a[0]))
+         + loss(np.einsum("bij,...j->...bi", a, a[0])) + loss(np.einsum("...ij->...", a))
+         + loss(np.einsum("...", b)), {"a": "f64[2,3,4]", "b": "f64[4,5]"}, [(2, 3, 4), (4, 5)]),
+    # sorted orders: a partition is checked through losses that do not depend on the order inside a part
+    Case("partition", lambda x: loss(np.partition(x, 2)[:, :3]) + loss(np.partition(x, (0, 2), axis=0)[1])
+         + loss(np.partition(x, 5, axis=None)[5:]), M, [(3, 4)]),
+    Case("argpartition", lambda x: loss(np.take_along_axis(x, np.argpartition(x, 1, axis=1)[:, :2], axis=1)),
+         M, [(3, 4)]),
+    Case("dstack", lambda x: loss(np.dstack([x, 2.0 * x])) + loss(np.dstack((x[0], x[1] ** 2, np.ones(4)))),
+         C34, [(3, 4)]),
+    Case("full", lambda x, s: loss(np.full((3, 4), x[0]) * x + np.full(x.shape, s) + np.full((3, 4), 1.5))
+         + loss(np.full(5, s * s, dtype=np.float64)), {"x": "f64[3,4]", "s": "f64"}, [(3, 4), ()]),
+    Case("angle", lambda x: loss(np.angle(x) * x + np.angle(x, deg=True) * 0.01 + np.real_if_close(x)), M,
+         [(3, 4)], float32=True),
     Case("einsum-diagonal", lambda a: np.sin(np.einsum("ii", a)) + loss(np.einsum("ii->i", a))
          + loss(np.einsum("iij->j", a[None] * a[:, :, None] * 1.0)), {"a": "f64[n,n]"}, [(3, 3)]),
     # elementwise
@@ -365,8 +379,17 @@ def _small_sample(x: Any, y: Any) -> Any:
     return np.sum(np.logaddexp(z, 0.2) + np.arctanh(np.tanh(z) * 0.5) + np.cbrt(z * z + 1.0)) + np.var(x)
 
 
-@pytest.mark.parametrize("fn", [_small_sample, pytest.param(_sample, marks=pytest.mark.slow)],
-                         ids=["small", "most-new-ops"])
+def _later_sample(x: Any, y: Any) -> Any:
+    """The functions added after the first sample: partition, angle, einsum with '...', the thin SVD, dstack, full."""
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    return (np.sum(np.sin(np.partition(x, 2)[:, :3])) + np.sum(np.angle(x - 0.5) * x)
+            + np.sum(np.einsum("...i,...i", x, x)) + np.sum(s * u[0]) + np.sum(vh ** 2 * x)
+            + np.sum(np.dstack([x, x]) ** 2) + np.sum(np.full(y.shape, x[0, 0]) * y))
+
+
+@pytest.mark.parametrize("fn", [_small_sample, pytest.param(_sample, marks=pytest.mark.slow),
+                                pytest.param(_later_sample, marks=pytest.mark.slow)],
+                         ids=["small", "most-new-ops", "later-ops"])
 def test_real_numba_sample(fn: Callable[..., Any]) -> None:
     """Compiled by real Numba, the new ops type-check and agree with the NumPy back end and with differences."""
     types = {"x": "f64[3,4]", "y": "f64[n]"}
@@ -389,7 +412,11 @@ def test_real_numba_sample(fn: Callable[..., Any]) -> None:
 
 
 @pytest.mark.parametrize(("fn", "types", "error", "message"), [
-    (lambda a: np.einsum("...i,...i", a, a), {"a": "f64[3,4]"}, UnsupportedCallError, "'...i,...i'"),
+    (lambda a: np.einsum("...ij->ij", a[None]), {"a": "f64[3,4]"}, ShapeError, "the output needs '...'"),
+    (lambda a: np.einsum("...ijk", a), {"a": "f64[3,4]"}, ShapeError, "'...ijk' names more axes"),
+    (lambda a: np.einsum("i.j", a), {"a": "f64[3,4]"}, UnsupportedCallError, "'i.j'"),
+    (lambda a: np.partition(a, 4), {"a": "f64[3,4]"}, IndexRangeError, "kth 4 is out of bounds"),
+    (lambda a: np.partition(a, 1.5), {"a": "f64[3,4]"}, TraceError, "kth must be an int"),
     (lambda a: np.einsum("ij,jk", a), {"a": "f64[3,4]"}, UnsupportedCallError, "'ij,jk'"),
     (lambda a: np.einsum("ijk", a), {"a": "f64[3,4]"}, ShapeError, "'ijk' names 3 axes"),
     (lambda a: np.repeat(a, [1, 2, 3]), {"a": "f64[3]"}, TraceError, "repeats must be one int"),

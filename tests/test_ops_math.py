@@ -36,7 +36,7 @@ from diffc.passes.fold import FOLDERS
 
 NEW_REDUCTIONS = (Op.AMAX, Op.AMIN, Op.LOGSUMEXP, Op.NORM)
 NEW_AXIS_OPS = (Op.SOFTMAX, Op.LOG_SOFTMAX)
-NEW_OPS = (*MATH_UNARY, *MATH_BINARY, *NEW_REDUCTIONS, *NEW_AXIS_OPS)
+NEW_OPS = (*sorted(MATH_UNARY | MATH_BINARY, key=lambda op: op.value), *NEW_REDUCTIONS, *NEW_AXIS_OPS)
 
 
 def grad_against_differences(fn: Callable[..., Any], args: list[Any], types: dict[str, str], wrt: Any = None,

@@ -122,6 +122,34 @@ def _np_vstack(tup: Any, *, dtype: Any = None, casting: Any = "same_kind") -> Tr
     return _join(tup, "np.vstack", lambda a: _at_least(a, 2, "np.vstack"), lambda items: 0)
 
 
+def _depth(value: Any, what: str) -> Any:
+    """One element of ``np.dstack``: a vector (n,) becomes (1, n, 1), a matrix (m, n) becomes (m, n, 1)."""
+    if not isinstance(value, (_Traced, list, tuple)):
+        return np.atleast_3d(value)
+    x = _t._traced(value, what)
+    shapes = {0: (1, 1, 1), 1: (1, *x.shape, 1), 2: (*x.shape, 1)}
+    return _t._reshape(x, shapes[x.ndim], "C", what) if x.ndim < 3 else x
+
+
+def _np_dstack(tup: Any) -> Tracer:
+    """Arrays stacked along a third axis (NumPy's rule: each made at least 3-D first)."""
+    return _join(tup, "np.dstack", lambda a: _depth(a, "np.dstack"), lambda items: 2)
+
+
+def _np_full(shape: Any, fill_value: Any, dtype: Any = None, order: Any = "C", **kwargs: Any) -> Any:
+    """``np.full(shape, v)`` of a traced fill ``v``: ``v`` broadcast to ``shape`` (the gradient sums back);
+    an untraced fill is NumPy's own constant."""
+    if not (isinstance(fill_value, _Traced) or (isinstance(fill_value, (list, tuple)) and has_traced(fill_value))):
+        return _ORIGINAL["full"](shape, fill_value, dtype, order, **kwargs)
+    what = "np.full"
+    _t._reject_kwargs(what, **{k: v for k, v in kwargs.items() if k != "device"})
+    x = _cast(_t._traced(fill_value, what), dtype, what)
+    target = tuple(_t._shape_arg(shape, what))
+    if x.graph.resolve_shape(target) == x.node.shape:
+        return x
+    return Tracer(_t._apply(x.graph, Op.BROADCAST, (x.node,), what, shape=target))
+
+
 def _np_column_stack(tup: Any) -> Tracer:
     """Vectors as the columns of a matrix; matrices join along their columns."""
     return _join(tup, "np.column_stack", lambda a: _column(a, "np.column_stack"), lambda items: 1)
@@ -203,7 +231,7 @@ def _builtin_sum(iterable: Any, /, start: Any = 0) -> Any:
 
 _ORIGINAL: dict[str, Any] = {"array": np.array, "asarray": np.asarray, "asanyarray": np.asanyarray,
                              "r_": np.r_, "c_": np.c_, "max": builtins.max, "min": builtins.min,
-                             "sum": builtins.sum}
+                             "sum": builtins.sum, "full": np.full}
 
 # functions whose argument is a sequence of arrays, not an array: their dispatch sees each element already
 _SEQUENCE_FUNCTIONS = frozenset({"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack",
@@ -274,6 +302,7 @@ def _replacements() -> list[tuple[Any, str, Any]]:
         (builtins, "min", _extreme("min", Op.MIN, lambda x, axis: _t._np_min(x, axis))),
         (builtins, "sum", functools.update_wrapper(_builtin_sum, _ORIGINAL["sum"])),
         (np, "arange", _t._arange_wrapper),
+        (np, "full", _np_full),
     ]
     out += _SWAPPED + _ufunc_replacements()
     for func in list(_t._FUNCTIONS):
@@ -322,7 +351,7 @@ def constructing() -> Iterator[None]:
 # the NumPy names swapped in while tracing (docs/numpy.md lists them beside the tracer's table)
 # (np.r_[...] and np.c_[...] are indexing, listed among the spellings in diffc/coverage.py)
 PATCHED: dict[str, Callable[..., Any]] = {"np.array": _np_array, "np.asarray": _np_asarray,
-                                          "np.asanyarray": _np_asarray}
+                                          "np.asanyarray": _np_asarray, "np.full": _np_full}
 
 
 def register(functions: dict[Any, Callable[..., Any]]) -> None:
@@ -331,6 +360,7 @@ def register(functions: dict[Any, Callable[..., Any]]) -> None:
         np.hstack: _np_hstack,
         np.vstack: _np_vstack,
         np.column_stack: _np_column_stack,
+        np.dstack: _np_dstack,
     })
 
 

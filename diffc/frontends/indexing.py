@@ -679,5 +679,39 @@ def np_sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stab
     return Tracer(_apply(x.graph, Op.TAKE_ALONG, (x.node, perm), what, axis=axis))
 
 
-_FUNCTIONS.update({np.copy: np_copy, np.take: np_take, np.take_along_axis: np_take_along_axis, np.argmax: np_argmax,
+def _kth(x: Tracer, kth: Any, axis: int, what: str) -> None:
+    """``kth`` as NumPy checks it: ints (or a sequence of them) within the axis, when its size is known."""
+    size = x.graph.resolve(x.node.shape[axis]) if x.node.ndim else 1
+    for k in np.atleast_1d(np.asarray(kth)).tolist():
+        if not _is_int(k):
+            raise _fail(f"{what}: kth must be an int or a sequence of ints, got {kth!r}")
+        if isinstance(size, int) and not -size <= k < size:
+            raise IndexRangeError(f"{what}: kth {k} is out of bounds for an axis of size {size}{_user_location()}")
+
+
+def np_partition(a: Any, kth: Any, axis: Any = -1, kind: Any = "introselect", order: Any = None) -> Tracer:
+    """``np.partition``: the fully sorted array, which is one valid partition for every ``kth``.
+
+    NumPy leaves the order inside each part undefined; diffc's choice is the stable sort, so the entry at
+    ``kth`` and the contents of each part are NumPy's. Convention: as np.sort, each entry's gradient goes
+    back to the entry it came from.
+    """
+    what = "np.partition"
+    _sort_kwargs(what, None, order, None)
+    x, axis = _flat_or_axis(_traced(a, what), axis, what)
+    _kth(x, kth, axis, what)
+    return np_sort(x, axis)
+
+
+def np_argpartition(a: Any, kth: Any, axis: Any = -1, kind: Any = "introselect", order: Any = None) -> Tracer:
+    """``np.argpartition``: integers (no gradient), the stable sort's permutation (a valid partition's)."""
+    what = "np.argpartition"
+    _sort_kwargs(what, None, order, None)
+    x, axis = _flat_or_axis(_traced(a, what), axis, what)
+    _kth(x, kth, axis, what)
+    return np_argsort(x, axis)
+
+
+_FUNCTIONS.update({np.partition: np_partition, np.argpartition: np_argpartition,
+                   np.copy: np_copy, np.take: np_take, np.take_along_axis: np_take_along_axis, np.argmax: np_argmax,
                    np.argmin: np_argmin, np.argsort: np_argsort, np.sort: np_sort})

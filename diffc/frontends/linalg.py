@@ -38,6 +38,7 @@ from diffc.ir import DType, Node, Op, index_grid, type_text
 
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 
 
 def _float(t: Tracer, what: str) -> Node:
@@ -137,6 +138,66 @@ def _np_eigvalsh(a: Any, UPLO: Any = "L") -> Tracer:  # noqa: N803 - NumPy's nam
     what = "np.linalg.eigvalsh"
     node = _lower(a, UPLO, what)
     return Tracer(_apply(node.graph, Op.EIGVALSH, (node,), what))
+
+
+def _general_matrix(a: Any, what: str) -> Node:
+    """A traced matrix of any shape (rank 2), as a float node."""
+    node = _float(_traced(a, what), what)
+    if node.ndim != 2:
+        raise _fail(f"{what}: needs a matrix (rank 2), got {type_text(node.dtype, node.shape)}"
+                    f"{'; stacks of matrices are not supported' if node.ndim > 2 else ''}", ShapeError)
+    return node
+
+
+class _Refused:
+    """A result that cannot be traced, refused where it is used rather than where it is made: after
+    ``U, s, Vh = np.linalg.svd(X)`` a loss that reads only ``s`` traces."""
+
+    def __init__(self, message: str) -> None:
+        self._message = message
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise _fail(self._message, UnsupportedCallError, function="np.linalg.svd")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._refuse()
+
+    __array_ufunc__ = __array_function__ = __getitem__ = __matmul__ = __rmatmul__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse
+    __pow__ = __neg__ = __array__ = __len__ = __iter__ = __float__ = _refuse
+
+
+def _np_svd(a: Any, full_matrices: Any = True, compute_uv: Any = True, hermitian: Any = False) -> Any:
+    """np.linalg.svd: (U, S, Vh) of the thin SVD, Townsend's adjoint (2016); S alone for compute_uv=False.
+
+    ``full_matrices=True`` (NumPy's default) is the thin SVD for a square matrix; for a rectangular one
+    the extra columns of U or rows of Vh are any orthonormal completion, with no derivative, so it is
+    refused with a message (write ``full_matrices=False``). ``hermitian=True`` is read as the general case.
+
+    Convention: the singular values' gradient is U diag(s̄) Vᵀ (exact where they are distinct, a
+    subgradient of the norms elsewhere); the vectors' gradient is inf or NaN at a repeated singular value
+    and they are defined up to sign, as in JAX and autograd.
+    """
+    what = "np.linalg.svd"
+    node = _general_matrix(a, what)
+    graph = node.graph
+    values = Tracer(_apply(graph, Op.SVDVALS, (node,), what))
+    if not compute_uv:
+        return values
+    if full_matrices and graph.resolve(node.shape[0]) != graph.resolve(node.shape[1]):
+        refused = _Refused(f"{what}: full_matrices=True of a {type_text(node.dtype, node.shape)} matrix completes U "
+                           "or Vh with columns that have no derivative; write np.linalg.svd(a, full_matrices=False)")
+        return SVDResult(refused, values, refused)
+    return SVDResult(Tracer(_apply(graph, Op.SVD_U, (node,), what)), values,
+                     Tracer(_apply(graph, Op.SVD_VT, (node,), what)))
+
+
+def _np_svdvals(x: Any, /) -> Tracer:
+    """np.linalg.svdvals: the singular values, descending; Ā = U diag(s̄) Vᵀ."""
+    what = "np.linalg.svdvals"
+    return Tracer(_apply(_traced(x, what).graph, Op.SVDVALS, (_general_matrix(x, what),), what))
 
 
 def _np_pinv(a: Any, rcond: Any = None, hermitian: Any = False, *, rtol: Any = _UNSET) -> Tracer:
@@ -368,4 +429,6 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.linalg.multi_dot: _np_multi_dot,
     np.linalg.norm: _np_norm,
     np.linalg.pinv: _np_pinv,
+    np.linalg.svd: _np_svd,
+    np.linalg.svdvals: _np_svdvals,
 }

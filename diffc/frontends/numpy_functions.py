@@ -487,6 +487,26 @@ def _np_real(val: Any) -> Tracer:
     return _traced(val, "np.real")
 
 
+def _np_real_if_close(a: Any, tol: Any = 100) -> Tracer:
+    """``np.real_if_close`` of a real array: the array itself (diffc traces real values only)."""
+    return _traced(a, "np.real_if_close")
+
+
+def _np_angle(z: Any, deg: Any = False) -> Tracer:
+    """``np.angle`` of a real array, NumPy's ``arctan2(0, x)``: π for x < 0 and -0.0, 0 for x > 0 and +0.0.
+
+    ``floor`` keeps each sign (and NaN, ±inf), so ``arctan2(0, floor(x))`` is NumPy's value exactly, and as
+    a step it passes no gradient: the angle is piecewise constant, its gradient 0 everywhere.
+    """
+    what = "np.angle"
+    x = _traced(z, what)
+    x = x if x.node.dtype.is_float else _float64(x)
+    step = trace._elementwise(Op.FLOOR, (x,), what)
+    angle = trace._elementwise(Op.ARCTAN2, (Tracer(x.graph.const(0.0, x.node.dtype)), step), what)
+    return trace._elementwise(Op.MUL, (angle, Tracer(x.graph.const(180.0 / math.pi, x.node.dtype))), what) \
+        if deg else angle
+
+
 def _np_imag(val: Any) -> Tracer:
     x = _traced(val, "np.imag")
     return Tracer(x.graph.const(0, x.node.dtype, x.node.shape or None))
@@ -687,22 +707,49 @@ def _summed(t: Tracer, letters: str, drop: set[str], what: str) -> tuple[Tracer,
     return trace._reduce(Op.SUM, t, axes, False, what), "".join(c for c in letters if c not in drop)
 
 
-def _einsum_spec(subscripts: Any, count: int, what: str) -> tuple[list[str], str]:
+def _einsum_spec(subscripts: Any, ranks: Sequence[int], what: str) -> tuple[list[str], str]:
     if not isinstance(subscripts, str):
         raise _fail(f"{what} is supported with a subscripts string only (np.einsum('ij,jk->ik', a, b))")
     spec = subscripts.replace(" ", "")
     lhs, arrow, out = spec.partition("->")
     inputs = lhs.split(",")
-    letters = "".join(inputs)
-    if "." in spec or not all(c.isalpha() for c in letters + out) or len(inputs) != count:
-        raise _fail(f"{what}({subscripts!r}, ...) is not supported by diffc's tracer: subscripts must be letters, "
-                    f"one group per operand ({count} given), without '...'", trace.UnsupportedCallError,
+    letters = "".join(inputs).replace("...", "")
+    if not all(c.isalpha() for c in letters + out.replace("...", "")) or len(inputs) != len(ranks):
+        raise _fail(f"{what}({subscripts!r}, ...) is not supported by diffc's tracer: subscripts must be letters "
+                    f"and '...', one group per operand ({len(ranks)} given)", trace.UnsupportedCallError,
                     function="np.einsum")
-    if not arrow:
+    if "..." in spec:
+        inputs, out = _ellipsis_letters(subscripts, inputs, out if arrow else None, ranks, what)
+        letters = "".join(inputs)
+    elif not arrow:
         out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if len(set(out)) != len(out) or not set(out) <= set(letters):
         raise _fail(f"{what}({subscripts!r}, ...): each output letter must appear once and in an input")
     return inputs, out
+
+
+def _ellipsis_letters(subscripts: str, inputs: list[str], out: str | None, ranks: Sequence[int],
+                      what: str) -> tuple[list[str], str]:
+    """'...' spelled out as letters no group uses: the broadcast axes, aligned from the right as NumPy
+    aligns them; in implicit mode they lead the output, before the letters used once."""
+    used = set("".join(inputs) + (out or ""))
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
+    widths = []
+    for group, rank in zip(inputs, ranks, strict=True):
+        width = rank - len(group.replace("...", "")) if "..." in group else 0
+        if width < 0:
+            raise ShapeError(f"{what}: {group!r} names more axes than an array of rank {rank} has"
+                             f"{trace._user_location()}")
+        widths.append(width)
+    broadcast = "".join(free[:max(widths, default=0)])
+    spelled = [g.replace("...", broadcast[len(broadcast) - w:]) for g, w in zip(inputs, widths, strict=True)]
+    if out is None:
+        every = "".join(spelled)
+        return spelled, broadcast + "".join(sorted(c for c in set(every) if every.count(c) == 1 and c not in broadcast))
+    if broadcast and "..." not in out:
+        raise ShapeError(f"{what}({subscripts!r}, ...): the output needs '...' for the broadcast axes, as in NumPy"
+                         f"{trace._user_location()}")
+    return spelled, out.replace("...", broadcast)
 
 
 def _np_einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: Any = None, order: Any = "K",
@@ -711,9 +758,10 @@ def _np_einsum(*operands: Any, out: Any = None, optimize: Any = False, dtype: An
     (a matrix product where no index is shared with the rest, else a broadcast product and a sum)."""
     _reject_kwargs("np.einsum", out=out, dtype=dtype)
     what = "np.einsum"
-    inputs, result = _einsum_spec(operands[0], len(operands) - 1, what)
+    traced = _operands(operands[1:], what)
+    inputs, result = _einsum_spec(operands[0], [t.node.ndim for t in traced], what)
     terms = []
-    for t, letters in zip(_operands(operands[1:], what), inputs, strict=True):
+    for t, letters in zip(traced, inputs, strict=True):
         if len(letters) != t.node.ndim:
             raise ShapeError(f"{what}: {letters!r} names {len(letters)} axes of an array of rank {t.node.ndim}"
                              f"{trace._user_location()}")
@@ -1053,7 +1101,8 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.empty_like: _like(0, "empty_like"), np.full_like: _like(None, "full_like"),
     np.size: _np_size, np.linspace: _np_linspace,
     np.swapaxes: _np_swapaxes, np.moveaxis: _np_moveaxis, np.broadcast_to: _np_broadcast_to, np.split: _np_split,
-    np.array_split: _np_array_split, np.real: _np_real, np.imag: _np_imag, np.vdot: _np_vdot, np.cross: _np_cross,
+    np.array_split: _np_array_split, np.real: _np_real, np.real_if_close: _np_real_if_close,
+    np.angle: _np_angle, np.imag: _np_imag, np.vdot: _np_vdot, np.cross: _np_cross,
     np.sinc: _np_sinc, np.nan_to_num: _np_nan_to_num, np.round: _np_round, np.around: _np_round, np.fix: _np_fix,
     np.isposinf: _np_isposinf, np.isneginf: _np_isneginf, np.count_nonzero: _np_count_nonzero,
     np.hsplit: _split_along(1, 1, "np.hsplit"), np.vsplit: _split_along(0, 2, "np.vsplit"),

@@ -130,6 +130,11 @@ _HINTS: dict[str, str] = {
     "np.multiply.outer": "use np.outer(a, b)",
     "np.asarray": "traced values are arrays already",
     "np.array": "traced values are arrays already",
+    # a real matrix's eigenvalues are complex in general, and diffc traces real arrays only
+    "np.linalg.eig": "its results are complex; for a symmetric matrix use np.linalg.eigh, for singular values "
+                     "np.linalg.svd",
+    "np.linalg.eigvals": "its results are complex; for a symmetric matrix use np.linalg.eigvalsh, for singular "
+                         "values np.linalg.svdvals",
 }
 
 
