@@ -564,6 +564,7 @@ class Op(enum.Enum):
     ERFC = "erfc"
     GAMMALN = "gammaln"      # log|Γ(x)|, as scipy.special.gammaln and math.lgamma
     DIGAMMA = "digamma"      # ψ(x) = d/dx log Γ(x): gammaln's gradient
+    TRIGAMMA = "trigamma"    # ψ₁(x) = ψ'(x), scipy.special.polygamma(1, x): digamma's gradient
 
 
 # ops for real models: the elementwise ones join UNARY and BINARY below
@@ -574,7 +575,7 @@ MATH_BINARY = frozenset({Op.ARCTAN2, Op.HYPOT})
 STEPS = frozenset({Op.FLOOR, Op.CEIL, Op.TRUNC})
 FUNCTION_UNARY = STEPS | frozenset({Op.RINT, Op.ARCTANH, Op.ARCCOSH, Op.CBRT})
 FUNCTION_BINARY = frozenset({Op.REMAINDER, Op.FMOD, Op.FLOOR_DIVIDE})
-SPECIAL_UNARY = frozenset({Op.ERF, Op.ERFC, Op.GAMMALN, Op.DIGAMMA})  # scipy.special's
+SPECIAL_UNARY = frozenset({Op.ERF, Op.ERFC, Op.GAMMALN, Op.DIGAMMA, Op.TRIGAMMA})  # scipy.special's
 UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TAN, Op.TANH,
                    Op.ABS, Op.SIGN, Op.SIGMOID, Op.CAST}) | MATH_UNARY | FUNCTION_UNARY | SPECIAL_UNARY
 BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN,

@@ -24,7 +24,7 @@ from plain_numba import call_plain, load_compiled
 from test_ops_functions import loss  # a scalar whose gradient differs per entry
 
 import diffc
-from diffc.support.numba_special import digamma, special_elements
+from diffc.support.numba_special import digamma, special_elements, trigamma
 
 
 @dataclass
@@ -54,6 +54,8 @@ CASES = [
     Case("erfc", lambda x: loss(sp.erfc(x))),
     Case("gammaln", lambda x: loss(sp.gammaln(x)), low=0.3, high=6.0),
     Case("gammaln-negative", lambda x: loss(sp.gammaln(x)), low=-2.9, high=-2.1),
+    Case("digamma", lambda x: loss(sp.digamma(x)) + loss(sp.polygamma(0, x) * 0.3), low=0.3, high=6.0),
+    Case("digamma-negative", lambda x: loss(sp.psi(x) * 0.1), low=-2.9, high=-2.1),
     Case("xlogy", lambda x, y: loss(sp.xlogy(x, y)), second=(0.2, 3.0)),
     Case("xlog1py", lambda x, y: loss(sp.xlog1py(x, y)), second=(-0.8, 3.0)),
     Case("entr", lambda x: loss(sp.entr(x)), low=0.1, high=3.0),
@@ -109,9 +111,10 @@ def test_float32_values_and_gradients(case: Case, backend: str) -> None:
 
 
 def combined(x: Any, y: Any) -> Any:
-    """Several functions in one program: a fused loop (erf, erfc, gammaln and its digamma, expit, xlogy)
-    and a row helper (logsumexp)."""
-    return np.sum(sp.erf(x) * sp.gammaln(x * x + 0.5) + sp.erfc(x) * sp.expit(x) + sp.xlogy(x, y)) \
+    """Several functions in one program: a fused loop (erf, erfc, gammaln and its digamma, digamma and its
+    trigamma, expit, xlogy) and a row helper (logsumexp)."""
+    return np.sum(sp.erf(x) * sp.gammaln(x * x + 0.5) + sp.erfc(x) * sp.expit(x) + sp.xlogy(x, y)
+                  + sp.digamma(x * x + 1.0)) \
         + np.sum(sp.logsumexp(x, axis=1))
 
 
@@ -137,8 +140,8 @@ def test_numba_statement_printer_maps_the_elements() -> None:
     """Arrays outside the fused loops go through ``special_elements`` (real Numba): SciPy's values."""
     rng = np.random.default_rng(4)
     x = rng.uniform(0.1, 5.0, size=(3, 4))
-    for which, ref in enumerate((sp.erf, sp.erfc, sp.gammaln, sp.digamma)):
-        assert_close(special_elements(x, which), ref(x), rtol=1e-13, atol=1e-15, what=ref.__name__)
+    for which, ref in enumerate((sp.erf, sp.erfc, sp.gammaln, sp.digamma, lambda v: sp.polygamma(1, v))):
+        assert_close(special_elements(x, which), ref(x), rtol=1e-13, atol=1e-15, what=str(which))
         assert special_elements(x.astype(np.float32), which).dtype == np.float32
 
 
@@ -168,13 +171,39 @@ def test_digamma_edges_are_scipys() -> None:
                                sp.gammaln(np.array([0.0, -2.0, 1.0, 2.0, 0.5])), rtol=2e-15, atol=0)
 
 
-def test_gammaln_gradient_is_digamma_and_digamma_gradient_is_refused() -> None:
+def test_gammaln_gradient_is_digamma_and_its_hessian_trigamma() -> None:
+    """The chain gammaln -> digamma -> trigamma: gradient and Hessian (diagonal) against SciPy, both back ends;
+    trigamma's own gradient (tetragamma) is refused by name."""
     x = np.array([0.3, 1.0, 4.5, 12.0, -1.5])
     for backend in ("numpy", "numba"):
         f = diffc.compile(lambda x: np.sum(sp.gammaln(x)), args={"x": "f64[n]"}, backend=backend)
         assert_close(f.grad(x), sp.digamma(x), rtol=1e-13, atol=1e-14, what=backend)
-    with pytest.raises(diffc.UnsupportedError, match="digamma"):
-        diffc.compile(lambda x: np.sum(sp.digamma(x)), args={"x": "f64[n]"}, backend="numpy").grad(x)
+        hessian = f.hessian(x)
+        assert_close(np.diag(hessian), sp.polygamma(1, x), rtol=1e-13, atol=1e-14, what=f"{backend} Hessian")
+        assert np.count_nonzero(hessian - np.diag(np.diag(hessian))) == 0
+    g = diffc.compile(lambda x: np.sum(sp.digamma(x) * x), args={"x": "f64[n]"}, backend="numpy")
+    assert_close(g.grad(x), sp.digamma(x) + x * sp.polygamma(1, x), rtol=1e-13, atol=1e-14, what="digamma'")
+    with pytest.raises(diffc.UnsupportedError, match=r"trigamma, scipy.special.polygamma\(1, x\)"):
+        diffc.compile(lambda x: np.sum(sp.polygamma(1, x)), args={"x": "f64[n]"}, backend="numpy").grad(x)
+    with pytest.raises(diffc.UnsupportedCallError, match="n = 0 .* n = 1 .* got n = 2.*test_special.py"):
+        diffc.compile(lambda x: np.sum(sp.polygamma(2, x)), args={"x": "f64[n]"}, backend="numpy", wrt=())(x)
+
+
+def test_trigamma_against_mpmath_and_scipys_edges() -> None:
+    """diffc's trigamma (the Numba helper and its Python twin) to 2e-15 relative of mpmath's ψ₁, near the poles
+    too (the reflection reduces x to its nearest integer first), and SciPy's values at the edges."""
+    import mpmath
+
+    rng = np.random.default_rng(6)
+    points = np.concatenate([rng.uniform(-20.0, 0.0, 300), 10.0 ** rng.uniform(-8, 8, 300),
+                             -14.0 + 10.0 ** rng.uniform(-9, -1, 50), -3.0 - 10.0 ** rng.uniform(-9, -1, 50)])
+    want = np.array([float(mpmath.psi(1, mpmath.mpf(float(v)))) for v in points])
+    for run in (trigamma, trigamma.py_func):
+        got = np.array([run(v) for v in points])
+        assert np.all(np.abs(got - want) <= 2e-15 * np.abs(want)), np.max(np.abs(got - want) / np.abs(want))
+    edges = np.array([0.0, -0.0, -1.0, -3.0, -np.inf, np.inf, np.nan, 1e-300, 1e300, 1.0])
+    np.testing.assert_allclose(special_elements(edges, 4), sp.polygamma(1, edges), rtol=2e-15, atol=0)
+    assert special_elements(edges.astype(np.float32), 4).dtype == np.float32
 
 
 # ---------------------------------------------------------------------------

@@ -18,20 +18,22 @@ def _gauss(x: Node) -> Node:
     return x.graph.apply(Op.EXP, -(x * x)) * TWO_OVER_SQRT_PI
 
 
-def digamma(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
-    """ψ'(x) is trigamma, which diffc has no op for: a gradient through digamma is refused, not guessed.
+def trigamma(g: Node, out: Node, x: Node) -> tuple[Node | None, ...]:
+    """ψ₁'(x) is tetragamma, which diffc has no op for: a gradient through trigamma is refused, not guessed.
 
-    This is also what a second derivative of ``gammaln`` meets.
+    This is what a third derivative of ``gammaln`` (or a Hessian of a loss with digamma) meets.
 
-    Convention: scipy.special.digamma (psi) is traced for its value; its gradient raises UnsupportedError.
+    Convention: scipy.special.polygamma(1, x) (trigamma) is traced for its value; its gradient raises
+    UnsupportedError.
     """
-    raise UnsupportedError("the gradient of scipy.special.digamma (trigamma, or a second derivative of gammaln) "
-                           "is not supported by diffc", op=Op.DIGAMMA.value)
+    raise UnsupportedError("the gradient of trigamma, scipy.special.polygamma(1, x) (tetragamma, or a third "
+                           "derivative of gammaln), is not supported by diffc", op=Op.TRIGAMMA.value)
 
 
 ADJOINTS = {
     Op.ERF: lambda g, out, x: (g * _gauss(x),),
     Op.ERFC: lambda g, out, x: (-(g * _gauss(x)),),
     Op.GAMMALN: lambda g, out, x: (g * x.graph.apply(Op.DIGAMMA, x),),  # (log Γ)' = ψ
-    Op.DIGAMMA: digamma,
+    Op.DIGAMMA: lambda g, out, x: (g * x.graph.apply(Op.TRIGAMMA, x),),  # ψ' = ψ₁
+    Op.TRIGAMMA: trigamma,
 }

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from diffc.codegen.linalg import LinalgPrinting
 from diffc.codegen.printer import PRODUCT, Expr, Printer
-from diffc.ir import Node
+from diffc.ir import DType, Node
 
 
 class NumpyPrinter(LinalgPrinting, Printer):
@@ -31,6 +31,13 @@ class NumpyPrinter(LinalgPrinting, Printer):
         """``scipy.special.expit(z)``: 1 / (1 + e^-z) as SciPy computes it, without overflow for large |z|
         (e^-z is taken only where it is at most 1) and in the argument's own precision."""
         return self.call("scipy.special.expit", x)
+
+    def print_trigamma(self, node: Node, x: Expr) -> Expr:
+        """``scipy.special.polygamma(1, x)``, which computes in float64: a float32 result is narrowed back."""
+        text = f"scipy.special.polygamma(1, {x.text})"
+        if node.dtype is DType.F32:
+            text = f"np.float32({text})" if not node.shape else f"{text}.astype(np.float32)"
+        return Expr(text)
 
     def print_div(self, node: Node, x: Expr, y: Expr) -> Expr:
         """A number over a size (a mean's ``1.0 / n``) divides as NumPy does: ``n == 0`` gives inf, not

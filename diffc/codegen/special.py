@@ -2,7 +2,7 @@
 
 A number (a loop's element, a 0-d value) calls Python's ``math`` module,
 which Numba compiles natively (``math.erf``, ``math.erfc``, ``math.lgamma``),
-or diffc's digamma (:mod:`diffc.support.numba_special`); an array statement
+or diffc's digamma and trigamma (:mod:`diffc.support.numba_special`); an array statement
 (outside the fused loops) maps the same scalar code over the elements with
 ``special_elements``. The NumPy back end prints the SciPy calls themselves.
 """
@@ -14,7 +14,8 @@ from diffc.ir import DType, Node, Op
 
 # op -> (the scalar function, its code for support.numba_special.special_elements)
 SCALARS: dict[Op, tuple[str, int]] = {Op.ERF: ("math.erf", 0), Op.ERFC: ("math.erfc", 1),
-                                      Op.GAMMALN: ("lgamma", 2), Op.DIGAMMA: ("digamma", 3)}
+                                      Op.GAMMALN: ("lgamma", 2), Op.DIGAMMA: ("digamma", 3),
+                                      Op.TRIGAMMA: ("trigamma", 4)}
 
 
 class NumbaSpecialPrinting:

@@ -3,8 +3,9 @@
 SciPy's elementwise functions are NumPy ufuncs, so a traced value receives
 them through ``__array_ufunc__`` like ``np.exp``: they are keyed here by the
 ufunc objects themselves. erf, erfc, gammaln and digamma are ops of their
-own; the others are built from existing ops (expit is ``Op.SIGMOID``,
-log_expit is ``-softplus(-x)``, xlogy a guarded product). ``logsumexp``,
+own (and trigamma, digamma's gradient, reached as ``polygamma(1, x)``); the
+others are built from existing ops (expit is ``Op.SIGMOID``, log_expit is
+``-softplus(-x)``, xlogy a guarded product). ``logsumexp``,
 ``softmax`` and ``log_softmax`` are Python functions: the name
 ``scipy.special.<name>`` is swapped while a trace runs, as ``np.array`` is
 (diffc/frontends/construction.py); ``from scipy.special import logsumexp``
@@ -155,11 +156,28 @@ def _log_softmax(x: Any, axis: Any = None) -> Any:
     return log_softmax(t, axis=_all_axes(t, axis))
 
 
+def _polygamma(n: Any, x: Any) -> Any:
+    """``polygamma(0, x)`` is digamma and ``polygamma(1, x)`` trigamma, ops of their own (digamma's gradient is
+    trigamma); a higher order is refused by name. An untraced ``x`` is SciPy's own call.
+
+    Convention: n = 0 and n = 1 only; the gradient of polygamma(1, x) (tetragamma) raises UnsupportedError.
+    """
+    if not isinstance(x, _t._Traced):
+        return _ORIGINAL_POLYGAMMA(n, x)
+    what = "scipy.special.polygamma"
+    if isinstance(n, _t._Traced) or n not in (0, 1):
+        raise _t._fail(f"{what}(n, x) is traced for n = 0 (digamma) and n = 1 (trigamma) only, got n = {n!r}",
+                       _t.UnsupportedCallError, function=what)
+    return _t._elementwise(Op.TRIGAMMA if n == 1 else Op.DIGAMMA, (_float(x, what),), what)
+
+
+_ORIGINAL_POLYGAMMA = _sp.polygamma if _sp is not None else None
+
 # the names swapped in while tracing: "scipy.special.<name>" -> its handler (docs/numpy.md lists them)
 PATCHED: dict[str, Callable[..., Any]] = {}
 if _sp is not None:
     PATCHED = {"scipy.special.logsumexp": _logsumexp, "scipy.special.softmax": _softmax,
-               "scipy.special.log_softmax": _log_softmax}
+               "scipy.special.log_softmax": _log_softmax, "scipy.special.polygamma": _polygamma}
 
 
 def register() -> None:
@@ -170,6 +188,9 @@ def register() -> None:
     _t._UFUNCS.update(UFUNCS)
     for name, handler in PATCHED.items():
         attr = name.rpartition(".")[2]
+        if handler is _polygamma:  # its traced operand is the second
+            construction.swap_while_tracing(_sp, attr, handler)
+            continue
         construction.swap_while_tracing(_sp, attr, construction.converting(attr, getattr(_sp, attr), handler))
 
 

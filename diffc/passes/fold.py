@@ -32,6 +32,7 @@ FOLDERS: dict[Op, Callable[..., Any]] = {
     # scipy.special (imported when first folded: SciPy is imported only by code that uses it)
     **{op: lambda x, name=name: getattr(importlib.import_module("scipy.special"), name)(x)
        for op, name in ((Op.ERF, "erf"), (Op.ERFC, "erfc"), (Op.GAMMALN, "gammaln"), (Op.DIGAMMA, "digamma"))},
+    Op.TRIGAMMA: lambda x: importlib.import_module("scipy.special").polygamma(1, x),
 }
 
 MAX_FOLDED_SIZE = 16  # larger constant arrays are left for the generated code

@@ -19,7 +19,7 @@ import math
 import numba
 import numpy as np
 
-REQUIRES = {"special_elements": ("lgamma", "digamma")}
+REQUIRES = {"special_elements": ("lgamma", "digamma", "trigamma")}
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=False)
@@ -55,8 +55,42 @@ def digamma(x: float) -> float:
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=False)
+def trigamma(x: float) -> float:
+    """``ψ₁(x)``, digamma's derivative, as ``scipy.special.polygamma(1, x)``: inf at the poles 0, -1, ...
+    (and -inf), 0 at inf, NaN at NaN.
+
+    The reflection ``ψ₁(x) = π² / sin²(πx) - ψ₁(1 - x)`` for negative x, the recurrence
+    ``ψ₁(x) = ψ₁(x + 1) + 1/x²`` up to x >= 10, then ``1/x + 1/(2x²) + Σ B_2k / x^(2k+1)``; the
+    eighth term is below 1e-17 at x = 10.
+    """
+    x = float(x)
+    if x != x:
+        return x
+    if x == math.inf:
+        return 0.0
+    if x <= 0.0 and math.floor(x) == x:  # a pole (and -inf)
+        return math.inf
+    reflected = 0.0
+    sign = 1.0
+    if x < 0.0:
+        s = math.sin(math.pi * (x - math.floor(x + 0.5)))  # x minus its nearest integer is exact: no loss near a pole
+        reflected = math.pi * math.pi / (s * s)
+        sign = -1.0
+        x = 1.0 - x
+    shift = 0.0
+    while x < 10.0:
+        shift += 1.0 / (x * x)
+        x += 1.0
+    z = 1.0 / x
+    z2 = z * z
+    series = z + 0.5 * z2 + z * z2 * (1.0 / 6 - z2 * (1.0 / 30 - z2 * (1.0 / 42 - z2 * (1.0 / 30 - z2 * (
+        5.0 / 66 - z2 * (691.0 / 2730 - z2 * (7.0 / 6)))))))
+    return reflected + sign * (shift + series)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def special_elements(x: np.ndarray, which: int) -> np.ndarray:
-    """erf (0), erfc (1), gammaln (2) or digamma (3) of every element, in x's shape and dtype."""
+    """erf (0), erfc (1), gammaln (2), digamma (3) or trigamma (4) of every element, in x's shape and dtype."""
     flat = np.ascontiguousarray(x).ravel()
     out = np.empty_like(flat)
     for k in range(flat.shape[0]):
@@ -67,6 +101,8 @@ def special_elements(x: np.ndarray, which: int) -> np.ndarray:
             out[k] = math.erfc(v)
         elif which == 2:
             out[k] = lgamma(v)
-        else:
+        elif which == 3:
             out[k] = digamma(v)
+        else:
+            out[k] = trigamma(v)
     return out.reshape(x.shape)
