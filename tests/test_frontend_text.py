@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import builtins
 import sys
-import time
 from typing import Any
 
 import numpy as np
@@ -437,10 +436,7 @@ def test_long_assignment_chain_under_default_recursion_limit() -> None:
     assert sys.getrecursionlimit() <= 1000 or pytest.skip("recursion limit raised by the environment")
     n = 20_000
     lines = ["t0 = a"] + [f"t{i} = t{i - 1} * 1.0001 + a" for i in range(1, n + 1)]
-    start = time.perf_counter()
     p = parse_text("\n".join(lines))
-    elapsed = time.perf_counter() - start
-    assert elapsed < 20.0
     assert p.name == f"t{n}"
     nodes = p.nodes()
     assert len(nodes) == 2 * n + 2  # a, const 1.0001, and a mul and an add per line

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -420,9 +419,9 @@ def test_refusals(fn: Callable[..., Any], message: str) -> None:
 
 
 @pytest.mark.parametrize(("fn", "name"), [
-    (np.gradient, "np.gradient is not supported by diffc's tracer"),
-    (np.linalg.svd, "np.linalg.svd is not supported by diffc's tracer"),
-    (np.median, "np.median is not supported by diffc's tracer"),
+    (np.fft.fft, "np.fft.fft is not supported by diffc's tracer"),
+    (np.linalg.eig, "np.linalg.eig is not supported by diffc's tracer; its results are complex"),
+    (np.nonzero, "np.nonzero is not supported by diffc's tracer; its result's size depends on the values"),
     (np.add.reduce, "np.add.reduce is not supported"),
     (np.maximum.reduce, "np.maximum.reduce is not supported by diffc's tracer; use np.max(x, axis=...)"),
     (np.signbit, "np.signbit is not supported"),
@@ -537,18 +536,17 @@ def test_python_control_flow_on_untraced_values_unrolls() -> None:
     assert_same(p, f, rng.normal(size=4))
 
 
-def test_long_loop_traces_fast_without_recursion() -> None:
+def test_long_loop_traces_without_recursion() -> None:
+    """20,000 traced steps: no recursion (the limit untouched), one node per operation (benchmarks/compile_scaling.py
+    times it)."""
     def f(x, a):
         for _ in range(20000):
             x = x * 1.0001 + a
         return x
 
     limit = sys.getrecursionlimit()
-    start = time.perf_counter()
     p = trace(f, [("x", F64, (n,)), ("a", F64, ())])
-    elapsed = time.perf_counter() - start
     assert sys.getrecursionlimit() == limit
-    assert elapsed < 10.0
     assert len(p.nodes()) == 2 + 1 + 2 * 20000
     assert len(p.text().splitlines()) == 1 + 1 + 2 * 20000 + 1
     assert_same(p, f, rng.normal(size=3), np.float64(0.01))

@@ -150,6 +150,33 @@ CASES = [
          + loss(np.full(5, s * s, dtype=np.float64)), {"x": "f64[3,4]", "s": "f64"}, [(3, 4), ()]),
     Case("angle", lambda x: loss(np.angle(x) * x + np.angle(x, deg=True) * 0.01 + np.real_if_close(x)), M,
          [(3, 4)], float32=True),
+    # order statistics and moments (diffc/frontends/statistics.py); a symbolic size is specialised on
+    Case("ptp", lambda x: loss(np.ptp(x, axis=1)) + np.ptp(x), M, [(3, 4)], float32=True),
+    Case("median", lambda x: np.median(x) + loss(np.median(x, axis=0)) + loss(np.median(x, axis=1, keepdims=True) * x),
+         C34, [(3, 4)]),
+    Case("median-odd", lambda x: np.median(x) + loss(np.median(x, axis=1)), {"x": "f64[3,5]"}, [(3, 5)]),
+    Case("quantile", lambda x: np.quantile(x, 0.3) + loss(np.quantile(x, [0.1, 0.5, 0.95], axis=1))
+         + loss(np.percentile(x, 75, axis=0, keepdims=True) * x) + np.percentile(x, 100), C34, [(3, 4)]),
+    Case("cov-corrcoef", lambda x: loss(np.cov(x)) + loss(np.cov(x, rowvar=False)) + np.cov(x[0])
+         + loss(np.cov(x[0], x[1], bias=True)) + loss(np.corrcoef(x)) + np.corrcoef(x[0], x[2])[0, 1], C34, [(3, 4)]),
+    # truth tests and choices (diffc/frontends/logic.py)
+    Case("all-any-isclose", lambda x: loss(np.where(np.all(x > -1.5, axis=1)[:, None], x, 0.0))
+         + loss(np.where(np.any(x > 1.0, axis=0), x, 0.0)) + loss(np.where(np.isclose(x, 0.5, atol=0.3), 0.0, x))
+         + loss(np.where(np.allclose(x, x + 1e-9), x, 0.0)), M, [(3, 4)]),
+    Case("select", lambda x: loss(np.select([x > 0.5, x < -0.5], [x ** 2, np.sin(x)], 0.1)), M, [(3, 4)]),
+    # numerical helpers (diffc/frontends/numerics.py)
+    Case("gradient", lambda x: loss(np.gradient(x[0])) + loss(np.gradient(x, axis=1))
+         + loss(np.gradient(x, 0.5, 2.0)[0]) + loss(np.gradient(x, 0.5, 2.0, edge_order=2)[1]), C34, [(3, 4)]),
+    Case("trapezoid-polyval", lambda x: np.trapezoid(x[0]) + loss(np.trapezoid(x ** 2, dx=0.3, axis=0))
+         + np.trapezoid(x[1], np.arange(4.0)) + loss(np.polyval(x[0], x[1])) + loss(np.polyval([1.0, -2.0, 0.5], x)),
+         C34, [(3, 4)]),
+    Case("interp-searchsorted", lambda x: loss(np.interp(x[0], [-1.0, 0.0, 1.5], [1.0, 3.0, -2.0]))
+         + loss(np.interp(x[1], [-0.5, 0.5], x[2, :2], left=-1.0, right=4.0))
+         + loss(x[0][np.searchsorted(np.array([0.0, 0.5, 1.0]), x[0, :3])])
+         + loss(x[1] * np.searchsorted(np.array([-1.0, 0.0, 1.0]), x[1], side="right")), C34, [(3, 4)]),
+    Case("meshgrid", lambda x: loss(np.meshgrid(x[0], x[1, :3])[0] * np.meshgrid(x[0], x[1, :3])[1])
+         + loss(np.meshgrid(x[0], x[1, :3], indexing="ij")[1]) + loss(sum(np.meshgrid(x[0], x[2, :2], sparse=True))),
+         C34, [(3, 4)]),
     Case("einsum-diagonal", lambda a: np.sin(np.einsum("ii", a)) + loss(np.einsum("ii->i", a))
          + loss(np.einsum("iij->j", a[None] * a[:, :, None] * 1.0)), {"a": "f64[n,n]"}, [(3, 3)]),
     # elementwise
@@ -380,11 +407,15 @@ def _small_sample(x: Any, y: Any) -> Any:
 
 
 def _later_sample(x: Any, y: Any) -> Any:
-    """The functions added after the first sample: partition, angle, einsum with '...', the thin SVD, dstack, full."""
+    """The functions added after the first sample: partition, angle, einsum with '...', the thin SVD, dstack, full,
+    median, quantile, cov, isclose, any, interp, gradient."""
     u, s, vh = np.linalg.svd(x, full_matrices=False)
     return (np.sum(np.sin(np.partition(x, 2)[:, :3])) + np.sum(np.angle(x - 0.5) * x)
             + np.sum(np.einsum("...i,...i", x, x)) + np.sum(s * u[0]) + np.sum(vh ** 2 * x)
-            + np.sum(np.dstack([x, x]) ** 2) + np.sum(np.full(y.shape, x[0, 0]) * y))
+            + np.sum(np.dstack([x, x]) ** 2) + np.sum(np.full(y.shape, x[0, 0]) * y)
+            + np.median(x) + np.sum(np.quantile(x, [0.2, 0.7], axis=1)) + np.sum(np.cov(x) ** 2)
+            + np.sum(np.where(np.isclose(x, 1.0, atol=0.2) | np.any(x > 1.4, axis=1, keepdims=True), 0.0, x))
+            + np.sum(np.interp(y, [-0.5, 0.5], x[0, :2])) + np.sum(np.gradient(x, axis=1) ** 2))
 
 
 @pytest.mark.parametrize("fn", [_small_sample, pytest.param(_sample, marks=pytest.mark.slow),
@@ -417,6 +448,16 @@ def test_real_numba_sample(fn: Callable[..., Any]) -> None:
     (lambda a: np.einsum("i.j", a), {"a": "f64[3,4]"}, UnsupportedCallError, "'i.j'"),
     (lambda a: np.partition(a, 4), {"a": "f64[3,4]"}, IndexRangeError, "kth 4 is out of bounds"),
     (lambda a: np.partition(a, 1.5), {"a": "f64[3,4]"}, TraceError, "kth must be an int"),
+    (lambda a: np.sum(a[np.nonzero(a > 0)]), {"a": "f64[3,4]"}, UnsupportedCallError, "size depends on the values"),
+    (lambda a: np.sum(np.unique(a)), {"a": "f64[3,4]"}, UnsupportedCallError, "size depends on the values"),
+    (lambda a: np.quantile(a, 0.5, method="nearest"), {"a": "f64[3,4]"}, UnsupportedCallError, "method='linear'"),
+    (lambda a: np.quantile(a, 1.5), {"a": "f64[3,4]"}, ValueError, "q must lie in [0, 1]"),
+    (lambda a: np.sum(np.gradient(a[0], np.arange(4.0))), {"a": "f64[3,4]"}, UnsupportedCallError,
+     "coordinate arrays"),
+    (lambda a: np.sum(np.gradient(a[:1], axis=0)), {"a": "f64[3,4]"}, ValueError, "too small for edge_order=1"),
+    (lambda a: np.sum(np.interp(a, [0.0, 1.0], [1.0, 2.0], period=2.0)), {"a": "f64[3,4]"}, TraceError, "period"),
+    (lambda a: np.sum(np.select([a > 0], [a, a])), {"a": "f64[3,4]"}, ValueError, "1 conditions and 2 choices"),
+    (lambda a: np.sum(np.searchsorted([0.0, 1.0], a, sorter=[1, 0])), {"a": "f64[3,4]"}, TraceError, "sorter"),
     (lambda a: np.einsum("ij,jk", a), {"a": "f64[3,4]"}, UnsupportedCallError, "'ij,jk'"),
     (lambda a: np.einsum("ijk", a), {"a": "f64[3,4]"}, ShapeError, "'ijk' names 3 axes"),
     (lambda a: np.repeat(a, [1, 2, 3]), {"a": "f64[3]"}, TraceError, "repeats must be one int"),
@@ -435,3 +476,18 @@ def test_refusals_name_the_problem(fn: Callable[..., Any], types: dict[str, str]
                                                                          for t in types.values()))
     assert message in str(info.value)
     assert "test_ops_functions.py" in str(info.value)
+
+
+@pytest.mark.parametrize("n", [1, 4, 7])
+def test_order_statistics_specialise_on_symbolic_sizes(n: int) -> None:
+    """A median's middle needs the count: declared symbolic, the function is compiled for each call's size
+    (f.stats says so), and the value is NumPy's, the gradient the differences'."""
+    def fn(x: Any) -> Any:
+        return np.median(x) + np.quantile(x, 0.3) * 2.0 + np.percentile(x, [20, 90])[1]
+
+    f = diffc.compile(fn, args={"x": "f64[n]"}, backend="numpy")
+    x = np.random.default_rng(n).normal(size=n)
+    value, grad = f.value_and_grad(x)
+    assert_close(value, fn(x), rtol=1e-14, atol=1e-14, what="value")
+    assert_close(grad, numeric_grad(fn, [x])[0], rtol=1e-6, atol=1e-8, what="gradient")
+    assert "specialised on the call's sizes" in f.stats["sizes"]

@@ -150,6 +150,29 @@ def _np_full(shape: Any, fill_value: Any, dtype: Any = None, order: Any = "C", *
     return Tracer(_t._apply(x.graph, Op.BROADCAST, (x.node,), what, shape=target))
 
 
+def _np_meshgrid(*xi: Any, copy: Any = True, sparse: Any = False, indexing: Any = "xy") -> tuple[Any, ...]:
+    """Coordinate arrays: vector k along axis k (the first two swapped for ``indexing='xy'``), broadcast to the
+    full grid unless ``sparse``; the gradient of a broadcast vector sums back over the grid."""
+    what = "np.meshgrid"
+    if indexing not in ("xy", "ij"):
+        raise _t._fail(f"{what}: indexing must be 'xy' or 'ij', got {indexing!r}", ValueError)
+    vectors = [np.ravel(x) for x in xi]
+    axes = list(range(len(vectors)))
+    if indexing == "xy" and len(vectors) > 1:
+        axes[0], axes[1] = 1, 0
+    grids = []
+    for vector, axis in zip(vectors, axes, strict=True):
+        shape = [1] * len(vectors)
+        shape[axis] = -1
+        grids.append(np.reshape(vector, tuple(shape)))
+    if sparse:
+        return tuple(grids)
+    full = [None] * len(vectors)
+    for vector, axis in zip(vectors, axes, strict=True):
+        full[axis] = vector.shape[0]
+    return tuple(np.broadcast_to(g, tuple(full)) for g in grids)
+
+
 def _np_column_stack(tup: Any) -> Tracer:
     """Vectors as the columns of a matrix; matrices join along their columns."""
     return _join(tup, "np.column_stack", lambda a: _column(a, "np.column_stack"), lambda items: 1)
@@ -361,6 +384,7 @@ def register(functions: dict[Any, Callable[..., Any]]) -> None:
         np.vstack: _np_vstack,
         np.column_stack: _np_column_stack,
         np.dstack: _np_dstack,
+        np.meshgrid: _np_meshgrid,
     })
 
 

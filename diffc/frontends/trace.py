@@ -131,6 +131,9 @@ _HINTS: dict[str, str] = {
     "np.asarray": "traced values are arrays already",
     "np.array": "traced values are arrays already",
     # a real matrix's eigenvalues are complex in general, and diffc traces real arrays only
+    **{f"np.{name}": "its result's size depends on the values; choose with a mask instead (np.where(mask, x, 0), "
+                     "np.sum(x[mask]))" for name in ("nonzero", "argwhere", "flatnonzero", "unique", "extract",
+                                                      "histogram", "bincount", "compress", "trim_zeros")},
     "np.linalg.eig": "its results are complex; for a symmetric matrix use np.linalg.eigh, for singular values "
                      "np.linalg.svd",
     "np.linalg.eigvals": "its results are complex; for a symmetric matrix use np.linalg.eigvalsh, for singular "
@@ -1278,7 +1281,15 @@ from diffc.frontends.construction import constructing, register, sequence_operan
 
 register(_FUNCTIONS)
 
-from diffc.frontends import numpy_functions  # noqa: E402, F401 - it registers itself in the tables above
+from diffc.frontends import (  # noqa: E402 - NumPy's own formulas over traced calls
+    logic,
+    numerics,
+    numpy_functions,  # noqa: E402, F401 - it registers itself in the tables above
+    statistics,
+)
+
+for _module in (logic, numerics, statistics):
+    _FUNCTIONS.update(_module.FUNCTIONS)
 from diffc.frontends.linalg import FUNCTIONS as _LINALG  # noqa: E402
 
 _FUNCTIONS.update(_LINALG)
