@@ -47,11 +47,11 @@ def _float(t: Tracer, what: str) -> Node:
     return node if node.dtype.is_float else _apply(t.graph, Op.CAST, (node,), what, dtype=DType.F64)
 
 
-def _matrix(a: Any, what: str) -> Node:
-    """A traced square matrix argument, as a float node (the ops' shape rules check squareness)."""
+def _matrix(a: Any, what: str, kind: str = "a square matrix") -> Node:
+    """A traced matrix argument (rank 2), as a float node (the ops' shape rules check squareness)."""
     node = _float(_traced(a, what), what)
     if node.ndim != 2:
-        raise _fail(f"{what}: needs a square matrix (rank 2), got {type_text(node.dtype, node.shape)}"
+        raise _fail(f"{what}: needs {kind} (rank 2), got {type_text(node.dtype, node.shape)}"
                     f"{'; stacks of matrices are not supported' if node.ndim > 2 else ''}", ShapeError)
     return node
 
@@ -140,15 +140,6 @@ def _np_eigvalsh(a: Any, UPLO: Any = "L") -> Tracer:  # noqa: N803 - NumPy's nam
     return Tracer(_apply(node.graph, Op.EIGVALSH, (node,), what))
 
 
-def _general_matrix(a: Any, what: str) -> Node:
-    """A traced matrix of any shape (rank 2), as a float node."""
-    node = _float(_traced(a, what), what)
-    if node.ndim != 2:
-        raise _fail(f"{what}: needs a matrix (rank 2), got {type_text(node.dtype, node.shape)}"
-                    f"{'; stacks of matrices are not supported' if node.ndim > 2 else ''}", ShapeError)
-    return node
-
-
 class _Refused:
     """A result that cannot be traced, refused where it is used rather than where it is made: after
     ``U, s, Vh = np.linalg.svd(X)`` a loss that reads only ``s`` traces."""
@@ -181,7 +172,7 @@ def _np_svd(a: Any, full_matrices: Any = True, compute_uv: Any = True, hermitian
     and they are defined up to sign, as in JAX and autograd.
     """
     what = "np.linalg.svd"
-    node = _general_matrix(a, what)
+    node = _matrix(a, what, "a matrix")
     graph = node.graph
     values = Tracer(_apply(graph, Op.SVDVALS, (node,), what))
     if not compute_uv:
@@ -197,7 +188,7 @@ def _np_svd(a: Any, full_matrices: Any = True, compute_uv: Any = True, hermitian
 def _np_svdvals(x: Any, /) -> Tracer:
     """np.linalg.svdvals: the singular values, descending; Ā = U diag(s̄) Vᵀ."""
     what = "np.linalg.svdvals"
-    return Tracer(_apply(_traced(x, what).graph, Op.SVDVALS, (_general_matrix(x, what),), what))
+    return Tracer(_apply(_traced(x, what).graph, Op.SVDVALS, (_matrix(x, what, "a matrix"),), what))
 
 
 def _np_pinv(a: Any, rcond: Any = None, hermitian: Any = False, *, rtol: Any = _UNSET) -> Tracer:
