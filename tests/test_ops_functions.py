@@ -491,3 +491,28 @@ def test_order_statistics_specialise_on_symbolic_sizes(n: int) -> None:
     assert_close(value, fn(x), rtol=1e-14, atol=1e-14, what="value")
     assert_close(grad, numeric_grad(fn, [x])[0], rtol=1e-6, atol=1e-8, what="gradient")
     assert "specialised on the call's sizes" in f.stats["sizes"]
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (5, 3), (6, 4), (2, 7), (3, 3)])
+@pytest.mark.parametrize("name", ["convolve", "correlate"])
+def test_convolve_and_correlate_match_numpy(name: str, n: int, k: int, mode: str) -> None:
+    """Every mode, either argument the longer: NumPy's values (its 'same' cut and its reversal when
+    correlating a shorter a), gradients against differences, the Numba module run as Python agreeing."""
+    rng = np.random.default_rng(n * 10 + k)
+    a, v = rng.normal(size=n), rng.normal(size=k)
+    fn = getattr(np, name)
+
+    def scalar(a: Any, v: Any) -> Any:
+        return loss(fn(a, v, mode))
+
+    types = {"a": f"f64[{n}]", "v": f"f64[{k}]"}
+    assert_close(diffc.compile(lambda a, v: fn(a, v, mode), args=types, backend="numpy", wrt=())(a, v),
+                 fn(a, v, mode), rtol=1e-13, atol=1e-14, what="values")
+    value, grads = diffc.compile(scalar, args=types, backend="numpy").value_and_grad(a, v)
+    for got, want in zip(grads, numeric_grad(scalar, [a, v]), strict=True):
+        assert_close(got, want, rtol=1e-6, atol=1e-8, what="gradient")
+    plain_value, plain_grads = call_plain(load_compiled(diffc.compile(scalar, args=types))["value_and_grad"], a, v)
+    assert_close(plain_value, value, rtol=1e-12, atol=1e-13, what="plain Numba value")
+    for got, want in zip(plain_grads, grads, strict=True):
+        assert_close(got, want, rtol=1e-10, atol=1e-12, what="plain Numba gradient")

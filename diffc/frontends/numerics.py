@@ -26,7 +26,8 @@ def _operand(value: Any) -> Any:
 
 def _gather(table: Any, index: Tracer) -> Any:
     """``table[index]`` for a vector ``table`` and traced integer ``index`` (NumPy dispatches ``np.take`` on its
-    first argument only, so a constant table becomes a traced constant first)."""
+    first argument only, so a constant table becomes a traced constant first); a 2-D index gathers a table of
+    the index's shape."""
     if not isinstance(table, trace._Traced):
         table = Tracer(trace._node(index.graph, np.asarray(table, dtype=np.float64), trace.DType.F64))
     return np.take(table, index)
@@ -163,7 +164,46 @@ def _np_interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, pe
     return np.where(points < xs[0], below, np.where(points > xs[count - 1], above, inside))
 
 
+def _np_convolve(a: Any, v: Any, mode: Any = "full") -> Tracer:
+    """The discrete linear convolution of two vectors: the longer one, zero-padded, gathered by a constant
+    (L, k) table of positions and weighted by the shorter one (k entries), then the mode's slice of the
+    full result, as NumPy cuts it. The work is L k, for L = n + k - 1 outputs."""
+    what = "np.convolve"
+    first, second = _operand(a), _operand(v)
+    if np.ndim(first) != 1 or np.ndim(second) != 1:
+        raise _fail(f"{what}: both arguments must be vectors", trace.ShapeError)
+    n, k = int(np.shape(first)[0]), int(np.shape(second)[0])
+    if n == 0 or k == 0:
+        raise _fail(f"{what}: an argument is empty", ValueError)
+    if k > n:
+        first, second, n, k = second, first, k, n
+    if mode not in ("full", "same", "valid"):
+        raise _fail(f"{what}: mode must be 'full', 'same' or 'valid', got {mode!r}", ValueError)
+    padded = np.concatenate((np.zeros(k - 1), first, np.zeros(k - 1)))
+    graph = (first if isinstance(first, trace._Traced) else second).graph
+    rows, cols = (Tracer(graph.apply(trace.Op.ARANGE, size=size)) for size in (n + k - 1, k))
+    positions = rows[:, None] + (k - 1) - cols[None, :]  # computed by the generated code, not a constant table
+    full = np.sum(_gather(padded, positions) * second, axis=1)
+    start, length = {"full": (0, n + k - 1), "same": ((k - 1) // 2, n), "valid": (k - 1, n - k + 1)}[mode]
+    return full[start:start + length]
+
+
+def _np_correlate(a: Any, v: Any, mode: Any = "valid") -> Tracer:
+    """``np.correlate`` of real vectors: the convolution with ``v`` reversed (NumPy's default mode 'valid').
+
+    NumPy correlates a shorter ``a`` the other way round and reverses the result, so its 'same' slice then
+    starts at ceil((n - 1) / 2) of the full result rather than floor.
+    """
+    first, second = _operand(a), _operand(v)[::-1]
+    n, k = int(np.shape(first)[0]), int(np.shape(second)[0])
+    if mode != "same" or k <= n:
+        return _np_convolve(first, second, mode)
+    start = (n - 1) - (n - 1) // 2
+    return _np_convolve(first, second, "full")[start:start + k]
+
+
 FUNCTIONS: dict[Any, Callable[..., Any]] = {
-    np.gradient: _np_gradient, np.trapezoid: _np_trapezoid, np.polyval: _np_polyval,
+    np.convolve: _np_convolve, np.correlate: _np_correlate, np.gradient: _np_gradient, np.trapezoid: _np_trapezoid,
+    np.polyval: _np_polyval,
     np.searchsorted: _np_searchsorted, np.interp: _np_interp,
 }
