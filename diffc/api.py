@@ -945,6 +945,9 @@ def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: st
     for name, text in annotation_types(fn).items():
         types.setdefault(name, text)
     _params_from_types(list(types), types)  # a bad type is refused now, not at the first call
+    for name, value in _defaults(fn, names).items():  # a defaulted number types itself: args= need not name it
+        if name not in types and _scalar_type(value) is not None:
+            types[name] = _scalar_type(value)  # type: ignore[assignment]
     params = _params_from_types(names, types) if set(names) <= set(types) else None
     inferred = params is None  # sizes come from the first call: X_0, w_n until _name_sizes names them
 
@@ -958,6 +961,17 @@ def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: st
 
     label = getattr(fn, "__name__", type(fn).__name__)
     return Compiled(build, names, params, wrt, backend, label, defaults=_defaults(fn, names))
+
+
+def _scalar_type(value: Any) -> str | None:
+    """The type of a default that is a plain number (``alpha=1.0`` is f64, ``m=10`` is i64), else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (float, np.floating)):
+        return "f32" if isinstance(value, np.float32) else "f64"
+    if isinstance(value, (int, np.integer)):
+        return "i64"
+    return None
 
 
 def _defaults(fn: Callable[..., Any], names: Sequence[str]) -> dict[str, Any]:
