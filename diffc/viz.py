@@ -29,7 +29,7 @@ import numpy as np
 
 from diffc.adjoint.rules import NON_DIFFERENTIABLE
 from diffc.errors import DiffcError, GraphvizError
-from diffc.ir import Graph, Node, Op, Program, dim_text, type_text
+from diffc.ir import Graph, Node, Op, Program, dim_text, size_labels
 from diffc.viz_rules import formula, partials
 
 FORWARD_COLOUR = "lightblue"
@@ -97,6 +97,7 @@ class Scene:
     drawn: list[Node]
     names: dict[Node, str]
     active: set[Node] = field(default_factory=set)  # nodes with an adjoint: they depend on a wrt input
+    sizes: dict[str, str] = field(default_factory=dict)  # size name -> the name the code gives it (m, n)
 
 
 def inlined(node: Node) -> bool:
@@ -104,10 +105,12 @@ def inlined(node: Node) -> bool:
     return node.op is Op.DIM or (node.op is Op.CONST and node.value.ndim == 0)
 
 
-def display_names(nodes: Sequence[Node], given: Mapping[Node, str]) -> dict[Node, str]:
+def display_names(nodes: Sequence[Node], given: Mapping[Node, str],
+                  sizes: Mapping[str, str] | None = None) -> dict[Node, str]:
     """The user's name where there is one, a number for a constant, else t1, t2, ... (never a user's name).
 
-    ``given`` names nodes the graph leaves unnamed (the output, by the function's output name).
+    ``given`` names nodes the graph leaves unnamed (the output, by the function's output name);
+    ``sizes`` renames sizes as the generated code does (``m`` for ``X_0``).
     """
     taken = {name for node in nodes if (name := node.graph.names.get(node) or given.get(node))}
     names: dict[Node, str] = {}
@@ -118,7 +121,7 @@ def display_names(nodes: Sequence[Node], given: Mapping[Node, str]) -> dict[Node
             value = node.value
             name = number_text(value.item()) if value.ndim == 0 else f"const{value.shape}"
         elif node.op is Op.DIM:
-            name = dim_text(node.attr("dim"))
+            name = dim_text(node.graph.resolve(node.attr("dim")), dict(sizes or {}))
         while not name:
             count += 1
             name = f"t{count}" if f"t{count}" not in taken else None
@@ -139,8 +142,17 @@ def scene(program: Program, wrt: Sequence[Node] = ()) -> Scene:
     """What to draw for ``program``'s first output; an unnamed output takes the function's output name."""
     nodes = program.nodes()
     out = program.outputs[0]
-    names = display_names(nodes, {out: program.output_names[0]} if out.op is not Op.INPUT else {})
-    return Scene(program, [n for n in nodes if not inlined(n)], names, active_nodes(nodes, wrt))
+    sizes = size_labels(program.graph)
+    names = display_names(nodes, {out: program.output_names[0]} if out.op is not Op.INPUT else {}, sizes)
+    return Scene(program, [n for n in nodes if not inlined(n)], names, active_nodes(nodes, wrt), sizes)
+
+
+def type_label(node: Node, sizes: Mapping[str, str]) -> str:
+    """``f64[m,n]``, the sizes under the names the generated code binds them to; a scalar is ``f64``."""
+    if not node.shape:
+        return node.dtype.value
+    dims = (dim_text(node.graph.resolve(d), dict(sizes)) for d in node.shape)
+    return f"{node.dtype.value}[{','.join(dims)}]"
 
 
 def named_groups(nodes: Sequence[Node]) -> dict[Node, Node]:
@@ -209,7 +221,7 @@ def node_label(node: Node, sc: Scene, values: Mapping[Node, Any] | None) -> str:
     leaf = node.op in (Op.INPUT, Op.CONST)
     lines = [name if leaf else f"{name} = {formula(node, [sc.names[x] for x in node.inputs])}"]
     if node.shape or not node.dtype.is_float:
-        lines.append(type_text(node.dtype, node.shape))
+        lines.append(type_label(node, sc.sizes))
     if values is not None and node in values:
         shown = f"{name} = {value_text(values[node])}"
         lines = [shown, *lines[1:]] if leaf else [*lines, shown]

@@ -387,3 +387,41 @@ def test_lambdas_and_called_helpers_keep_op_names() -> None:
         assert re.search(r"^\s*h = ", g.grad_source, re.M)
         for compiled in (f, g):
             np.testing.assert_allclose(grad_of(compiled, backend, x), 2 * (1 - np.tanh(x) ** 2), rtol=1e-12)
+
+
+def two_layers(params, X, Y):  # noqa: N803 - X, Y: data matrices, as the notes write them
+    (W1, b1), (W2, b2) = params  # noqa: N806
+    h = np.maximum(X @ W1 + b1, 0.0)
+    scores = h @ W2 + b2
+    return 0.5 * np.sum((scores - Y) ** 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tree_leaves_take_the_names_the_function_unpacks_them_to(backend: str) -> None:
+    """``(W1, b1), (W2, b2) = params`` names the leaves: parameters W1, ..., adjoints W1_bar, sums X_W1_plus_b1."""
+    rng = np.random.default_rng(4)
+    params = [(rng.normal(size=(3, 5)), rng.normal(size=5)), (rng.normal(size=(5, 2)), rng.normal(size=2))]
+    X, Y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))  # noqa: N806
+    f = diffc.compile(two_layers, wrt="params", backend=backend)
+    f._last = f._prepare([params, X, Y])[0]  # the types of a first call, without running it (Numba would compile)
+    text = f.grad_source
+    assert "def value_and_grad(W1, b1, W2, b2, X, Y):" in text and "with respect to W1, b1, W2, b2." in text
+    assert "params_0_0" not in text and all(f"{n}_bar" in text for n in ("W1", "b1", "W2", "b2", "h"))
+    (W1, b1), (W2, b2) = params  # noqa: N806 - by hand, backwards through the two layers
+    z = X @ W1 + b1
+    d_scores = np.maximum(z, 0.0) @ W2 + b2 - Y
+    dz = (d_scores @ W2.T) * (z > 0)
+    want = [X.T @ dz, dz.sum(0), np.maximum(z, 0.0).T @ d_scores, d_scores.sum(0)]
+    got = f.grad(params, X, Y) if backend == "numpy" else call_plain(load_compiled(f)["grad"], W1, b1, W2, b2, X, Y)
+    for mine, theirs in zip([g for pair in got for g in pair] if backend == "numpy" else got, want, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_a_parameter_keeps_its_name_when_the_function_rebinds_it() -> None:
+    """``z = x`` in the function does not rename the parameter x: only a tree's leaves take unpacked names."""
+    def f(x, y):
+        z = x
+        return np.sum(z * y)
+
+    text = diffc.compile(f, args={"x": "f64[n]", "y": "f64[n]"}, backend="numpy").grad_source
+    assert "def value_and_grad(x, y):" in text and "x_bar = y" in text and "z_bar" not in text

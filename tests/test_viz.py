@@ -410,3 +410,28 @@ def test_notebook_leaves_huge_graphs_undrawn(monkeypatch: pytest.MonkeyPatch) ->
     assert f._repr_svg_() is not None
     monkeypatch.setattr(viz, "NOTEBOOK_MAX_LINES", f.to_dot(grad=True).count("\n") - 1)
     assert f._repr_svg_() is None
+
+
+def test_sizes_are_drawn_under_the_names_the_code_gives_them() -> None:
+    """Sizes read from a first call are m, n in the picture as in the code (never X_0, w_n); a mean's 1/m too;
+    a tree's leaves under the names the function unpacks them to."""
+    def loss(w, b, X, y):  # noqa: N803
+        z = X @ w + b
+        return np.mean((z - y) ** 2)
+
+    w, X, y = np.zeros(3), np.ones((5, 3)), np.ones(5)  # noqa: N806
+    f = diffc.compile(loss, wrt="w", backend="numpy")
+    f.grad(w, 0.0, X, y)
+    text = unescape(f.to_dot(grad=True))
+    assert "f64[m,n]" in text and "f64[m]" in text and "= 1/m" in text
+    assert not re.search(r"\b(X_0|X_1|w_n|y_n)\b", text)
+    assert re.search(r"n, = w\.shape", f.grad_source) and "m = X.shape[0]" in f.grad_source  # the same names
+
+    def layer(params, x):
+        W, c = params  # noqa: N806
+        return np.sum(np.tanh(W @ x + c))
+
+    g = diffc.compile(layer, wrt="params", backend="numpy")
+    g.grad((np.ones((2, 3)), np.zeros(2)), np.ones(3))
+    drawn = unescape(g.to_dot(grad=True))
+    assert "W @ x" in drawn and "params_0" not in drawn

@@ -40,6 +40,7 @@ from diffc.ir import (
     dim_text,
     float_text,
     reachable,
+    size_labels,
     users,
 )
 
@@ -723,17 +724,6 @@ def merge_notes(notes: Sequence[str]) -> tuple[str, list[str]]:
 
 CHAIN_RULE = "chain rule through "
 RULE_ORDER = ("add distributes", "mul switches", "max routes", "min routes", "where routes")
-
-
-def size_labels(graph: Graph) -> dict[str, str]:
-    """Size name -> the name a person gives it (``m, n = X.shape`` in the function, ``m``/``n`` for sizes
-    read from a first call): the generated code binds the size under that name."""
-    labels: dict[str, str] = {}
-    for raw, label in graph.size_labels.items():
-        d = graph.resolve(Sym.named(raw))
-        if isinstance(d, Sym) and d.name is not None:
-            labels.setdefault(d.name, label)
-    return labels
 
 
 def hidden_constants(programs: Sequence[Program]) -> tuple[Any, ...]:
