@@ -351,12 +351,26 @@ def test_cli_dot_at_and_a_bad_point(capsys: pytest.CaptureFixture[str]) -> None:
     assert "NAME=NUMBER" in capsys.readouterr().err
 
 
-def test_checked_in_picture_is_current() -> None:
-    """docs/img/notes_graph.svg shows what the code draws now: every text of the picture at a = 2, b = 1
-    (regenerate it with the render line of docs/pictures.md)."""
-    svg = (Path(__file__).parent.parent / "docs" / "img" / "notes_graph.svg").read_text()
+def relu_layer(W, x):  # noqa: N803 - docs/tutorial.md's layer, as it draws it
+    z = W @ x
+    h = np.maximum(z, 0.0)
+    return h
+
+
+PICTURES = {  # docs/img/<file>: what draws it (the render lines of docs/pictures.md and docs/tutorial.md)
+    "notes_graph.svg": (NOTES, (2.0, 1.0)),
+    "relu_layer.svg": (relu_layer, (np.array([[1.0, 1.0], [-2.0, 0.5]]), np.array([1.0, 2.0]))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PICTURES))
+def test_checked_in_picture_is_current(name: str) -> None:
+    """docs/img's pictures show what the code draws now: every text of the picture at its point
+    (regenerate one with ``diffc.compile(source).render("docs/img/<name>", at=point)``)."""
+    source, point = PICTURES[name]
+    svg = (Path(__file__).parent.parent / "docs" / "img" / name).read_text()
     drawn = sorted(html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg))
-    nodes, edges = parse_dot(diffc.compile(NOTES).to_dot(at=(2.0, 1.0)))
+    nodes, edges = parse_dot(diffc.compile(source).to_dot(at=point))
     wanted = [line for label, _ in nodes.values() for line in label.split("\n")] + [e[2] for e in edges if e[2]]
     assert drawn == sorted(wanted)
 
