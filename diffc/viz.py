@@ -38,6 +38,7 @@ ADJOINT_EDGE = "firebrick"
 COLLAPSE_THRESHOLD = 60  # drawn nodes: above it, each named sub-expression becomes a cluster
 NOTEBOOK_MAX_LINES = 3000  # DOT lines: larger pictures are not drawn in a notebook's repr
 SHOWN_ENTRIES = 4  # entries of an array written in its node
+PICTURE_NAME = 12  # the longest name a picture derives for a temporary (longer: t1, t2, ...)
 INSTALL_HINT = ("Graphviz's `dot` program is not installed (or not on PATH): install it with "
                 "`apt install graphviz` (Debian, Ubuntu), `conda install graphviz`, or `brew install graphviz`; "
                 "f.to_dot() gives the DOT text without it")
@@ -107,14 +108,26 @@ def inlined(node: Node) -> bool:
 
 def display_names(nodes: Sequence[Node], given: Mapping[Node, str],
                   sizes: Mapping[str, str] | None = None) -> dict[Node, str]:
-    """The user's name where there is one, a number for a constant, else t1, t2, ... (never a user's name).
+    """The user's name where there is one, a number for a constant, else a name saying what the value computes
+    (``neg_z``, as the generated code names it), else t1, t2, ... (never a user's name).
 
     ``given`` names nodes the graph leaves unnamed (the output, by the function's output name);
     ``sizes`` renames sizes as the generated code does (``m`` for ``X_0``).
     """
+    from diffc.codegen.naming import describe, number_word
+
     taken = {name for node in nodes if (name := node.graph.names.get(node) or given.get(node))}
     names: dict[Node, str] = {}
     count = 0
+
+    users_names: set[Node] = set()  # the nodes named by the user: derived names are made of these only
+
+    def label(x: Node) -> str | None:  # as the generated code's derived names read their operands
+        if x.op is Op.CONST:
+            return number_word(x)
+        found = names.get(x) if x in users_names else None
+        return found if found is not None and found.isidentifier() else None
+
     for node in nodes:
         name = node.graph.names.get(node) or given.get(node) or (node.attr("name") if node.op is Op.INPUT else None)
         if node.op is Op.CONST:
@@ -122,9 +135,15 @@ def display_names(nodes: Sequence[Node], given: Mapping[Node, str],
             name = number_text(value.item()) if value.ndim == 0 else f"const{value.shape}"
         elif node.op is Op.DIM:
             name = dim_text(node.graph.resolve(node.attr("dim")), dict(sizes or {}))
+        elif name:
+            users_names.add(node)
+        else:  # named after what it computes, as in the generated code (neg_z, one_minus_y, X_w), if short
+            name = describe(node, label)
+            name = name if name is not None and len(name) <= PICTURE_NAME and name not in taken else None
         while not name:
             count += 1
             name = f"t{count}" if f"t{count}" not in taken else None
+        taken.add(name)
         names[node] = name
     return names
 
