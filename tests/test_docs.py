@@ -92,6 +92,17 @@ def test_api_reference_names_every_public_name() -> None:
     assert not missing, f"docs/api.md does not describe {missing}"
 
 
+@pytest.mark.parametrize("name", ["compile", "emit"])
+def test_api_reference_headings_give_every_parameter(name: str) -> None:
+    """The heading of ``diffc.compile`` (and ``emit``) in docs/api.md lists each parameter the function takes."""
+    import inspect
+
+    heading = next(line for line in (ROOT / "docs" / "api.md").read_text().splitlines()
+                   if line.startswith(f"### `diffc.{name}("))
+    missing = [p for p in inspect.signature(getattr(diffc, name)).parameters if not re.search(rf"\b{p}\b", heading)]
+    assert not missing, f"docs/api.md's diffc.{name} heading lacks {missing}"
+
+
 def test_cli_reference_names_every_option() -> None:
     """docs/cli.md describes every subcommand, option and --what choice the parser accepts."""
     import argparse
