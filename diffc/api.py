@@ -180,17 +180,24 @@ class Specialization:
         grads = tuple(range(1, 1 + len(self.wrt)))
         return grads[0] if self.module_bare else grads
 
+    def wrt_text(self) -> str:
+        """``w, b``: the differentiated inputs under the names the generated code gives them (a tree's leaf
+        under the name the function unpacks it to, ``W1``)."""
+        params = [p[0] for p in self.params]
+        return ", ".join(self.forward.inputs[params.index(w)].name or w for w in self.wrt)
+
     def specs(self, annotate: bool | None = None) -> list[FunctionSpec]:
         name = self.forward.name
         specs = [FunctionSpec("forward", self.forward, 0, f"Value of {name}.")]
-        grad_doc = f"Value of {name} and its gradient with respect to {', '.join(self.wrt)}."
+        wrt = self.wrt_text()
+        grad_doc = f"Value of {name} and its gradient with respect to {wrt}."
         if self.scalar_output and self.wrt:
             program = self.grad_program()
             specs.append(FunctionSpec("value_and_grad", program, self.layout(True), grad_doc))
-            specs.append(FunctionSpec("grad", program, None, f"Gradient of {name} with respect to "
-                                      f"{', '.join(self.wrt)}.", delegate=("value_and_grad", 1)))
+            specs.append(FunctionSpec("grad", program, None, f"Gradient of {name} with respect to {wrt}.",
+                                      delegate=("value_and_grad", 1)))
         if self.wrt:
-            vjp_doc = f"Gradients of {name} with respect to {', '.join(self.wrt)}, pulled back from its cotangent."
+            vjp_doc = f"Gradients of {name} with respect to {wrt}, pulled back from its cotangent."
             vjp = self.vjp_program()
             vjp_only = Program(vjp.graph, vjp.inputs, vjp.outputs, vjp.output_names, vjp.name)
             specs.append(FunctionSpec("vjp", vjp_only, (0, self.vjp_layout()), vjp_doc))

@@ -420,6 +420,17 @@ def shape_text(shape: Shape) -> str:
     return "[" + ",".join(dim_text(d) for d in shape) + "]"
 
 
+def size_labels(graph: Graph) -> dict[str, str]:
+    """Size name -> the name a person gives it (``m, n = X.shape`` in the function, ``m``/``n`` for sizes
+    read from a first call): the generated code binds the size under that name, and pictures write it."""
+    labels: dict[str, str] = {}
+    for raw, label in graph.size_labels.items():
+        d = graph.resolve(Sym.named(raw))
+        if isinstance(d, Sym) and d.name is not None:
+            labels.setdefault(d.name, label)
+    return labels
+
+
 def type_text(dtype: DType, shape: Shape) -> str:
     """``f64[m,n]``; a scalar is just ``f64``."""
     return dtype.value + (shape_text(shape) if shape else "")

@@ -29,7 +29,7 @@ import numpy as np
 
 from diffc.adjoint.rules import NON_DIFFERENTIABLE
 from diffc.errors import DiffcError, GraphvizError
-from diffc.ir import Graph, Node, Op, Program, dim_text, type_text
+from diffc.ir import Graph, Node, Op, Program, dim_text, size_labels
 from diffc.viz_rules import formula, partials
 
 FORWARD_COLOUR = "lightblue"
@@ -38,6 +38,7 @@ ADJOINT_EDGE = "firebrick"
 COLLAPSE_THRESHOLD = 60  # drawn nodes: above it, each named sub-expression becomes a cluster
 NOTEBOOK_MAX_LINES = 3000  # DOT lines: larger pictures are not drawn in a notebook's repr
 SHOWN_ENTRIES = 4  # entries of an array written in its node
+PICTURE_NAME = 12  # the longest name a picture derives for a temporary (longer: t1, t2, ...)
 INSTALL_HINT = ("Graphviz's `dot` program is not installed (or not on PATH): install it with "
                 "`apt install graphviz` (Debian, Ubuntu), `conda install graphviz`, or `brew install graphviz`; "
                 "f.to_dot() gives the DOT text without it")
@@ -97,6 +98,7 @@ class Scene:
     drawn: list[Node]
     names: dict[Node, str]
     active: set[Node] = field(default_factory=set)  # nodes with an adjoint: they depend on a wrt input
+    sizes: dict[str, str] = field(default_factory=dict)  # size name -> the name the code gives it (m, n)
 
 
 def inlined(node: Node) -> bool:
@@ -104,24 +106,44 @@ def inlined(node: Node) -> bool:
     return node.op is Op.DIM or (node.op is Op.CONST and node.value.ndim == 0)
 
 
-def display_names(nodes: Sequence[Node], given: Mapping[Node, str]) -> dict[Node, str]:
-    """The user's name where there is one, a number for a constant, else t1, t2, ... (never a user's name).
+def display_names(nodes: Sequence[Node], given: Mapping[Node, str],
+                  sizes: Mapping[str, str] | None = None) -> dict[Node, str]:
+    """The user's name where there is one, a number for a constant, else a name saying what the value computes
+    (``neg_z``, as the generated code names it), else t1, t2, ... (never a user's name).
 
-    ``given`` names nodes the graph leaves unnamed (the output, by the function's output name).
+    ``given`` names nodes the graph leaves unnamed (the output, by the function's output name);
+    ``sizes`` renames sizes as the generated code does (``m`` for ``X_0``).
     """
+    from diffc.codegen.naming import describe, number_word
+
     taken = {name for node in nodes if (name := node.graph.names.get(node) or given.get(node))}
     names: dict[Node, str] = {}
     count = 0
+
+    users_names: set[Node] = set()  # the nodes named by the user: derived names are made of these only
+
+    def label(x: Node) -> str | None:  # as the generated code's derived names read their operands
+        if x.op is Op.CONST:
+            return number_word(x)
+        found = names.get(x) if x in users_names else None
+        return found if found is not None and found.isidentifier() else None
+
     for node in nodes:
         name = node.graph.names.get(node) or given.get(node) or (node.attr("name") if node.op is Op.INPUT else None)
         if node.op is Op.CONST:
             value = node.value
             name = number_text(value.item()) if value.ndim == 0 else f"const{value.shape}"
         elif node.op is Op.DIM:
-            name = dim_text(node.attr("dim"))
+            name = dim_text(node.graph.resolve(node.attr("dim")), dict(sizes or {}))
+        elif name:
+            users_names.add(node)
+        else:  # named after what it computes, as in the generated code (neg_z, one_minus_y, X_w), if short
+            name = describe(node, label)
+            name = name if name is not None and len(name) <= PICTURE_NAME and name not in taken else None
         while not name:
             count += 1
             name = f"t{count}" if f"t{count}" not in taken else None
+        taken.add(name)
         names[node] = name
     return names
 
@@ -139,8 +161,17 @@ def scene(program: Program, wrt: Sequence[Node] = ()) -> Scene:
     """What to draw for ``program``'s first output; an unnamed output takes the function's output name."""
     nodes = program.nodes()
     out = program.outputs[0]
-    names = display_names(nodes, {out: program.output_names[0]} if out.op is not Op.INPUT else {})
-    return Scene(program, [n for n in nodes if not inlined(n)], names, active_nodes(nodes, wrt))
+    sizes = size_labels(program.graph)
+    names = display_names(nodes, {out: program.output_names[0]} if out.op is not Op.INPUT else {}, sizes)
+    return Scene(program, [n for n in nodes if not inlined(n)], names, active_nodes(nodes, wrt), sizes)
+
+
+def type_label(node: Node, sizes: Mapping[str, str]) -> str:
+    """``f64[m,n]``, the sizes under the names the generated code binds them to; a scalar is ``f64``."""
+    if not node.shape:
+        return node.dtype.value
+    dims = (dim_text(node.graph.resolve(d), dict(sizes)) for d in node.shape)
+    return f"{node.dtype.value}[{','.join(dims)}]"
 
 
 def named_groups(nodes: Sequence[Node]) -> dict[Node, Node]:
@@ -209,7 +240,7 @@ def node_label(node: Node, sc: Scene, values: Mapping[Node, Any] | None) -> str:
     leaf = node.op in (Op.INPUT, Op.CONST)
     lines = [name if leaf else f"{name} = {formula(node, [sc.names[x] for x in node.inputs])}"]
     if node.shape or not node.dtype.is_float:
-        lines.append(type_text(node.dtype, node.shape))
+        lines.append(type_label(node, sc.sizes))
     if values is not None and node in values:
         shown = f"{name} = {value_text(values[node])}"
         lines = [shown, *lines[1:]] if leaf else [*lines, shown]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from diffc.adjoint.rules import is_constant
-from diffc.ir import REDUCTIONS, Node, Op, dim_product, dim_text
+from diffc.ir import REDUCTIONS, Node, Op, dim_product, dim_text, size_labels
 
 Partials = tuple["str | None", ...]
 EdgeRule = Callable[[str, list[str], Node], Partials]
@@ -29,7 +29,7 @@ def _reduced_count(node: Node) -> str:
     """How many elements a mean averages: ``n``, ``m*n`` or a number."""
     x = node.inputs[0]
     axes = node.attr("axis") or tuple(range(x.ndim))
-    return dim_text(dim_product(x.shape[a] for a in axes))
+    return dim_text(node.graph.resolve(dim_product(x.shape[a] for a in axes)), size_labels(node.graph))
 
 
 def _routes(strict: str, first: str, second: str) -> EdgeRule:

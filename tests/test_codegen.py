@@ -233,7 +233,8 @@ def test_strange_names_in_a_hand_built_program_are_sanitised() -> None:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and "import os" in node.value:
             continue
         assert not (isinstance(node, ast.Name) and node.id in ("os", "__import__", "eval", "exec"))
-    params = [a.arg for a in next(n for n in tree.body if isinstance(n, ast.FunctionDef)).args.args]
+    params = [a.arg for a in next(n for n in tree.body if isinstance(n, ast.FunctionDef)
+                                  and n.name == "forward").args.args]
     assert all(p.isidentifier() and p not in RESERVED for p in params)
     assert len(set(params)) == len(STRANGE)
     x = [np.full(3, float(k + 1)) for k in range(len(STRANGE))]

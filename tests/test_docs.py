@@ -8,7 +8,7 @@ illustration (generated loops, a sketch) and is skipped on purpose; the test
 keeps count so that such exceptions stay few. The default run compiles with
 the NumPy back end (the documented numbers do not depend on it); the slow run
 repeats every file with Numba, and README.md runs on Numba in both.
-docs/api.md must name every entry of ``diffc.__all__``.
+docs/api.md must name every entry of ``diffc.__all__``, and docs/cli.md every option of the command line.
 """
 
 from __future__ import annotations
@@ -90,6 +90,36 @@ def test_api_reference_names_every_public_name() -> None:
     text = (ROOT / "docs" / "api.md").read_text()
     missing = [name for name in diffc.__all__ if f"`{name}" not in text and f"diffc.{name}" not in text]
     assert not missing, f"docs/api.md does not describe {missing}"
+
+
+@pytest.mark.parametrize("name", ["compile", "emit"])
+def test_api_reference_headings_give_every_parameter(name: str) -> None:
+    """The heading of ``diffc.compile`` (and ``emit``) in docs/api.md lists each parameter the function takes."""
+    import inspect
+
+    heading = next(line for line in (ROOT / "docs" / "api.md").read_text().splitlines()
+                   if line.startswith(f"### `diffc.{name}("))
+    missing = [p for p in inspect.signature(getattr(diffc, name)).parameters if not re.search(rf"\b{p}\b", heading)]
+    assert not missing, f"docs/api.md's diffc.{name} heading lacks {missing}"
+
+
+def test_cli_reference_names_every_option() -> None:
+    """docs/cli.md describes every subcommand, option and --what choice the parser accepts."""
+    import argparse
+
+    from diffc.cli import build_parser
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, sub in commands.choices.items():
+        missing += [] if f"diffc {name}" in text else [f"diffc {name}"]
+        for action in sub._actions:
+            options = [o for o in action.option_strings if o not in ("-h", "--help")]
+            if options and not any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", text) for o in options):
+                missing.append(f"{name} {options[-1]}")
+            missing += [f"{name} {o}={c}" for o in options[-1:] for c in action.choices or () if c not in text]
+    assert not missing, f"docs/cli.md does not describe {missing}"
 
 
 def test_runner_catches_a_wrong_output(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ Timing belongs to ``benchmarks/compile_scaling.py``, not here.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,32 @@ def test_split_tells_constants_apart_that_compare_equal() -> None:
     assert split is not None
     bodies = [source.split("\n", 1)[1] for _, source in split.helpers]
     assert any("True" in b for b in bodies) and any("+ 1" in b for b in bodies)
+
+
+def test_split_moves_each_comment_with_its_statement() -> None:
+    """Comments above a statement (rule comments) go where it goes: into a helper, above a loop, after a float
+    that became a parameter; none is lost or doubled."""
+    lines = ["def f(x):", '    """Doc."""', "    # the first statement's own note", "    a0 = x * 1.5"]
+    for k in range(1, 301):  # the floats differ from part to part: the helpers take them as parameters
+        lines += [f"    # step {k}:", f"    #   a{k} = sin(a{k - 1}) * {1.0 + k / 1000!r}",
+                  f"    a{k} = np.sin(a{k - 1}) * {1.0 + k / 1000!r}"]
+    lines += ["    total = 0.0", "    # the loop's note", "    for i in range(3):",
+              *[f"        # inner {k}\n        total += a300 * {k}.0" for k in range(200)], "    return total"]
+    text = "\n".join(lines) + "\n"
+    split = split_function(text, limit=50)
+    assert split is not None and any("c0" in source for _, source in split.helpers)
+    whole = split.function + "".join(source for _, source in split.helpers)
+    assert whole.count("# the first statement's own note") == 1 and whole.count("# the loop's note") == 1
+    assert "    # the loop's note\n    for i in range(3):" in split.function
+    for name, source in split.helpers:  # each helper is one occurrence's text: its comments precede its lines
+        body = source.splitlines()[1:]
+        for k, line in enumerate(body):
+            if line.strip().startswith("# step"):
+                assert body[k + 1].strip().startswith("#   a") and re.match(r"\s+a\d+ = np\.sin", body[k + 2]), name
+    namespace: dict[str, Any] = {"np": np}
+    for _, source in split.helpers:
+        exec(source, namespace)  # noqa: S102 - our own generated text
+    exec(split.function, namespace)  # noqa: S102
+    plain: dict[str, Any] = {"np": np}
+    exec(text, plain)  # noqa: S102
+    assert namespace["f"](0.3) == plain["f"](0.3)

@@ -16,7 +16,9 @@ goes through real Numba.
 from __future__ import annotations
 
 import builtins
+import inspect
 import keyword
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -219,3 +221,207 @@ def test_hostile_names_in_expression_text(group: tuple[str, ...]) -> None:
     compare(diffc.compile(source, args=hostile_types, backend="numpy").value_and_grad(*args), want, f"numpy {group}")
     namespace = load_compiled(diffc.compile(source, args=hostile_types), parallel_threshold=0)
     compare(call_plain(namespace["value_and_grad"], *args), want, f"plain numba {group}")
+
+
+# -- the user's own names in traced code (frames): the notes' logistic regression, rewrites, collisions --
+
+BACKENDS = ("numpy", "numba")
+LOGISTIC_TYPES = {"w": "f64[n]", "b": "f64", "X": "f64[m,n]", "y": "f64[m]"}
+OP_NAMES = re.compile(r"^\s*(add|sub|mul|div|neg|exp|log|matmul|sum|mean)(_\d+)? = ", re.M)  # names of ops alone
+
+
+def notes_logistic(w, b, X, y):  # noqa: N803 - X: the notes' name for the data matrix
+    m, n = X.shape
+    z = X @ w + b
+    a = 1 / (1 + np.exp(-z))
+    return -np.mean(y * np.log(a) + (1 - y) * np.log(1 - a))
+
+
+def notes_logistic_p(w, b, X, y):  # noqa: N803 - the same with the sigmoid named p: the name is the user's
+    z = X @ w + b
+    p = 1 / (1 + np.exp(-z))
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def logistic_data() -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(11, 3))  # noqa: N806
+    return rng.normal(size=3), -0.2, X, (rng.random(11) > 0.5).astype(float)
+
+
+def grad_of(compiled: Any, backend: str, *args: Any) -> Any:
+    """The gradient by the NumPy back end, or by the Numba module's own text run as plain Python."""
+    return compiled.grad(*args) if backend == "numpy" else call_plain(load_compiled(compiled)["grad"], *args)
+
+
+def rule_comment_above(lines: list[str], k: int) -> str:
+    """The rule comment above line ``k`` (its first line, when it lists merged statements one a line), or above
+    the loop that line is the body of (``w_bar += X[i, j] * ...`` in a loop over j)."""
+    head = k - 1
+    while head > 0 and re.match(r"\s*for \w+ in range\(\w+\):$", lines[head]):
+        head -= 1
+    while head > 0 and lines[head].strip().startswith("#   "):
+        head -= 1
+    return lines[head].strip()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_notes_logistic_regression_gradient_names(backend: str) -> None:
+    """z, a, z_bar, m and n as the notes write them; no op-named temporaries; a rule above every adjoint line."""
+    f = diffc.compile(notes_logistic, args=LOGISTIC_TYPES, wrt=("w", "b"), backend=backend)
+    text = f.grad_source
+    lines = text.splitlines()
+    assert re.search(r"^\s*z = ", text, re.M) and re.search(r"^\s*a = ", text, re.M)
+    assert re.search(r"^\s*z_bar = ", text, re.M) and "w_bar" in text and "b_bar" in text
+    assert re.search(r"^\s*n, = w\.shape$", text, re.M) and re.search(r"^\s*m = X\.shape\[0\]$", text, re.M)
+    assert not re.search(r"\b(X_0|X_1|w_n|y_n)\b", text) and not OP_NAMES.search(text)
+    # the gradient's steps, not the loops' machinery (an accumulator set to zero, the chunks' partials combined)
+    adjoints = [k for k, line in enumerate(lines)
+                if (re.match(r"^\s*(z|w|b)_bar(_chunk)? \+?= ", line) or re.match(r"^\s*w_bar_parts\[.*\+= ", line))
+                and not re.search(r"= (0\.0|np\.zeros\(\w+\))$|= \w+_parts\[", line)]
+    assert len(adjoints) >= 3
+    for k in adjoints:
+        assert re.match(r"# (add distributes|mul switches|chain rule through \w+)", rule_comment_above(lines, k)), \
+            f"no rule comment above {lines[k]!r}"
+    w, b, X, y = logistic_data()  # noqa: N806
+    a = 1 / (1 + np.exp(-(X @ w + b)))
+    gw, gb = grad_of(f, backend, w, b, X, y)
+    np.testing.assert_allclose(gw, X.T @ (a - y) / len(y), rtol=1e-10)  # the notes' dw = X^T (a - y) / m
+    np.testing.assert_allclose(gb, np.mean(a - y), rtol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_stable_sigmoid_keeps_the_users_name(backend: str) -> None:
+    """1 / (1 + exp(-z)) is rewritten to a stable sigmoid, and log(a) to a softplus: the value keeps the name the
+    user gave it (a, or p), and the gradient reads it under that name."""
+    sigmoid = r"(scipy\.special\.expit|sigmoid_f64)\(z\)"
+    for fn, name in ((notes_logistic, "a"), (notes_logistic_p, "p")):
+        f = diffc.compile(fn, args=LOGISTIC_TYPES, wrt=("w", "b"), backend=backend)
+        text = f.grad_source
+        assert re.search(rf"^\s*{name} = {sigmoid}$", text, re.M), text
+        assert re.search(rf"^\s*z_bar = .*\b{name}\b", text, re.M)  # the adjoint reuses the stable value
+        code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
+        assert "exp(-" not in code and "np.log(" not in code and "math.log(" not in code  # the stable forms only
+        w, b, X, y = logistic_data()  # noqa: N806
+        a = 1 / (1 + np.exp(-(X @ w + b)))
+        np.testing.assert_allclose(grad_of(f, backend, w, b, X, y)[1], np.mean(a - y), rtol=1e-10)
+
+
+numpy_module = np  # the function below names a local np, so it reaches NumPy under another name
+
+
+def collides(x):
+    np = x * 2.0
+    range = numpy_module.exp(np)
+    x_bar = range + 1.0
+    check_shape = x_bar * x
+    sigmoid_f64 = numpy_module.sin(check_shape)
+    i = sigmoid_f64 * 0.5
+    out = i + x
+    value_and_grad = numpy_module.sum(out * x)
+    return value_and_grad
+
+
+def collides_grad(x: np.ndarray) -> np.ndarray:
+    """d/dx sum(out * x), out = sin((e^{2x} + 1) x) / 2 + x, by hand."""
+    t = (np.exp(2 * x) + 1) * x
+    dt = 2 * x * np.exp(2 * x) + np.exp(2 * x) + 1
+    out = np.sin(t) / 2 + x
+    return out + x * (np.cos(t) / 2 * dt + 1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_user_names_that_collide_are_renamed_safely(backend: str) -> None:
+    """Locals named like NumPy's alias, builtins, our helpers, a loop index, an adjoint and a generated function
+    become ``name_`` (or keep their name where nothing else uses it); the code still means the same."""
+    f = diffc.compile(collides, args={"x": "f64[n]"}, backend=backend)
+    text = f.grad_source
+    compile(text, "<grad>", "exec")
+    for reserved in ("np", "range", "check_shape", "sigmoid_f64", "value_and_grad"):
+        assert not re.search(rf"^\s*{reserved} = ", text, re.M), reserved
+        assert re.search(rf"^\s*{reserved}_ = ", text, re.M), reserved
+    assert re.search(r"^\s*x_bar = range_ \+ 1\.0$", text, re.M)  # the user's x_bar keeps its name ...
+    returned = re.search(r"return \w+, (\w+)$", text, re.M)
+    assert returned and returned.group(1).startswith("x_bar_")  # ... and the gradient of x gets the number
+    x = np.linspace(-0.8, 0.6, 7)
+    np.testing.assert_allclose(grad_of(f, backend, x), collides_grad(x), rtol=1e-10)
+
+
+def test_functions_without_source_and_closures_get_names_from_their_frames() -> None:
+    """Names come from the frame, not the source: a function built by exec (no source) and a closure are named."""
+    namespace: dict[str, Any] = {"np": np}
+    exec("def no_source(x):\n    t = np.exp(x)\n    u = t * t\n    return np.sum(u)\n", namespace)  # noqa: S102
+    with pytest.raises(OSError):
+        inspect.getsource(namespace["no_source"])
+    scale = 3.0
+
+    def closure(x):
+        t = np.exp(x * 0.5)
+        u = t * scale
+        return np.sum(u)
+
+    x = np.array([0.1, -0.4, 0.9])
+    for fn, want in ((namespace["no_source"], 2 * np.exp(2 * x)), (closure, 1.5 * np.exp(0.5 * x))):
+        for backend in BACKENDS:
+            f = diffc.compile(fn, args={"x": "f64[n]"}, backend=backend)
+            assert re.search(r"^\s*t = ", f.grad_source, re.M), f.grad_source
+            np.testing.assert_allclose(grad_of(f, backend, x), want, rtol=1e-12)
+
+
+def test_lambdas_and_called_helpers_keep_op_names() -> None:
+    """A lambda has no frame of its own to read names from, and only the traced function's own frame is read:
+    its helpers' locals stay unnamed, so their values are named after what they compute."""
+    def helper(v):
+        hidden = np.tanh(v)
+        return hidden * 2.0
+
+    def outer(x):
+        h = helper(x)
+        return np.sum(h)
+
+    x = np.array([0.3, -1.2])
+    for backend in BACKENDS:
+        f = diffc.compile(lambda x: np.sum(np.tanh(x) * 2.0), args={"x": "f64[n]"}, backend=backend)
+        g = diffc.compile(outer, args={"x": "f64[n]"}, backend=backend)
+        assert "tanh_x" in f.grad_source and "hidden" not in g.grad_source and "tanh_x" in g.grad_source
+        assert re.search(r"^\s*h = ", g.grad_source, re.M)
+        for compiled in (f, g):
+            np.testing.assert_allclose(grad_of(compiled, backend, x), 2 * (1 - np.tanh(x) ** 2), rtol=1e-12)
+
+
+def two_layers(params, X, Y):  # noqa: N803 - X, Y: data matrices, as the notes write them
+    (W1, b1), (W2, b2) = params  # noqa: N806
+    h = np.maximum(X @ W1 + b1, 0.0)
+    scores = h @ W2 + b2
+    return 0.5 * np.sum((scores - Y) ** 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tree_leaves_take_the_names_the_function_unpacks_them_to(backend: str) -> None:
+    """``(W1, b1), (W2, b2) = params`` names the leaves: parameters W1, ..., adjoints W1_bar, sums X_W1_plus_b1."""
+    rng = np.random.default_rng(4)
+    params = [(rng.normal(size=(3, 5)), rng.normal(size=5)), (rng.normal(size=(5, 2)), rng.normal(size=2))]
+    X, Y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))  # noqa: N806
+    f = diffc.compile(two_layers, wrt="params", backend=backend)
+    f._last = f._prepare([params, X, Y])[0]  # the types of a first call, without running it (Numba would compile)
+    text = f.grad_source
+    assert "def value_and_grad(W1, b1, W2, b2, X, Y):" in text and "with respect to W1, b1, W2, b2." in text
+    assert "params_0_0" not in text and all(f"{n}_bar" in text for n in ("W1", "b1", "W2", "b2", "h"))
+    (W1, b1), (W2, b2) = params  # noqa: N806 - by hand, backwards through the two layers
+    z = X @ W1 + b1
+    d_scores = np.maximum(z, 0.0) @ W2 + b2 - Y
+    dz = (d_scores @ W2.T) * (z > 0)
+    want = [X.T @ dz, dz.sum(0), np.maximum(z, 0.0).T @ d_scores, d_scores.sum(0)]
+    got = f.grad(params, X, Y) if backend == "numpy" else call_plain(load_compiled(f)["grad"], W1, b1, W2, b2, X, Y)
+    for mine, theirs in zip([g for pair in got for g in pair] if backend == "numpy" else got, want, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_a_parameter_keeps_its_name_when_the_function_rebinds_it() -> None:
+    """``z = x`` in the function does not rename the parameter x: only a tree's leaves take unpacked names."""
+    def f(x, y):
+        z = x
+        return np.sum(z * y)
+
+    text = diffc.compile(f, args={"x": "f64[n]", "y": "f64[n]"}, backend="numpy").grad_source
+    assert "def value_and_grad(x, y):" in text and "x_bar = y" in text and "z_bar" not in text

@@ -90,9 +90,13 @@ def test_logistic_regression_reads_like_the_notes(backend: str) -> None:
     assert re.search(r"\bz = ", text) and re.search(r"\bz_bar\b", text)
     assert re.search(r"\bm\b", text) and re.search(r"\bn\b", text)
     assert "X_0" not in text and "w_n" not in text
-    # the shape checks: one line of condition, one raise, each
-    checks = [k for k, line in enumerate(text.splitlines()) if line.strip().startswith("raise ShapeError")]
-    assert len(checks) == 2
+    # the shape checks: one line each, a call of the module's check_shape
+    assert "raise ShapeError" not in text and not re.search(r"^\s*if .*shape", text, re.M)
+    checks = [line.strip() for line in text.splitlines() if "check_shape(" in line]
+    assert checks == ['check_shape(X.shape[1] == n, "X.shape[1] must equal w.shape[0] (n): X, w have shapes ", '
+                      '(X.shape, w.shape))',
+                      'check_shape(y.shape[0] == m, "y.shape[0] must equal X.shape[0] (m): y, X have shapes ", '
+                      '(y.shape, X.shape))']
     for before, line in adjoint_lines(text):
         assert before.startswith("# "), f"no rule comment above {line!r}"
         assert re.match(r"# (add distributes|mul switches|max routes|min routes|where routes|chain rule through \w+)",
@@ -151,11 +155,35 @@ def test_sizes_from_a_first_call_are_m_and_n(backend: str) -> None:
         assert_close(values[1][0], reference_grad(w, b, X, y)[0])
 
 
-def test_shape_error_names_both_shapes() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shape_error_names_both_shapes(backend: str) -> None:
     w, b, X, y = data()
-    f = diffc.compile(loss, args=TYPES, wrt=("w", "b"), backend="numpy")
-    with pytest.raises(diffc.ShapeError, match=r"X has shape \(9, 4\), w has shape \(3,\)"):
-        f.grad(w[:3], b, X, y)
+    f = diffc.compile(loss, args=TYPES, wrt=("w", "b"), backend=backend)
+    # the Numba module's standalone text run by Python raises its own ShapeError, a ValueError
+    error, grad = (diffc.ShapeError, f.grad) if backend == "numpy" else (ValueError, load_compiled(f)["grad"])
+    with pytest.raises(error, match=r"X, w have shapes \(\(9, 4\), \(3,\)\)"):
+        call_plain(grad, w[:3], b, X, y)
+    with pytest.raises(error, match=r"y\.shape\[0\] must equal X\.shape\[0\] \(m\): y, X have shapes"):
+        call_plain(grad, w, b, X, y[:5])
+
+
+def test_a_check_is_one_line_of_the_module_helper_also_standalone(tmp_path: Path) -> None:
+    """An emitted module defines check_shape once, at the top, and needs no diffc to raise its own ShapeError."""
+    for backend in BACKENDS:
+        f = diffc.compile(loss, args=TYPES, wrt=("w", "b"), backend=backend)
+        text = f.module_source(standalone=True)
+        assert text.count("def check_shape(") == 1 and not re.search(r"^\s*(import|from) diffc", text, re.M)
+        assert text.index("def check_shape(") < text.index("def forward(")
+        if backend == "numpy":
+            path = tmp_path / "emitted_loss.py"
+            path.write_text(text)
+            script = ("import sys, numpy as np; sys.modules['diffc'] = None; import emitted_loss as e\n"
+                      "try:\n    e.grad(np.zeros(3), 0.0, np.ones((9, 4)), np.ones(9))\n"
+                      "except ValueError as err:\n    print(type(err).__name__, err)\n")
+            run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                                 check=True)
+            assert run.stdout.strip() == "ShapeError X.shape[1] must equal w.shape[0] (n): X, w have shapes " \
+                                         "((9, 4), (3,))"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -301,3 +329,32 @@ def test_cli_shows_rules_and_no_comments_leaves_them_out(backend: str, capsys: p
     assert "mul switches" not in module and "--no-comments" in module  # the regenerate command keeps the flag
     assert main(["emit", program, "--backend", backend]) == 0
     assert "add distributes: c = a + b" in capsys.readouterr().out
+
+
+def long_chain(x, a):
+    """200 steps, every tenth a tanh: large enough that the Numba back end splits its gradient into parts."""
+    for k in range(200):
+        x = x * 0.99 + 0.5
+        if k % 10 == 0:
+            x = np.tanh(x)
+    return x
+
+
+def test_a_split_gradient_keeps_its_rule_comments() -> None:
+    f = diffc.compile(long_chain, args={"x": "f64", "a": "f64"}, wrt="x")
+    text = f.grad_source
+    parts = re.findall(r"^def (value_and_grad_part\d+)\(", text, re.M)
+    assert len(parts) >= 3 and text.count("@numba.njit") == len(parts) + 1  # split, and still Numba
+    steps = [(before, line) for before, line in adjoint_lines(text) if not re.search(r"_part\d+\(", line)]
+    reference = diffc.compile(long_chain, args={"x": "f64", "a": "f64"}, wrt="x", backend="numpy")
+    assert len(steps) == len(adjoint_lines(reference.grad_source)) > 200  # the same steps as printed unsplit
+    for before, line in steps:
+        assert re.match(r"# (mul switches: x = x \* 0\.99 \+ 0\.5|chain rule through tanh: x = tanh\(x\))$",
+                        before), f"{line!r} lost its comment: {before!r}"
+    assert text.count("# chain rule through tanh: x = tanh(x)") == 20
+    x = 0.3
+    got = call_plain(load_compiled(f)["value_and_grad"], x, 0.0)
+    assert_close(got, reference.value_and_grad(x, 0.0))
+    check_grad(reference, (x, 0.0), wrt=(0,))
+    plain = diffc.compile(long_chain, args={"x": "f64", "a": "f64"}, wrt="x", annotate=False).grad_source
+    assert "#" not in plain and re.findall(r"^def (value_and_grad_part\d+)\(", plain, re.M) == parts

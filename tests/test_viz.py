@@ -135,8 +135,8 @@ def test_max_routes_and_generic_partials() -> None:
     labels = {label for _, _, label, _ in edges}
     assert "∂h/∂z = [z > 0]" in labels  # relu'(0) = 0: against the constant the traced side is strictly greater
     assert "∂z/∂a = b" in labels and "∂z/∂b = a" in labels
-    assert any(re.fullmatch(r"∂t\d/∂h", label) for label in labels)  # arcsinh has no entry: the generic partial
-    assert any(re.fullmatch(r"∂t\d/∂z = 1 - t\d²", label) for label in labels)  # tanh' = 1 - tanh²
+    assert any(re.fullmatch(r"∂\w+/∂h", label) for label in labels)  # arcsinh has no entry: the generic partial
+    assert any(re.fullmatch(r"∂(\w+)/∂z = 1 - \1²", label) for label in labels)  # tanh' = 1 - tanh²
 
 
 def test_every_edge_rule_gives_one_partial_per_input() -> None:
@@ -189,9 +189,9 @@ def test_logistic_regression_shows_arrays_by_shape(backend: str) -> None:
     nodes, edges = parse_dot(f.to_dot(at=(w, b, X, y)))
     labels = "\n".join(label for label, _ in nodes.values())
     assert f"X = shape (5, 3) [{X[0, 0]:.4g}, " in labels and "y = shape (5,)" in labels
-    assert any(re.fullmatch(r"t\d+ = X @ w", label.split("\n")[0]) for label, _ in nodes.values())
+    assert any(re.fullmatch(r"\w+ = X @ w", label.split("\n")[0]) for label, _ in nodes.values())
     assert f"w̄ = shape (3,) [{', '.join(f'{v:.4g}' for v in f.grad(w, b, X, y)[0])}]" in labels
-    assert any(label.endswith(" = X") and label.startswith("∂t") for _, _, label, _ in edges)  # ∂(X@w)/∂w = X
+    assert any(re.fullmatch(r"∂\w+/∂w = X", label) for _, _, label, _ in edges)  # ∂(X@w)/∂w = X
     # X and y are data: no adjoint nodes and no partials on their edges
     assert not any(label.startswith(("X̄", "ȳ")) for label, _ in nodes.values())
     assert all(label == "" for t, _, label, _ in edges if nodes[t][0].startswith(("X =", "y =")))
@@ -351,12 +351,26 @@ def test_cli_dot_at_and_a_bad_point(capsys: pytest.CaptureFixture[str]) -> None:
     assert "NAME=NUMBER" in capsys.readouterr().err
 
 
-def test_checked_in_picture_is_current() -> None:
-    """docs/img/notes_graph.svg shows what the code draws now: every text of the picture at a = 2, b = 1
-    (regenerate it with the render line of docs/pictures.md)."""
-    svg = (Path(__file__).parent.parent / "docs" / "img" / "notes_graph.svg").read_text()
+def relu_layer(W, x):  # noqa: N803 - docs/tutorial.md's layer, as it draws it
+    z = W @ x
+    h = np.maximum(z, 0.0)
+    return h
+
+
+PICTURES = {  # docs/img/<file>: what draws it (the render lines of docs/pictures.md and docs/tutorial.md)
+    "notes_graph.svg": (NOTES, (2.0, 1.0)),
+    "relu_layer.svg": (relu_layer, (np.array([[1.0, 1.0], [-2.0, 0.5]]), np.array([1.0, 2.0]))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PICTURES))
+def test_checked_in_picture_is_current(name: str) -> None:
+    """docs/img's pictures show what the code draws now: every text of the picture at its point
+    (regenerate one with ``diffc.compile(source).render("docs/img/<name>", at=point)``)."""
+    source, point = PICTURES[name]
+    svg = (Path(__file__).parent.parent / "docs" / "img" / name).read_text()
     drawn = sorted(html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg))
-    nodes, edges = parse_dot(diffc.compile(NOTES).to_dot(at=(2.0, 1.0)))
+    nodes, edges = parse_dot(diffc.compile(source).to_dot(at=point))
     wanted = [line for label, _ in nodes.values() for line in label.split("\n")] + [e[2] for e in edges if e[2]]
     assert drawn == sorted(wanted)
 
@@ -396,7 +410,7 @@ def test_collapse_by_fused_loop() -> None:
     inside = text.split("subgraph cluster_loop0 {")[1].split("\n  }")[0]
     nodes, _ = parse_dot(f.to_dot(grad=True, collapse=False))
     per_row = {k for k, (label, _) in forward_nodes(nodes).items() if label.endswith("f64[m]")
-               and not label.startswith(("w", "b", "X", "y"))}
+               and " = " in label.split("\n")[0]}  # computed per row (the inputs have no formula)
     mean = {k for k, (label, _) in nodes.items() if "= mean(" in label}
     assert set(re.findall(r"^\s*(n\d+) \[", inside, re.M)) == per_row | mean
     assert parse_dot(text)[0] == nodes  # the same nodes, only grouped
@@ -410,3 +424,45 @@ def test_notebook_leaves_huge_graphs_undrawn(monkeypatch: pytest.MonkeyPatch) ->
     assert f._repr_svg_() is not None
     monkeypatch.setattr(viz, "NOTEBOOK_MAX_LINES", f.to_dot(grad=True).count("\n") - 1)
     assert f._repr_svg_() is None
+
+
+def test_sizes_are_drawn_under_the_names_the_code_gives_them() -> None:
+    """Sizes read from a first call are m, n in the picture as in the code (never X_0, w_n); a mean's 1/m too;
+    a tree's leaves under the names the function unpacks them to."""
+    def loss(w, b, X, y):  # noqa: N803
+        z = X @ w + b
+        return np.mean((z - y) ** 2)
+
+    w, X, y = np.zeros(3), np.ones((5, 3)), np.ones(5)  # noqa: N806
+    f = diffc.compile(loss, wrt="w", backend="numpy")
+    f.grad(w, 0.0, X, y)
+    text = unescape(f.to_dot(grad=True))
+    assert "f64[m,n]" in text and "f64[m]" in text and "= 1/m" in text
+    assert not re.search(r"\b(X_0|X_1|w_n|y_n)\b", text)
+    assert re.search(r"n, = w\.shape", f.grad_source) and "m = X.shape[0]" in f.grad_source  # the same names
+
+    def layer(params, x):
+        W, c = params  # noqa: N806
+        return np.sum(np.tanh(W @ x + c))
+
+    g = diffc.compile(layer, wrt="params", backend="numpy")
+    g.grad((np.ones((2, 3)), np.zeros(2)), np.ones(3))
+    drawn = unescape(g.to_dot(grad=True))
+    assert "W @ x" in drawn and "params_0" not in drawn
+
+
+def test_temporaries_are_named_after_what_they_compute() -> None:
+    """Unnamed values read as the generated code names them (X_w, neg_z, one_minus_y); long ones are t1, t2."""
+    def loss(w, b, X, y):  # noqa: N803
+        z = X @ w + b
+        a = 1 / (1 + np.exp(-z))
+        return -np.mean(y * np.log(a) + (1 - y) * np.log(1 - a))
+
+    f = diffc.compile(loss, args={"w": "f64[n]", "b": "f64", "X": "f64[m,n]", "y": "f64[m]"}, wrt="w",
+                      backend="numpy")
+    nodes, edges = parse_dot(f.to_dot(grad=True))
+    first = {label.split("\n")[0] for label, _ in nodes.values()}
+    assert {"X_w = X @ w", "z = X_w + b", "neg_z = -z", "one_minus_y = 1 - y", "X_w_bar", "neg_z_bar"} <= first
+    derived = {line.split(" = ")[0] for line in first} - {"loss", "z", "w", "b", "X", "y"}
+    assert all(len(name.removesuffix("_bar")) <= viz.PICTURE_NAME for name in derived), derived
+    assert any(e[2] == "∂z/∂X_w = 1" for e in edges)

@@ -106,8 +106,12 @@ def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | N
     elif printer.decorator:
         text = printer.decorator + "\n" + text
     if helpers is not None:  # those the text still calls (a loop printed twice may have swapped one out)
-        helpers.update({name: module for name, module in printer.helpers.items()
-                        if re.search(rf"\b{name}\(", text)})
+        for name, module in printer.helpers.items():
+            # a helper both back ends name alike (check_shape): a Numba module keeps Numba's, which
+            # a function printed as NumPy statements (too large for Numba) can call from Python too
+            keeps_numba = helpers.get(name, "").startswith("numba_") and not module.startswith("numba_")
+            if re.search(rf"\b{name}\(", text) and not keeps_numba:
+                helpers[name] = module
     return text
 
 

@@ -20,6 +20,7 @@ from diffc.ir import Dim, Node, Op
 
 class NumbaPrinter(LoopPrinting, NumbaLinalgPrinting, NumbaSpecialPrinting, Printer):
     backend: ClassVar[str] = "numba"
+    checks_module: ClassVar[str] = "numba_checks"
     imports: ClassVar[tuple[str, ...]] = ("import math", "import numpy as np", "import numba")
     decorator: ClassVar[str] = '@numba.njit(error_model="numpy", cache=True)'
     fused_decorator: ClassVar[str] = ('@numba.njit(error_model="numpy", '

@@ -40,6 +40,7 @@ from diffc.ir import (
     dim_text,
     float_text,
     reachable,
+    size_labels,
     users,
 )
 
@@ -87,10 +88,14 @@ _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 Layout = Any  # an output index, or a tuple of layouts: how the return value nests
 
 
+CHECK_WIDTH = 112  # an entry check's line, without the function body's indent (120 in all)
+
+
 class Printer:
     """Prints programs as Python functions over NumPy arrays."""
 
     backend: ClassVar[str] = "numpy"
+    checks_module: ClassVar[str] = "checks"  # the support module of the entry checks' helper
     vector_math: bool = False  # only the Numba printer's loops use it
     annotate: bool = True  # a comment above each adjoint statement: its rule and forward statement
 
@@ -415,18 +420,33 @@ class Printer:
             if not dim_nonneg(d - minimum) and minimum > largest.get(d, (minimum - 1, ""))[0]:
                 largest[d] = (minimum, what)
         for d, (minimum, what) in largest.items():
-            message = json.dumps(f"{what} needs {self._size_name(d, bound)} >= {minimum}, got ")
-            lines += [f"if {self.dim(d)} < {minimum}:", f"    raise ShapeError({message}, {self.dim(d)})"]
+            message = f"{what} needs {self._size_name(d, bound)} >= {minimum}, got "
+            lines += self.check(f"{self.dim(d)} >= {minimum}", message, self.dim(d))
         seen: set[tuple[Dim, Dim]] = set()
         for a, b in graph.constraints:
             a, b = graph.resolve(a), graph.resolve(b)
             if a == b or (a, b) in seen:
                 continue
             seen.update({(a, b), (b, a)})
-            message = json.dumps(f"sizes {self._size_name(a, bound)} and {self._size_name(b, bound)} must agree, got ")
-            lines += [f"if {self.dim(a)} != {self.dim(b)}:",
-                      f'    raise ShapeError({message}, {self.dim(a)}, " and ", {self.dim(b)})']
+            message = f"sizes {self._size_name(a, bound)} and {self._size_name(b, bound)} must agree, got "
+            lines += self.check(f"{self.dim(a)} == {self.dim(b)}", message, f"({self.dim(a)}, {self.dim(b)})")
         return lines
+
+    def check(self, condition: str, message: str, got: str) -> list[str]:
+        """One entry check, one call: ``check_shape(X.shape[1] == n, "X.shape[1] must equal ...", (X.shape, w.shape))``.
+
+        A helper call rather than ``if ...:`` and ``raise ...`` on two lines,
+        which took 8 of the 20 lines of the notes' logistic regression (a call
+        too long for :data:`CHECK_WIDTH` puts what was found on a second
+        line). The message reaches the code only as a string literal
+        (``json.dumps``); what was found goes in as a value that ``ShapeError``
+        prints in Python: Numba passes sizes and shapes to an exception
+        cheaply but compiles ``str(int)`` slowly.
+        """
+        head = f"{self.require(self.checks_module, 'check_shape')}({condition}, {json.dumps(message)},"
+        if len(head) + len(got) + 2 <= CHECK_WIDTH:
+            return [f"{head} {got})"]
+        return [head, " " * len("check_shape(") + f"{got})"]
 
     # -- functions --------------------------------------------------------------
     def entry_checks(self, inputs: Sequence[Node], params: Sequence[str]) -> list[str]:
@@ -460,13 +480,12 @@ class Printer:
                     checks.append((param, axis, d))
         for param, axis, d in checks:
             sources = sorted({bound[name][0] for name in dim_names(d)} - {param})
-            # the shapes go in as exception arguments (ShapeError joins them): building the string in
-            # compiled code (str, concatenation) costs Numba about a second of compile time
-            # a size name reaches the message only as the content of a string literal
-            head = f"{param}.shape[{axis}] must equal {self._size_name(d, bound)}: "
-            pieces = ", ".join(f"{json.dumps((head if k == 0 else ', ') + p + ' has shape ')}, {p}.shape"
-                               for k, p in enumerate([param, *sources]))
-            lines += [f"if {param}.shape[{axis}] != {self.dim(d)}:", f"    raise ShapeError({pieces})"]
+            arrays = [param, *sources]  # "X.shape[1] must equal w.shape[0] (n): X, w have shapes ((9, 4), (3,))"
+            found = ", ".join(f"{p}.shape" for p in arrays)
+            message = (f"{param}.shape[{axis}] must equal {self._size_name(d, bound)}: {', '.join(arrays)} "
+                       + ("has shape " if not sources else "have shapes "))
+            lines += self.check(f"{param}.shape[{axis}] == {self.dim(d)}", message,
+                                found if not sources else f"({found})")
         if graph is not None:
             lines += self.size_checks(graph, bound)
         return lines
@@ -705,17 +724,6 @@ def merge_notes(notes: Sequence[str]) -> tuple[str, list[str]]:
 
 CHAIN_RULE = "chain rule through "
 RULE_ORDER = ("add distributes", "mul switches", "max routes", "min routes", "where routes")
-
-
-def size_labels(graph: Graph) -> dict[str, str]:
-    """Size name -> the name a person gives it (``m, n = X.shape`` in the function, ``m``/``n`` for sizes
-    read from a first call): the generated code binds the size under that name."""
-    labels: dict[str, str] = {}
-    for raw, label in graph.size_labels.items():
-        d = graph.resolve(Sym.named(raw))
-        if isinstance(d, Sym) and d.name is not None:
-            labels.setdefault(d.name, label)
-    return labels
 
 
 def hidden_constants(programs: Sequence[Program]) -> tuple[Any, ...]:

@@ -18,14 +18,17 @@ of the program. :func:`split_function` reports that number, so the caller can
 decide what to do with a program that is large and does not repeat.
 
 This works on the printed text (through ``ast``), so it splits statements and
-fused loops alike, and whatever the loop printer prints.
+fused loops alike, and whatever the loop printer prints. A statement moves
+with the comment lines right above it (the rule comments of adjoint
+statements, ``# mul switches: e = c * d``), so a split function reads as the
+whole one did; a helper shared by several parts carries the comments of its
+first occurrence, whose names it is written in.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 PART_LIMIT = 120  # statements per part (a multiple of the small periods of repeated code: 1-6, 8, 10, 12, 15)
@@ -98,20 +101,23 @@ class Part:
     outs: list[str]
     key: tuple[object, ...] = ()
     floats: list[float] = field(default_factory=list)
+    spans: list[tuple[int, int, int]] = field(default_factory=list)  # each float's (line, start, end) in the text
 
 
 class _Shape:
     """A part's shape: its syntax with variables numbered by first appearance and float constants blanked.
 
     Two parts with the same shape are the same code up to names and floats. The
-    walk visits fields in ``ast``'s order, the order :class:`_Floats` numbers
-    the constants in, and copies nothing (parts are many; this is a hot path).
+    walk visits fields in ``ast``'s order and copies nothing (parts are many;
+    this is a hot path); where each float stands in the text (``spans``) lets a
+    helper take the floats that differ between occurrences as parameters.
     """
 
     def __init__(self, local: set[str]) -> None:
         self.local = local
         self.names: dict[str, int] = {}
         self.floats: list[float] = []
+        self.spans: list[tuple[int, int, int]] = []
         self.tokens: list[object] = []
 
     def visit(self, node: ast.AST) -> None:
@@ -123,6 +129,7 @@ class _Shape:
             return
         if isinstance(node, ast.Constant) and type(node.value) is float:
             self.floats.append(node.value)
+            self.spans.append((node.lineno, node.col_offset, node.end_col_offset or node.col_offset))
             tokens.append(float)
             return
         tokens.append(type(node))
@@ -138,22 +145,6 @@ class _Shape:
                 self.visit(value)
             else:  # by repr: True == 1 and 0.0 == -0.0 as keys, but they are different code
                 tokens.append(repr(value))
-
-
-class _Floats(ast.NodeTransformer):
-    """The float constants at the given positions (walk order of :class:`_Shape`) become parameters."""
-
-    def __init__(self, names: dict[int, str]) -> None:
-        self.names = names
-        self.count = 0
-
-    def visit_Constant(self, node: ast.Constant) -> ast.AST:  # noqa: N802
-        if type(node.value) is float:
-            k = self.count
-            self.count += 1
-            if k in self.names:
-                return ast.Name(self.names[k], ast.Load())
-        return node
 
 
 @dataclass
@@ -177,6 +168,16 @@ def split_function(text: str, limit: int = PART_LIMIT) -> Split | None:
     if sum(size(s) for s in fn.body) <= limit:
         return None
     lines = text.splitlines()
+    docstring_end = (fn.body[0].end_lineno or 0) if _is_docstring(fn.body[0]) else 0
+    comments = {k for k, line in enumerate(lines, 1) if k > docstring_end and line.lstrip().startswith("#")}
+
+    def start(stmt: ast.stmt) -> int:
+        """The first line of ``stmt`` and of the comment lines right above it (its rule comment)."""
+        first = stmt.lineno
+        while first - 1 in comments:
+            first -= 1
+        return first
+
     params = [a.arg for a in fn.args.args]
     local = set(params)
     loads: dict[str, int] = {}
@@ -190,14 +191,16 @@ def split_function(text: str, limit: int = PART_LIMIT) -> Split | None:
                 loads[node.id] = loads.get(node.id, 0) + 1
     pieces: list[str | Part] = []
 
+    patched: dict[int, str] = {}  # line number -> its text with some floats replaced by parameters
+
     def source(first: int, last: int, indent: str, strip: int) -> list[str]:
-        return [indent + line[strip:] for line in lines[first - 1:last]]
+        return [indent + patched.get(k, lines[k - 1])[strip:] for k in range(first, last + 1)]
 
     def part(stmts: list[ast.stmt], indent: str) -> None:
         count = sum(size(s) for s in stmts)
         if count < MIN_PART:
             for s in stmts:
-                pieces.extend(source(s.lineno, s.end_lineno or s.lineno, indent, s.col_offset))
+                pieces.extend(source(start(s), s.end_lineno or s.lineno, indent, s.col_offset))
             return
         seen: set[str] = set()
         reads: list[str] = []
@@ -219,7 +222,7 @@ def split_function(text: str, limit: int = PART_LIMIT) -> Split | None:
         for s in stmts:
             shape.visit(s)
         key = (*shape.tokens, tuple(shape.names[n] for n in reads), tuple(shape.names[n] for n in outs))
-        pieces.append(Part(stmts, indent, reads, outs, key, shape.floats))
+        pieces.append(Part(stmts, indent, reads, outs, key, shape.floats, shape.spans))
 
     def block(stmts: list[ast.stmt], indent: str) -> None:
         group: list[ast.stmt] = []
@@ -236,14 +239,14 @@ def split_function(text: str, limit: int = PART_LIMIT) -> Split | None:
             if group:
                 part(group, indent)
                 group, count = [], 0
-            if n > limit and _splittable(s, lines):
-                pieces.extend(source(s.lineno, s.body[0].lineno - 1, indent, s.col_offset))
+            if n > limit and _splittable(s, lines, start):
+                pieces.extend(source(start(s), start(s.body[0]) - 1, indent, s.col_offset))
                 block(s.body, indent + "    ")
                 if isinstance(s, ast.If) and s.orelse:
                     pieces.append(indent + "else:")
                     block(s.orelse, indent + "    ")
             else:
-                pieces.extend(source(s.lineno, s.end_lineno or s.lineno, indent, s.col_offset))
+                pieces.extend(source(start(s), s.end_lineno or s.lineno, indent, s.col_offset))
         if group:
             part(group, indent)
 
@@ -271,20 +274,21 @@ def split_function(text: str, limit: int = PART_LIMIT) -> Split | None:
                 constant += "_"
             constants[k] = constant
         args = ", ".join(first.params + list(constants.values()))
+        patched.clear()
+        for k, constant in sorted(constants.items(), key=lambda item: first.spans[item[0]], reverse=True):
+            line, begin, end = first.spans[k]  # right to left along a line: the offsets before stay valid
+            text_bytes = patched.get(line, lines[line - 1]).encode()  # ast's offsets count UTF-8 bytes
+            patched[line] = (text_bytes[:begin] + constant.encode() + text_bytes[end:]).decode()
         body: list[str] = []
-        if constants:  # one numbering over the whole part, as in the key
-            floats = _Floats(constants)
-            body = ["    " + line for s in first.stmts
-                    for line in ast.unparse(floats.visit(copy.deepcopy(s))).splitlines()]
-        else:
-            for s in first.stmts:
-                body += source(s.lineno, s.end_lineno or s.lineno, "    ", s.col_offset)
+        for s in first.stmts:
+            body += source(start(s), s.end_lineno or s.lineno, "    ", s.col_offset)
+        patched.clear()
         if first.outs:
             body.append(f"    return {', '.join(first.outs)}")
         helpers.append((name, "\n".join([f"def {name}({args}):", *body]) + "\n"))
         names[key] = (name, varying)
         distinct += sum(size(s) for s in first.stmts)
-    out = lines[:fn.body[0].end_lineno or 1] if _is_docstring(fn.body[0]) else lines[:fn.body[0].lineno - 1]
+    out = lines[:fn.body[0].end_lineno or 1] if _is_docstring(fn.body[0]) else lines[:start(fn.body[0]) - 1]
     for piece in pieces:
         if isinstance(piece, str):
             out.append(piece)
@@ -298,12 +302,12 @@ def split_function(text: str, limit: int = PART_LIMIT) -> Split | None:
     return Split(helpers, "\n".join(out) + "\n", distinct, widest)
 
 
-def _splittable(stmt: ast.stmt, lines: list[str]) -> bool:
+def _splittable(stmt: ast.stmt, lines: list[str], start: Callable[[ast.stmt], int]) -> bool:
     """A loop, or an ``if`` (with a plain ``else:``), whose body can be split in place."""
     if isinstance(stmt, (ast.For, ast.While)):
         return not stmt.orelse
     if isinstance(stmt, ast.If):
-        return not stmt.orelse or lines[stmt.orelse[0].lineno - 2].strip() == "else:"
+        return not stmt.orelse or lines[start(stmt.orelse[0]) - 2].strip() == "else:"
     return False
 
 

@@ -1260,7 +1260,9 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
             raise TraceError(f"parameter {pname!r} appears twice")
         dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
         inputs.append(graph.input(pname, dtype, tuple(shape)))
-    with constructing(), local_names(fn, functools.partial(_bind_name, graph)):
+    # leaves of a tree argument (params_0_0) take the name the function unpacks them to ((W1, b1), ... = params)
+    leaves = {node for node in inputs if node.attr("name") not in _parameter_names(fn)} if arguments else set()
+    with constructing(), local_names(fn, functools.partial(_bind_name, graph, leaves)):
         tracers = [Tracer(node) for node in inputs]
         result = fn(*(arguments(tracers) if arguments is not None else tracers))
     program_name = _identifier(name) if name else function_name(fn)
@@ -1268,9 +1270,23 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
     return Program(graph, inputs, outputs, names, program_name)
 
 
-def _bind_name(graph: Graph, name: str, value: Any) -> None:
-    """A local of the user's function names its traced value (``z``) or its size (``m, n = X.shape``)."""
-    if isinstance(value, Tracer) and value.graph is graph and value.node.op not in (Op.INPUT, Op.CONST, Op.DIM):
+def _parameter_names(fn: Callable[..., Any]) -> set[str]:
+    try:
+        return set(signature_names(fn))
+    except (TraceError, TypeError, ValueError):
+        return set()
+
+
+def _bind_name(graph: Graph, leaves: set[Node], name: str, value: Any) -> None:
+    """A local of the user's function names its traced value (``z``) or its size (``m, n = X.shape``).
+
+    An input keeps its parameter's name (``y = x`` does not rename ``x``), except a leaf of a tree
+    argument: ``(W1, b1), (W2, b2) = params`` names the leaf ``params_0_0`` ``W1``, once.
+    """
+    if isinstance(value, Tracer) and value.graph is graph and value.node in leaves:
+        leaves.discard(value.node)
+        graph.names[value.node] = name
+    elif isinstance(value, Tracer) and value.graph is graph and value.node.op not in (Op.INPUT, Op.CONST, Op.DIM):
         graph.names.setdefault(value.node, name)
     elif isinstance(value, Size) and value.graph is graph and isinstance(value.dim, Sym) and value.dim.name:
         graph.size_labels.setdefault(value.dim.name, name)
