@@ -28,6 +28,7 @@ from diffc.codegen.printer import hidden_constants
 from diffc.errors import ArgumentError, DiffcError, ShapeError, UnsupportedError
 from diffc.ir import Node, Program, type_text
 from diffc.structure import Structure, structure
+from diffc.support.dense import dense_hessian, dense_jacobian, unit_directions
 
 if TYPE_CHECKING:
     from diffc.api import Compiled, Specialization
@@ -72,7 +73,8 @@ class Derivatives:
         if spec.scalar_output:
             layout: Any = 0 if count == 1 else tuple(range(count))
             found.append(FunctionSpec("hvp", self.hvp_program(), layout,
-                                      f"Hessian of {name} with respect to {wrt} times the directions {wrt}_dot."))
+                                      f"Hessian of {name} with respect to {wrt} times the directions "
+                                      f"{', '.join(n.attr('name') for n in self.hvp_program().inputs[-count:])}."))
         self._constants = hidden_constants([s.program for s in found])
         annotate = spec.annotate if annotate is None else annotate
         return [FunctionSpec(s.name, s.program, s.layout, s.doc, constants=self._constants,
@@ -209,19 +211,6 @@ def _scalar_only(f: Compiled, spec: Specialization, what: str) -> None:
                          f"{what} needs a scalar output (use f.jacobian, or f.jvp and f.vjp)")
 
 
-def _basis(shape: tuple[int, ...], dtype: Any) -> Any:
-    """The unit arrays of ``shape``, one at a time, in C order."""
-    for k in range(int(np.prod(shape, dtype=np.int64))):
-        e = np.zeros(shape, dtype=dtype)
-        e.flat[k] = 1
-        yield e if e.ndim else e[()]
-
-
-def _unit(wrt_values: Sequence[np.ndarray], i: int, e: Any) -> list[Any]:
-    """Directions for all differentiated arguments: ``e`` for the ``i``-th, zeros for the others."""
-    return [e if j == i else np.zeros_like(v) if v.ndim else 0.0 for j, v in enumerate(wrt_values)]
-
-
 def jacobian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], mode: str = "auto",
              compressed: bool = False) -> Any:
     """The Jacobian of each differentiated argument: shape ``out.shape + x.shape`` (as ``jax.jacobian``).
@@ -243,23 +232,13 @@ def jacobian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], mode: s
 
 def _dense(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray], mode: str) -> Any:
     value = np.asarray(f._timed(spec, "forward", inputs))
-    out_size, in_size = value.size, sum(v.size for v in wrt_values)
-    if mode == "auto":
-        mode = "rev" if out_size <= in_size else "fwd"
-    blocks: list[np.ndarray] = [np.empty(value.shape + v.shape, dtype=value.dtype) for v in wrt_values]
-    if mode == "rev":
-        for k, e in enumerate(_basis(value.shape, value.dtype)):
-            grads = f._timed(spec, "vjp", [*inputs, e])[1]
-            grads = (grads,) if spec.module_bare else grads
-            for block, g, v in zip(blocks, grads, wrt_values, strict=True):
-                block.reshape(out_size, v.size)[k] = np.broadcast_to(g, v.shape).ravel()
-    else:
-        work = derivatives_of(spec)
-        for i, (block, v) in enumerate(zip(blocks, wrt_values, strict=True)):
-            for k, e in enumerate(_basis(v.shape, v.dtype)):
-                column = np.asarray(work.call("jvp", inputs, _unit(wrt_values, i, e))[1])
-                block.reshape(out_size, v.size)[:, k] = np.broadcast_to(column, value.shape).ravel()
-    found = _plain(tuple(blocks))
+    work = derivatives_of(spec)
+
+    def pull(u: Any) -> Any:
+        grads = f._timed(spec, "vjp", [*inputs, u])[1]
+        return (grads,) if spec.module_bare else grads
+
+    found = _plain(dense_jacobian(value, wrt_values, pull, lambda t: work.call("jvp", inputs, t)[1], mode))
     return found[0] if spec.bare else found
 
 
@@ -294,7 +273,7 @@ def _blocks(spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray
     for k in range(width):
         e = np.zeros_like(value)
         e[:, k] = 1
-        columns.append(np.asarray(work.call("jvp", inputs, _unit(wrt_values, i, e))[1]))
+        columns.append(np.asarray(work.call("jvp", inputs, unit_directions(wrt_values, i, e))[1]))
     return np.stack(columns, axis=-1)  # (rows, ...out row..., width)
 
 
@@ -304,13 +283,12 @@ def hessian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     _scalar_only(f, spec, "hessian")
     wrt_values = _wrt_values(spec, inputs)
     work = derivatives_of(spec)
-    blocks = [[np.empty(a.shape + b.shape, dtype=a.dtype) for b in wrt_values] for a in wrt_values]
-    for b, v in enumerate(wrt_values):
-        for k, e in enumerate(_basis(v.shape, v.dtype)):
-            result = work.call("hvp", inputs, _unit(wrt_values, b, e))
-            result = result if isinstance(result, tuple) else (result,)
-            for a, column in enumerate(result):
-                blocks[a][b].reshape(wrt_values[a].size, v.size)[:, k] = np.ravel(column)
+
+    def hvp(v: list[Any]) -> Any:
+        result = work.call("hvp", inputs, v)
+        return result if isinstance(result, tuple) else (result,)
+
+    blocks = dense_hessian(wrt_values, hvp)
     if spec.bare:
         return _plain(blocks[0][0])
     return tuple(_plain(tuple(row)) for row in blocks)
@@ -328,3 +306,112 @@ def jacobian_structure(f: Compiled, wrt: str | Sequence[str] | None) -> Structur
                              f"(arguments: {', '.join(by_name)})")
     found = tuple(structure(forward, by_name[name]) for name in names)
     return found[0] if isinstance(wrt, str) or (wrt is None and spec.bare) else found
+
+
+# ---------------------------------------------------------------------------
+# standalone modules: diffc emit --derivative ...
+
+EMITTABLE = ("grad", "jvp", "vjp", "jacobian", "hvp", "hessian")
+# the compiled functions each derivative needs in the module (forward always comes first)
+_NEEDS = {"grad": ("value_and_grad", "grad"), "vjp": ("vjp",), "jvp": ("jvp",), "jacobian": ("vjp", "jvp"),
+          "hvp": ("hvp",), "hessian": ("hvp",)}
+_SCALAR_ONLY = ("grad", "hvp", "hessian")
+
+
+def emitted(spec: Specialization, which: Sequence[str], annotate: bool) -> tuple[list[FunctionSpec], list[str]]:
+    """The compiled functions and the plain Python ones of a standalone module with the derivatives ``which``.
+
+    ``jacobian`` and ``hessian`` are plain Python over the module's own
+    ``vjp``/``jvp``/``hvp``, with copies of diffc/support/dense.py's loops, so
+    the module builds them exactly as ``f.jacobian`` and ``f.hessian`` do.
+    """
+    unknown = [w for w in which if w not in EMITTABLE]
+    if unknown:
+        raise DiffcError(f"unknown derivative {unknown[0]!r}: choose from {', '.join(EMITTABLE)}")
+    name = spec.forward.name
+    if not spec.wrt:
+        raise DiffcError(f"{name} has no floating-point argument to differentiate")
+    if not spec.scalar_output:
+        scalar = [w for w in which if w in _SCALAR_ONLY]
+        if scalar:
+            out = spec.forward.outputs[0]
+            raise DiffcError(f"{name} returns an array ({type_text(out.dtype, out.shape)}): it has no {scalar[0]} "
+                             "(grad, hvp and hessian need a scalar output); emit vjp, jvp or jacobian")
+    wanted = {"forward"} | {fn for w in which for fn in _NEEDS[w]}
+    found = [s for s in spec.specs(annotate) if s.name in wanted]
+    if wanted & {"jvp", "hvp"}:
+        found += [s for s in derivatives_of(spec).specs(annotate) if s.name in wanted]
+    constants = [c for s in found for c in s.constants]
+    if constants:
+        raise UnsupportedError(f"{name} uses constant arrays too large to print; a standalone module cannot carry "
+                               "them: pass them to the function as arguments instead", op="const")
+    texts = [_wrapper(spec, w) for w in ("jacobian", "hessian") if w in which]
+    if texts:
+        from diffc.support import dense
+
+        texts = [_without_annotations(fn) for fn in dense.EMITTED] + texts
+    return found, texts
+
+
+def emitted_signatures(spec: Specialization, functions: Sequence[FunctionSpec], texts: Sequence[str]) -> list[str]:
+    """``name(arguments)`` of every function of an emitted module, for its docstring."""
+    params = [p[0] for p in spec.params]
+    out = []
+    for s in functions:
+        extra = [n.attr("name") for n in s.program.inputs[len(params):]] if s.name != "grad" else []
+        out.append(f"{s.name}({', '.join([*params, *extra])})")
+    mode = _free("mode", params)
+    out += [f"jacobian({', '.join(params)}, {mode}='auto')" for t in texts if t.startswith("def jacobian(")]
+    out += [f"hessian({', '.join(params)})" for t in texts if t.startswith("def hessian(")]
+    return out
+
+
+def _free(name: str, taken: Sequence[str]) -> str:
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _wrapper(spec: Specialization, which: str) -> str:
+    """The text of the emitted ``jacobian`` or ``hessian``: the module's kernels, called column by column."""
+    params = [p[0] for p in spec.params]
+    call = ", ".join(params)
+    wrt = ", ".join(spec.wrt)
+    name = spec.forward.name
+    if which == "jacobian":
+        mode, u, t = (_free(n, params) for n in ("mode", "u", "t"))
+        pull = f"vjp({call}, {u})[1]"
+        pull = f"({pull},)" if spec.module_bare else pull
+        lines = [f"def jacobian({call}, {mode}=\"auto\"):",
+                 f'    """Jacobian of {name} with respect to {wrt}, shaped output + argument (as jax.jacobian).',
+                 "",
+                 f'    {mode}="rev" takes one vjp per output element, "fwd" one jvp per input element, and',
+                 '    "auto" whichever needs fewer calls.',
+                 '    """',
+                 f"    blocks = dense_jacobian(forward({call}), [{wrt}], lambda {u}: {pull},",
+                 f"                            lambda {t}: jvp({call}, *{t})[1], {mode})",
+                 "    return blocks[0]" if spec.bare else "    return blocks"]
+        return "\n".join(lines)
+    v = _free("v", params)
+    hvp = f"hvp({call}, *{v})"
+    hvp = f"({hvp},)" if len(spec.wrt) == 1 else hvp
+    shape = "x.shape + x.shape" if spec.bare else "blocks H[a][b] shaped a.shape + b.shape"
+    lines = [f"def hessian({call}):",
+             f'    """Hessian of {name} with respect to {wrt}: {shape} (as jax.hessian), one hvp per element."""',
+             f"    blocks = dense_hessian([{wrt}], lambda {v}: {hvp})",
+             "    return blocks[0][0]" if spec.bare else "    return tuple(tuple(row) for row in blocks)"]
+    return "\n".join(lines)
+
+
+def _without_annotations(fn: Callable[..., Any]) -> str:
+    """A support function's source without its type hints (a standalone module imports no typing names)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(fn))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            node.returns = None
+            for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
+                arg.annotation = None
+    return ast.unparse(tree)
