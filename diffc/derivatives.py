@@ -27,6 +27,7 @@ from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import hidden_constants
 from diffc.errors import ArgumentError, DiffcError, ShapeError, UnsupportedError
 from diffc.ir import Node, Program, type_text
+from diffc.pytree import flatten
 from diffc.structure import Structure, structure
 from diffc.support.dense import dense_hessian, dense_jacobian, unit_directions
 
@@ -139,10 +140,7 @@ def derivatives_of(spec: Specialization) -> Derivatives:
 # argument handling shared by the methods
 
 
-def _flat_only(f: Compiled, spec: Specialization, what: str) -> None:
-    if spec.arguments is not None and not spec.arguments.is_flat:
-        raise UnsupportedError(f"{f.label}.{what} takes plain array arguments (trees and left-out defaults "
-                               "are not supported yet); use f.grad or f.vjp for those", op=what)
+def _differentiable(f: Compiled, spec: Specialization) -> None:
     if not spec.wrt:
         raise DiffcError(f"{f.label} has no floating-point argument to differentiate")
 
@@ -158,7 +156,7 @@ def bind(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], what: str,
         raise ArgumentError(f"{f.label}.{what}({', '.join([*names, tail])}) takes the arguments of {f.label}, "
                             f"then {tail}: {error}") from None
     spec, inputs = f._prepare(values[:-1] if extra else values, omitted)
-    _flat_only(f, spec, what)
+    _differentiable(f, spec)
     return spec, inputs, values[-1] if extra else None
 
 
@@ -168,21 +166,66 @@ def _wrt_values(spec: Specialization, inputs: Sequence[Any]) -> list[np.ndarray]
     return [np.asarray(inputs[names.index(w)]) for w in spec.wrt]
 
 
+def _differentiated(spec: Specialization) -> list[tuple[str, Any, tuple[str, ...]]]:
+    """``(name, tree, leaves)`` of each argument with a differentiated leaf, in signature order."""
+    assert spec.arguments is not None
+    wrt = set(spec.wrt)
+    return [(name, tree, leaves) for name, (kind, tree), leaves in
+            zip(spec.arguments.names, spec.arguments.parts, spec.arguments.leaves, strict=True)
+            if kind == "tree" and any(leaf in wrt for leaf in leaves)]
+
+
+def _leaf_parts(f: Compiled, spec: Specialization, given: Any, what: str) -> list[Any]:
+    """The user's directions, one per differentiated leaf in ``wrt`` order.
+
+    Plain arguments: one direction alone, or a tuple for several. Trees
+    (``[(W, b), ...]``, dicts): the direction of each differentiated argument
+    has its containers (one alone when ``f.grad`` returns one gradient alone,
+    else a tuple), as JAX's ``jvp`` takes tangents shaped like the primals.
+    """
+    if spec.arguments is None or spec.arguments.is_flat:
+        one = len(spec.wrt) == 1
+        if one and not spec.bare and isinstance(given, tuple) and len(given) == 1 and np.ndim(given[0]) > 0:
+            given = given[0]  # wrt=("x",): (v,) as the tuple grad returns, or v alone
+        parts = [given] if one else list(given)
+        if len(parts) != len(spec.wrt):
+            raise ArgumentError(f"{f.label}.{what} takes one direction per differentiated argument "
+                                f"({', '.join(spec.wrt)}): got {len(parts)}")
+        return parts
+    params = _differentiated(spec)
+    names = ", ".join(name for name, _, _ in params)
+    parts = [given] if spec.bare else list(given) if isinstance(given, tuple | list) else []
+    if len(parts) != len(params):
+        raise ArgumentError(f"{f.label}.{what} takes one direction per differentiated argument ({names}), each "
+                            f"with that argument's lists, tuples and dicts" + ("" if spec.bare else ", in a tuple"))
+    by_leaf: dict[str, Any] = {}
+    for (name, tree, leaves), part in zip(params, parts, strict=True):
+        found, its_tree = flatten(part)
+        if its_tree != tree:
+            raise ShapeError(f"{f.label}.{what}: the direction for {name!r} is not nested like {name} "
+                             "(pass the same lists, tuples and dicts, with an array of the same shape at each leaf)")
+        by_leaf.update(zip(leaves, (leaf for _, leaf in found), strict=True))
+    return [by_leaf[w] for w in spec.wrt]
+
+
 def directions(f: Compiled, spec: Specialization, inputs: Sequence[Any], given: Any, what: str) -> list[Any]:
-    """One array per differentiated input, shaped and typed like it (a tuple when there are several)."""
+    """One array per differentiated input (leaf), shaped and typed like it."""
     wrt_values = _wrt_values(spec, inputs)
-    parts = list(given) if len(spec.wrt) > 1 else [given]
-    if len(parts) != len(spec.wrt):
-        raise ArgumentError(f"{f.label}.{what} takes one direction per differentiated argument "
-                            f"({', '.join(spec.wrt)}): got {len(parts)}")
     out = []
-    for w, value, part in zip(spec.wrt, wrt_values, parts, strict=True):
+    for w, value, part in zip(spec.wrt, wrt_values, _leaf_parts(f, spec, given, what), strict=True):
         array = np.asarray(part, dtype=np.asarray(value).dtype)
         if array.shape != np.shape(value):
             raise ShapeError(f"{f.label}.{what}: the direction for {w!r} has shape {array.shape}, "
                              f"but {w} has shape {np.shape(value)}")
         out.append(array if array.ndim else array[()])
     return out
+
+
+def as_given(spec: Specialization, leaves: Sequence[Any]) -> Any:
+    """One value per differentiated leaf, arranged as the user passed the arguments (as ``f.grad`` does)."""
+    if spec.arguments is None or spec.arguments.is_flat:
+        return leaves[0] if spec.bare else tuple(leaves)
+    return spec.arguments.gradients(spec.wrt, list(leaves), spec.bare)
 
 
 # ---------------------------------------------------------------------------
@@ -201,7 +244,8 @@ def hvp(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``H v``: the Hessian times ``v`` (the last argument), one block per differentiated argument."""
     spec, inputs, given = bind(f, args, kwargs, "hvp", 1)
     _scalar_only(f, spec, "hvp")
-    return _plain(derivatives_of(spec).call("hvp", inputs, directions(f, spec, inputs, given, "hvp")))
+    result = derivatives_of(spec).call("hvp", inputs, directions(f, spec, inputs, given, "hvp"))
+    return as_given(spec, _plain(result if isinstance(result, tuple) else (result,)))
 
 
 def _scalar_only(f: Compiled, spec: Specialization, what: str) -> None:
@@ -225,9 +269,8 @@ def jacobian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], mode: s
     spec, inputs, _ = bind(f, args, kwargs, "jacobian", 0)
     wrt_values = _wrt_values(spec, inputs)
     if compressed:
-        found = tuple(_compressed(f, spec, inputs, wrt_values, i) for i in range(len(spec.wrt)))
-        return found[0] if spec.bare else found
-    return _dense(f, spec, inputs, wrt_values, mode)
+        return as_given(spec, [_compressed(f, spec, inputs, wrt_values, i) for i in range(len(spec.wrt))])
+    return as_given(spec, _dense(f, spec, inputs, wrt_values, mode))
 
 
 def _dense(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray], mode: str) -> Any:
@@ -238,8 +281,7 @@ def _dense(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values: lis
         grads = f._timed(spec, "vjp", [*inputs, u])[1]
         return (grads,) if spec.module_bare else grads
 
-    found = _plain(dense_jacobian(value, wrt_values, pull, lambda t: work.call("jvp", inputs, t)[1], mode))
-    return found[0] if spec.bare else found
+    return _plain(dense_jacobian(value, wrt_values, pull, lambda t: work.call("jvp", inputs, t)[1], mode))
 
 
 def _compressed(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray], i: int) -> Any:
@@ -260,8 +302,7 @@ def _compressed(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values
         return derivatives_of(spec).factor(found.factor, inputs)
     if found.kind == "block-diagonal":
         return _blocks(spec, inputs, wrt_values, i)
-    dense = _dense(f, spec, inputs, wrt_values, "auto")
-    return dense if spec.bare else dense[i]
+    return _dense(f, spec, inputs, wrt_values, "auto")[i]
 
 
 def _blocks(spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray], i: int) -> np.ndarray:
@@ -288,10 +329,8 @@ def hessian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = work.call("hvp", inputs, v)
         return result if isinstance(result, tuple) else (result,)
 
-    blocks = dense_hessian(wrt_values, hvp)
-    if spec.bare:
-        return _plain(blocks[0][0])
-    return tuple(_plain(tuple(row)) for row in blocks)
+    rows = [as_given(spec, _plain(tuple(row))) for row in dense_hessian(wrt_values, hvp)]
+    return as_given(spec, rows)  # H[a][b]: a's structure outside, b's inside (as jax.hessian)
 
 
 def jacobian_structure(f: Compiled, wrt: str | Sequence[str] | None) -> Structure | tuple[Structure, ...]:
