@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diffc import cache
-from diffc.adjoint.forward import hvp_program, jvp_program
-from diffc.api import _plain, quiet_numba_hints
+from diffc.adjoint.forward import bind_one, hvp_program, jvp_program
+from diffc.adjoint.reverse import reverse
+from diffc.api import _MISS, _fast_entry, _plain, quiet_numba_hints
 from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import hidden_constants
 from diffc.errors import ArgumentError, DiffcError, ShapeError, UnsupportedError
-from diffc.ir import Node, Program, type_text
+from diffc.ir import Node, Op, Program, type_text
+from diffc.passes.pipeline import simplify
 from diffc.pytree import flatten
 from diffc.structure import Structure, structure
 from diffc.support.dense import dense_hessian, dense_jacobian, unit_directions
@@ -44,6 +46,7 @@ class Derivatives:
     spec: Specialization
     _jvp: Program | None = None
     _hvp: Program | None = None
+    _diagonal: Program | None = None
     _module: ModuleType | None = None
     _constants: tuple[Any, ...] = ()
     _factors: dict[Node, Callable[..., Any]] = field(default_factory=dict)
@@ -65,6 +68,23 @@ class Derivatives:
             self._hvp = hvp_program(grad, self.wrt_nodes(grad))
         return self._hvp
 
+    def diagonal_program(self) -> Program:
+        """``x -> (sum(f(x)), Jᵀ1)``: the gradient of the output's sum, which is the diagonal of a diagonal J."""
+        if self._diagonal is None:
+            forward = self.spec.forward
+            out = forward.outputs[0]
+            total = forward.graph.apply(Op.SUM, out, axis=tuple(range(out.ndim)))
+            summed = Program(forward.graph, forward.inputs, [total], [f"sum_{forward.output_names[0]}"], forward.name)
+            vjp = simplify(reverse(summed, self.wrt_nodes(forward)))
+            self._diagonal = bind_one(vjp, vjp.inputs[-1])
+        return self._diagonal
+
+    def has_diagonal(self) -> bool:
+        """An array output whose Jacobian is diagonal in some argument: the module gets ``diagonal``."""
+        spec = self.spec
+        return not spec.scalar_output and any(self.structure(x).kind == "diagonal"
+                                              for x in self.wrt_nodes(spec.forward))
+
     def specs(self, annotate: bool | None = None) -> list[FunctionSpec]:
         spec = self.spec
         name, wrt = spec.forward.name, ", ".join(spec.wrt)
@@ -76,6 +96,10 @@ class Derivatives:
             found.append(FunctionSpec("hvp", self.hvp_program(), layout,
                                       f"Hessian of {name} with respect to {wrt} times the directions "
                                       f"{', '.join(n.attr('name') for n in self.hvp_program().inputs[-count:])}."))
+        if self.has_diagonal():
+            found.append(FunctionSpec("diagonal", self.diagonal_program(), spec.layout(False),
+                                      f"The diagonal of the Jacobian of {name} (of the arguments where it is "
+                                      f"diagonal): the gradient of sum({spec.forward.output_names[0]}), one pass."))
         self._constants = hidden_constants([s.program for s in found])
         annotate = spec.annotate if annotate is None else annotate
         return [FunctionSpec(s.name, s.program, s.layout, s.doc, constants=self._constants,
@@ -264,13 +288,42 @@ def jacobian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], mode: s
     ``"auto"`` picks the fewer calls. ``compressed=True`` returns what
     :func:`diffc.structure.structure` found instead of the dense array.
     """
+    if compressed and not kwargs:
+        entry = f.__dict__.get("_diagonal_entry")
+        if entry is not None:
+            result = entry(args)
+            if result is not _MISS:
+                return result
     if mode not in MODES:
         raise DiffcError(f"unknown jacobian mode {mode!r}: choose one of {', '.join(MODES)}")
     spec, inputs, _ = bind(f, args, kwargs, "jacobian", 0)
     wrt_values = _wrt_values(spec, inputs)
     if compressed:
-        return as_given(spec, [_compressed(f, spec, inputs, wrt_values, i) for i in range(len(spec.wrt))])
+        found = as_given(spec, [_compressed(f, spec, inputs, wrt_values, i) for i in range(len(spec.wrt))])
+        _remember_diagonal(f, spec)
+        return found
     return as_given(spec, _dense(f, spec, inputs, wrt_values, mode))
+
+
+def _remember_diagonal(f: Compiled, spec: Specialization) -> None:
+    """A fast path for ``compressed=True`` when every Jacobian is diagonal: one type check, then one kernel.
+
+    The diagonal is ``Jᵀ1``, one pull-back of a vector of ones, so the call
+    should cost what one gradient costs (issue 15's benchmark row); binding
+    the arguments and reading the structure on every call cost four times the
+    kernel of a 1,000-wide layer. The kernel is the module's ``diagonal``, the
+    gradient of ``sum(f(x))``, which also skips the vjp's copy of the value.
+    Plain arguments only (trees take the full path).
+    """
+    entry = f.__dict__.get("_diagonal_entry")
+    if (entry is not None and entry.spec is spec) or spec.arguments is None or not spec.arguments.is_flat:
+        return
+    work = derivatives_of(spec)
+    if spec.scalar_output or any(work.structure(x).kind != "diagonal" for x in work.wrt_nodes(spec.forward)):
+        return
+    if spec.constants or work._constants:  # the entry passes the first module's hidden constants
+        return
+    f.__dict__["_diagonal_entry"] = _fast_entry(work.module().diagonal, spec)
 
 
 def _dense(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray], mode: str) -> Any:
@@ -289,14 +342,14 @@ def _compressed(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values
     forward = spec.forward
     x = forward.inputs[[p[0] for p in spec.params].index(spec.wrt[i])]
     found = derivatives_of(spec).structure(x)
-    value = wrt_values[i]
     if found.kind == "zero":
         return 0.0
-    if found.kind == "diagonal":  # Jᵀ 1 = the diagonal, for the price of one gradient
-        ones = np.ones_like(value) if value.ndim else 1.0
-        grads = f._timed(spec, "vjp", [*inputs, ones])[1]
-        grads = (grads,) if spec.module_bare else grads
-        return _plain(np.broadcast_to(grads[i], value.shape).copy() if value.ndim else grads[i])
+    if found.kind == "diagonal":  # Jᵀ1 = the gradient of sum(f(x)) = the diagonal: the price of one gradient
+        if spec.scalar_output:  # a scalar of a scalar: the derivative itself
+            grads = f._timed(spec, "vjp", [*inputs, spec.forward.outputs[0].dtype.numpy.type(1)])[1]
+        else:
+            grads = derivatives_of(spec).call("diagonal", inputs, [])
+        return _plain(((grads,) if spec.module_bare else grads)[i])
     if found.kind == "linear":
         assert found.factor is not None
         return derivatives_of(spec).factor(found.factor, inputs)

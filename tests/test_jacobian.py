@@ -280,3 +280,18 @@ def test_hessp_for_several_arguments_through_one_flat_vector():
     assert result.success and np.abs(one.grad(result.x, X, y)).max() < 1e-5
     assert np.allclose(minimize(one, np.zeros(4), args=(X, y), jac=one.grad, hess=one.hessian,
                                 method="trust-exact").x, result.x, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_compressed_diagonal_is_one_gradient_of_the_sum(backend):
+    """compressed=True of an elementwise map is Jᵀ1 (the generated ``diagonal``: the gradient of the output's
+    sum), by hand: ∂(eˣ y)/∂x = eˣ y and ∂/∂y = eˣ; the second call takes the fast entry, other sizes and a
+    list (the full path) give the same."""
+    f = diffc.compile(lambda x, y: np.exp(x) * y, backend=backend)
+    for n in (5, 5, 3):
+        x, y = RNG.normal(size=n), RNG.normal(size=n)
+        d_x, d_y = f.jacobian(x, y, compressed=True)
+        assert np.allclose(d_x, np.exp(x) * y) and np.allclose(d_y, np.exp(x))
+    d_x, d_y = f.jacobian(list(x), y, compressed=True)
+    assert np.allclose(d_x, np.exp(x) * y) and np.allclose(d_y, np.exp(x))
+    assert "def diagonal(x, y):" in diffc.derivatives.derivatives_of(f._declared()).source("diagonal")
