@@ -35,7 +35,7 @@ EXAMPLES = {
   diffc show "(a + b) * (b + 1)" --what picture --at a=2,b=1 -o graph.svg""",
 }
 
-WHAT = ("ir", "grad-ir", "source", "grad-source", "dot", "picture")
+WHAT = ("ir", "grad-ir", "source", "grad-source", "jvp-source", "hvp-source", "dot", "picture")
 DERIVATIVES = ("grad", "jvp", "vjp", "jacobian", "hvp", "hessian")  # diffc.derivatives.EMITTABLE, kept light
 
 
@@ -218,7 +218,8 @@ def run_show(ns: argparse.Namespace) -> str | None:
         return None
     picture = lambda: viz.run_dot(f.to_dot(grad=True, at=at), "svg").decode()  # noqa: E731
     shown = {"ir": lambda: f.ir, "grad-ir": lambda: f.grad_ir, "source": lambda: f.source,
-             "grad-source": lambda: f.grad_source, "dot": lambda: f.to_dot(grad=True, at=at),
+             "grad-source": lambda: f.grad_source, "jvp-source": lambda: f.jvp_source,
+             "hvp-source": lambda: f.hvp_source, "dot": lambda: f.to_dot(grad=True, at=at),
              "picture": picture}[ns.what]()
     return shown if shown.endswith("\n") else shown + "\n"
 

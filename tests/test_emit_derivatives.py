@@ -195,3 +195,11 @@ def test_emit_with_derivatives_is_deterministic_and_regenerates() -> None:
     result = subprocess.run([sys.executable, "-m", "diffc", "emit", source, "--args", args, "--derivative", "hvp"],
                             capture_output=True, text=True, timeout=300)
     assert "--derivative hvp" in result.stdout
+
+
+def test_show_prints_the_jvp_and_hvp_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    source, args, wrt = SCALAR
+    f = diffc.compile(source, args=parse_args_option(args), wrt=tuple(wrt.split(",")), backend="numpy")
+    for what, text in (("jvp-source", f.jvp_source), ("hvp-source", f.hvp_source)):
+        assert main(["show", source, "--args", args, "--wrt", wrt, "--backend", "numpy", "--what", what]) == 0
+        assert capsys.readouterr().out == text
