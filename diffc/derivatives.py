@@ -258,18 +258,72 @@ def as_given(spec: Specialization, leaves: Sequence[Any]) -> Any:
 
 def jvp(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """``(f(x), J t)``: the value and the Jacobian times the tangents (the last argument)."""
+    entry = None if kwargs else f.__dict__.get("_jvp_entry")
+    if entry is not None:
+        result = entry(args)
+        if result is not _MISS:
+            return result
     spec, inputs, given = bind(f, args, kwargs, "jvp", 1)
     tangents = directions(f, spec, inputs, given, "jvp")
     value, tangent = derivatives_of(spec).call("jvp", inputs, tangents)
+    _remember(f, spec, "jvp")
     return _plain(value), _plain(tangent)
 
 
 def hvp(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``H v``: the Hessian times ``v`` (the last argument), one block per differentiated argument."""
+    entry = None if kwargs else f.__dict__.get("_hvp_entry")
+    if entry is not None:
+        result = entry(args)
+        if result is not _MISS:
+            return result
     spec, inputs, given = bind(f, args, kwargs, "hvp", 1)
     _scalar_only(f, spec, "hvp")
     result = derivatives_of(spec).call("hvp", inputs, directions(f, spec, inputs, given, "hvp"))
+    _remember(f, spec, "hvp")
     return as_given(spec, _plain(result if isinstance(result, tuple) else (result,)))
+
+
+def _remember(f: Compiled, spec: Specialization, name: str) -> None:
+    """After a first call, a fast entry to ``jvp``/``hvp``: one type check of the arguments and directions.
+
+    SciPy's Newton-CG calls ``hessp`` in every CG step; binding the arguments
+    and checking the directions the long way costs 20 µs a call, twenty times
+    a small Rosenbrock's kernel. The entry takes plain arguments of exactly
+    the compiled types (as the gradient's fast entry, diffc/api.py) and
+    directions that are arrays of their argument's dtype and shape (a float
+    for a scalar); anything else takes the full path, which converts or
+    explains. Trees always take the full path.
+    """
+    key = f"_{name}_entry"
+    entry = f.__dict__.get(key)
+    if (entry is not None and entry.spec is spec) or spec.arguments is None or not spec.arguments.is_flat:
+        return
+    work = derivatives_of(spec)
+    if spec.constants or work._constants:
+        return
+    fn = getattr(work.module(), name)
+    fits = _fast_entry(lambda *values: True, spec)  # the arguments' type checks, shared with f.grad's entry
+    names = [p[0] for p in spec.params]
+    count, positions = len(names), [names.index(w) for w in spec.wrt]
+    one = len(positions) == 1
+    scalar_value = name == "jvp"  # (value, J t) as it is; hvp's blocks as f.grad arranges gradients
+
+    def entry(args: tuple[Any, ...]) -> Any:
+        if len(args) != count + 1 or fits(args[:count]) is _MISS:
+            return _MISS
+        given = (args[count],) if one else args[count]
+        if type(given) is not tuple or len(given) != len(positions):
+            return _MISS
+        for k, d in zip(positions, given, strict=True):
+            x = args[k]
+            if type(d) is not type(x) or (type(x) is np.ndarray and (d.shape != x.shape or d.dtype != x.dtype)):
+                return _MISS
+        result = _plain(fn(*args[:count], *given))
+        return (result,) if one and not spec.bare and not scalar_value else result
+
+    entry.spec = spec  # type: ignore[attr-defined]
+    f.__dict__[key] = entry
 
 
 def _scalar_only(f: Compiled, spec: Specialization, what: str) -> None:

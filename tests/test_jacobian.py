@@ -295,3 +295,36 @@ def test_compressed_diagonal_is_one_gradient_of_the_sum(backend):
     d_x, d_y = f.jacobian(list(x), y, compressed=True)
     assert np.allclose(d_x, np.exp(x) * y) and np.allclose(d_y, np.exp(x))
     assert "def diagonal(x, y):" in diffc.derivatives.derivatives_of(f._declared()).source("diagonal")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fast_entries_of_jvp_and_hvp_give_the_full_paths_answers(backend):
+    """After a first call jvp and hvp take a fast entry (SciPy calls hessp at every CG step); its answers,
+    types and errors are the full path's: a scalar argument, several arguments, a list direction, a wrong shape."""
+    f = diffc.compile(lambda x, s: np.sum(np.exp(s * x) * x), backend=backend)
+    x, v = RNG.normal(size=4), RNG.normal(size=4)
+    first = f.hvp(x, 0.5, (v, 0.25)), f.jvp(x, 0.5, (v, 0.25))
+    H = f.hessian(x, 0.5)
+    block = np.block([[H[0][0], H[0][1][:, None]], [H[1][0][None, :], np.array([[H[1][1]]])]])
+    for _ in range(2):  # the second time through the fast entries
+        hv, (value, tangent) = f.hvp(x, 0.5, (v, 0.25)), f.jvp(x, 0.5, (v, 0.25))
+        assert np.allclose(np.append(hv[0], hv[1]), block @ np.append(v, 0.25))
+        assert type(hv[1]) is float and type(value) is float and type(tangent) is float
+        assert np.allclose(hv[0], first[0][0]) and tangent == pytest.approx(first[1][1])
+        assert tangent == pytest.approx(np.dot(f.grad(x, 0.5)[0], v) + f.grad(x, 0.5)[1] * 0.25)
+    assert np.allclose(f.hvp(x, 0.5, (list(v), 0.25))[0], hv[0])  # a list: the full path converts it
+    with pytest.raises(diffc.errors.ShapeError, match="direction for 'x' has shape"):
+        f.hvp(x, 0.5, (v[:3], 0.25))
+    single = diffc.compile(lambda x: np.sum(x ** 4), wrt=("x",), backend=backend)
+    for _ in range(2):  # wrt=("x",): the block in a tuple, as f.grad gives it
+        (h,) = single.hvp(x, v)
+        assert np.allclose(h, 12 * x ** 2 * v)
+
+
+def test_fast_entry_of_hvp_on_real_numba():
+    """The default run's real-Numba twin of the test above: one hvp kernel, by hand (∂²Σx⁴ = 12x²)."""
+    f = diffc.compile(lambda x: np.sum(x ** 4), backend="numba")
+    x, v = RNG.normal(size=5), RNG.normal(size=5)
+    for _ in range(3):
+        assert np.allclose(f.hvp(x, v), 12 * x ** 2 * v)
+    assert isinstance(f.__dict__["_hvp_entry"]((x, v)), np.ndarray)  # the fast entry took these arguments
