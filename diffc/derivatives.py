@@ -2,11 +2,16 @@
 
 The programs come from diffc/adjoint/forward.py (the reverse pass applied
 twice); here they are compiled by the signature's back end into a second
-module (``jvp`` and, for a scalar output, ``hvp``), cached on disk like the
-first, and called by the methods of :class:`diffc.api.Compiled`. Dense
-Jacobians and Hessians are built column by column (``jvp``/``hvp`` with a
-basis vector) or row by row (``vjp``), in the shape convention of
-``jax.jacobian``: the output's shape followed by the input's.
+module (``jvp``; for a scalar output ``hvp``; for an elementwise map
+``diagonal``, the gradient of the output's sum), cached on disk like the
+first, and called by the methods of :class:`diffc.api.Compiled`, through a
+fast entry after the first call. Dense Jacobians and Hessians are built
+column by column (``jvp``/``hvp`` with a basis vector) or row by row
+(``vjp``) by diffc/support/dense.py, in the shape convention of
+``jax.jacobian``: the output's shape followed by the input's. Arguments may
+be trees (diffc/pytree.py): directions are flattened like them, results
+arranged like the gradients. The end of the file assembles standalone
+modules for ``diffc emit --derivative``.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ MODES = ("auto", "rev", "fwd")
 
 @dataclass
 class Derivatives:
-    """The jvp and hvp programs of one signature, and the module that holds them (built on first use)."""
+    """The jvp, hvp and diagonal programs of one signature, and the module that holds them (built on first use)."""
 
     spec: Specialization
     _jvp: Program | None = None
