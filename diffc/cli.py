@@ -21,6 +21,7 @@ from typing import Any
 import diffc
 from diffc import viz
 from diffc.api import emit
+from diffc.derivatives import EMITTABLE as DERIVATIVES
 from diffc.errors import DiffcError, ParseError
 
 EXAMPLES = {
@@ -36,7 +37,6 @@ EXAMPLES = {
 }
 
 WHAT = ("ir", "grad-ir", "source", "grad-source", "jvp-source", "hvp-source", "dot", "picture")
-DERIVATIVES = ("grad", "jvp", "vjp", "jacobian", "hvp", "hessian")  # diffc.derivatives.EMITTABLE, kept light
 
 
 class UsageError(Exception):
