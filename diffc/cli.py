@@ -21,20 +21,22 @@ from typing import Any
 import diffc
 from diffc import viz
 from diffc.api import emit
+from diffc.derivatives import EMITTABLE as DERIVATIVES
 from diffc.errors import DiffcError, ParseError
 
 EXAMPLES = {
     "emit": """examples:
   diffc emit "(a + b) * (b + 1)" -o e.py
   diffc emit model.txt --args "w:f64[n] b:f64 X:f64[m,n] y:f64[m]" --wrt w,b
-  diffc emit losses.py:logistic --args "w:f64[n] X:f64[m,n] y:f64[m]" --backend numpy""",
+  diffc emit losses.py:logistic --args "w:f64[n] X:f64[m,n] y:f64[m]" --backend numpy
+  diffc emit "sum(100*(x[1:]-x[:-1]**2)**2 + (1-x[:-1])**2)" --args "x:f64[n]" --derivative hvp,hessian""",
     "show": """examples:
   diffc show "(a + b) * (b + 1)" --what grad-source
   diffc show model.txt --args "w:f64[n] X:f64[m,n]" --what dot | dot -Tpng > graph.png
   diffc show "(a + b) * (b + 1)" --what picture --at a=2,b=1 -o graph.svg""",
 }
 
-WHAT = ("ir", "grad-ir", "source", "grad-source", "dot", "picture")
+WHAT = ("ir", "grad-ir", "source", "grad-source", "jvp-source", "hvp-source", "dot", "picture")
 
 
 class UsageError(Exception):
@@ -161,7 +163,8 @@ def _wrt(text: str | None) -> str | tuple[str, ...] | None:
 def regenerate_command(ns: argparse.Namespace) -> str:
     """The command that regenerates the module, without ``-o`` so the bytes match stdout."""
     words = ["diffc", "emit", ns.source]
-    for flag, value in (("--args", ns.args), ("--wrt", ns.wrt), ("--name", ns.name)):
+    for flag, value in (("--args", ns.args), ("--wrt", ns.wrt), ("--name", ns.name),
+                        ("--derivative", ns.derivative)):
         if value:
             words += [flag, value]
     if ns.backend != "numba":
@@ -174,7 +177,20 @@ def regenerate_command(ns: argparse.Namespace) -> str:
 def run_emit(ns: argparse.Namespace) -> str:
     args = parse_args_option(ns.args)
     return emit(load_source(ns.source, args), args=args, wrt=_wrt(ns.wrt), name=ns.name,
-                backend=ns.backend, command=regenerate_command(ns), annotate=not ns.no_comments)
+                backend=ns.backend, command=regenerate_command(ns), annotate=not ns.no_comments,
+                derivatives=_derivatives(ns.derivative))
+
+
+def _derivatives(text: str | None) -> tuple[str, ...] | None:
+    """``--derivative jvp,hvp`` -> ``("jvp", "hvp")``; each name checked here, so the message is the CLI's."""
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in DERIVATIVES]
+    if unknown or not names:
+        raise UsageError(f"--derivative: {unknown[0] if unknown else text!r} is not one of {', '.join(DERIVATIVES)} "
+                         "(several: comma-separated, e.g. jvp,hvp)")
+    return names
 
 
 def _at(text: str | None) -> dict[str, float] | None:
@@ -202,7 +218,8 @@ def run_show(ns: argparse.Namespace) -> str | None:
         return None
     picture = lambda: viz.run_dot(f.to_dot(grad=True, at=at), "svg").decode()  # noqa: E731
     shown = {"ir": lambda: f.ir, "grad-ir": lambda: f.grad_ir, "source": lambda: f.source,
-             "grad-source": lambda: f.grad_source, "dot": lambda: f.to_dot(grad=True, at=at),
+             "grad-source": lambda: f.grad_source, "jvp-source": lambda: f.jvp_source,
+             "hvp-source": lambda: f.hvp_source, "dot": lambda: f.to_dot(grad=True, at=at),
              "picture": picture}[ns.what]()
     return shown if shown.endswith("\n") else shown + "\n"
 
@@ -228,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="leave out the comment naming each adjoint statement's rule")
         if name == "emit":
             sub.add_argument("--name", help="the function's name in docstrings (default: from the source)")
+            sub.add_argument("--derivative", help="the derivatives to emit, comma-separated: " + "|".join(DERIVATIVES)
+                             + " (default: grad and vjp; jacobian brings vjp and jvp, hessian brings hvp)")
         else:
             sub.add_argument("--what", choices=WHAT, required=True, help="what to print (picture: the graph "
                              "with derivatives on its edges, drawn by Graphviz's dot into -o FILE.svg|png|pdf)")

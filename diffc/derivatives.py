@@ -2,11 +2,16 @@
 
 The programs come from diffc/adjoint/forward.py (the reverse pass applied
 twice); here they are compiled by the signature's back end into a second
-module (``jvp`` and, for a scalar output, ``hvp``), cached on disk like the
-first, and called by the methods of :class:`diffc.api.Compiled`. Dense
-Jacobians and Hessians are built column by column (``jvp``/``hvp`` with a
-basis vector) or row by row (``vjp``), in the shape convention of
-``jax.jacobian``: the output's shape followed by the input's.
+module (``jvp``; for a scalar output ``hvp``; for an elementwise map
+``diagonal``, the gradient of the output's sum), cached on disk like the
+first, and called by the methods of :class:`diffc.api.Compiled`, through a
+fast entry after the first call. Dense Jacobians and Hessians are built
+column by column (``jvp``/``hvp`` with a basis vector) or row by row
+(``vjp``) by diffc/support/dense.py, in the shape convention of
+``jax.jacobian``: the output's shape followed by the input's. Arguments may
+be trees (diffc/pytree.py): directions are flattened like them, results
+arranged like the gradients. The end of the file assembles standalone
+modules for ``diffc emit --derivative``.
 """
 
 from __future__ import annotations
@@ -15,19 +20,25 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from diffc import cache
-from diffc.adjoint.forward import hvp_program, jvp_program
-from diffc.api import _plain, quiet_numba_hints
+from diffc.adjoint.forward import bind_one, hvp_program, jvp_program
+from diffc.adjoint.reverse import reverse
+from diffc.api import _MISS, _fast_entry, _plain, quiet_numba_hints
 from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import hidden_constants
 from diffc.errors import ArgumentError, DiffcError, ShapeError, UnsupportedError
-from diffc.ir import Node, Program, type_text
+from diffc.fallback import NEXT_VARIANT, is_refusal, warn_fallback
+from diffc.ir import Node, Op, Program, type_text
+from diffc.passes.pipeline import simplify
+from diffc.pytree import flatten
 from diffc.structure import Structure, structure
+from diffc.support.dense import dense_hessian, dense_jacobian, unit_directions
 
 if TYPE_CHECKING:
     from diffc.api import Compiled, Specialization
@@ -37,16 +48,18 @@ MODES = ("auto", "rev", "fwd")
 
 @dataclass
 class Derivatives:
-    """The jvp and hvp programs of one signature, and the module that holds them (built on first use)."""
+    """The jvp, hvp and diagonal programs of one signature, and the module that holds them (built on first use)."""
 
     spec: Specialization
     _jvp: Program | None = None
     _hvp: Program | None = None
+    _diagonal: Program | None = None
     _module: ModuleType | None = None
     _constants: tuple[Any, ...] = ()
     _factors: dict[Node, Callable[..., Any]] = field(default_factory=dict)
     _structures: dict[Node, Structure] = field(default_factory=dict)
     _called: set[str] = field(default_factory=set)  # functions called once (compiled by Numba by now)
+    _variant: str = ""  # set by a fallback of this module alone
 
     def wrt_nodes(self, program: Program) -> list[Node]:
         by_name = {n.attr("name"): n for n in program.inputs}
@@ -63,6 +76,23 @@ class Derivatives:
             self._hvp = hvp_program(grad, self.wrt_nodes(grad))
         return self._hvp
 
+    def diagonal_program(self) -> Program:
+        """``x -> (sum(f(x)), Jᵀ1)``: the gradient of the output's sum, which is the diagonal of a diagonal J."""
+        if self._diagonal is None:
+            forward = self.spec.forward
+            out = forward.outputs[0]
+            total = forward.graph.apply(Op.SUM, out, axis=tuple(range(out.ndim)))
+            summed = Program(forward.graph, forward.inputs, [total], [f"sum_{forward.output_names[0]}"], forward.name)
+            vjp = simplify(reverse(summed, self.wrt_nodes(forward)))
+            self._diagonal = bind_one(vjp, vjp.inputs[-1])
+        return self._diagonal
+
+    def has_diagonal(self) -> bool:
+        """An array output whose Jacobian is diagonal in some argument: the module gets ``diagonal``."""
+        spec = self.spec
+        return not spec.scalar_output and any(self.structure(x).kind == "diagonal"
+                                              for x in self.wrt_nodes(spec.forward))
+
     def specs(self, annotate: bool | None = None) -> list[FunctionSpec]:
         spec = self.spec
         name, wrt = spec.forward.name, ", ".join(spec.wrt)
@@ -72,24 +102,37 @@ class Derivatives:
         if spec.scalar_output:
             layout: Any = 0 if count == 1 else tuple(range(count))
             found.append(FunctionSpec("hvp", self.hvp_program(), layout,
-                                      f"Hessian of {name} with respect to {wrt} times the directions {wrt}_dot."))
+                                      f"Hessian of {name} with respect to {wrt} times the directions "
+                                      f"{', '.join(n.attr('name') for n in self.hvp_program().inputs[-count:])}."))
+        if self.has_diagonal():
+            found.append(FunctionSpec("diagonal", self.diagonal_program(), spec.layout(False),
+                                      f"The diagonal of the Jacobian of {name} (of the arguments where it is "
+                                      f"diagonal): the gradient of sum({spec.forward.output_names[0]}), one pass."))
         self._constants = hidden_constants([s.program for s in found])
         annotate = spec.annotate if annotate is None else annotate
         return [FunctionSpec(s.name, s.program, s.layout, s.doc, constants=self._constants,
                              vector_math=spec.vector_math, annotate=annotate) for s in found]
 
+    @property
+    def variant(self) -> str:
+        """The printer of this module: the signature's, or the next one after Numba refused a kernel here."""
+        return self._variant or self.spec.variant
+
     def source(self, which: str, annotate: bool | None = None) -> str:
         for s in self.specs(annotate):
             if s.name == which:
-                return print_function(s, self.spec.variant)
-        raise DiffcError(f"{self.spec.forward.name} returns an array: it has no Hessian (hvp needs a scalar output)")
+                return print_function(s, self.variant)
+        if which == "hvp":
+            raise DiffcError(f"{self.spec.forward.name} returns an array: it has no Hessian (hvp needs a scalar "
+                             "output)")
+        raise DiffcError(f"{self.spec.forward.name} has no {which} function")
 
     def module(self) -> ModuleType:
         with self.spec.lock:
             if self._module is None:
                 started = time.perf_counter()
-                key = hashlib.sha256(f"derivatives\n{self.spec.cache_key()}".encode()).hexdigest()[:32]
-                text = lambda: render_module(self.specs(), self.spec.variant,  # noqa: E731
+                key = hashlib.sha256(f"derivatives {self.variant}\n{self.spec.cache_key()}".encode()).hexdigest()[:32]
+                text = lambda: render_module(self.specs(), self.variant,  # noqa: E731
                                              f"Generated by diffc: jvp and hvp of {self.spec.forward.name}.", False)
                 self._module, _ = cache.load(key, text)
                 self.spec.stats["derivatives"] = time.perf_counter() - started
@@ -99,10 +142,33 @@ class Derivatives:
         fn = getattr(self.module(), name)
         if name in self._called:
             return fn(*inputs, *directions, *self._constants)
-        with quiet_numba_hints(self.spec.variant):
-            result = fn(*inputs, *directions, *self._constants)
+        try:
+            with quiet_numba_hints(self.variant):
+                result = fn(*inputs, *directions, *self._constants)
+        except Exception as error:
+            if not self.fall_back(name, error):
+                raise
+            return self.call(name, inputs, directions)
         self._called.add(name)
         return result
+
+    def fall_back(self, name: str, error: BaseException) -> bool:
+        """Numba refused kernel ``name``: print this module with the next variant (diffc/fallback.py), loudly.
+
+        Only this module changes: the value and gradient module compiled
+        already and keeps its fused loops.
+        """
+        variant = NEXT_VARIANT.get(self.variant)
+        if variant is None or not is_refusal(error):
+            return False
+        source = Path(self._module.__file__ or "").read_text() if self._module is not None else ""
+        reason = warn_fallback(self.spec.forward.name, name, variant, error, source)
+        with self.spec.lock:
+            self._variant, self._module = variant, None
+            self._called.clear()
+            self.spec.stats["derivatives fallback"] = variant
+            self.spec.stats["derivatives fallback reason"] = reason
+        return True
 
     def structure(self, x: Node) -> Structure:
         """The structure of the Jacobian with respect to input ``x``, read from the IR once."""
@@ -137,10 +203,7 @@ def derivatives_of(spec: Specialization) -> Derivatives:
 # argument handling shared by the methods
 
 
-def _flat_only(f: Compiled, spec: Specialization, what: str) -> None:
-    if spec.arguments is not None and not spec.arguments.is_flat:
-        raise UnsupportedError(f"{f.label}.{what} takes plain array arguments (trees and left-out defaults "
-                               "are not supported yet); use f.grad or f.vjp for those", op=what)
+def _differentiable(f: Compiled, spec: Specialization) -> None:
     if not spec.wrt:
         raise DiffcError(f"{f.label} has no floating-point argument to differentiate")
 
@@ -156,7 +219,7 @@ def bind(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], what: str,
         raise ArgumentError(f"{f.label}.{what}({', '.join([*names, tail])}) takes the arguments of {f.label}, "
                             f"then {tail}: {error}") from None
     spec, inputs = f._prepare(values[:-1] if extra else values, omitted)
-    _flat_only(f, spec, what)
+    _differentiable(f, spec)
     return spec, inputs, values[-1] if extra else None
 
 
@@ -166,15 +229,53 @@ def _wrt_values(spec: Specialization, inputs: Sequence[Any]) -> list[np.ndarray]
     return [np.asarray(inputs[names.index(w)]) for w in spec.wrt]
 
 
+def _differentiated(spec: Specialization) -> list[tuple[str, Any, tuple[str, ...]]]:
+    """``(name, tree, leaves)`` of each argument with a differentiated leaf, in signature order."""
+    assert spec.arguments is not None
+    wrt = set(spec.wrt)
+    return [(name, tree, leaves) for name, (kind, tree), leaves in
+            zip(spec.arguments.names, spec.arguments.parts, spec.arguments.leaves, strict=True)
+            if kind == "tree" and any(leaf in wrt for leaf in leaves)]
+
+
+def _leaf_parts(f: Compiled, spec: Specialization, given: Any, what: str) -> list[Any]:
+    """The user's directions, one per differentiated leaf in ``wrt`` order.
+
+    Plain arguments: one direction alone, or a tuple for several. Trees
+    (``[(W, b), ...]``, dicts): the direction of each differentiated argument
+    has its containers (one alone when ``f.grad`` returns one gradient alone,
+    else a tuple), as JAX's ``jvp`` takes tangents shaped like the primals.
+    """
+    if spec.arguments is None or spec.arguments.is_flat:
+        one = len(spec.wrt) == 1
+        if one and not spec.bare and isinstance(given, tuple) and len(given) == 1 and np.ndim(given[0]) > 0:
+            given = given[0]  # wrt=("x",): (v,) as the tuple grad returns, or v alone
+        parts = [given] if one else list(given)
+        if len(parts) != len(spec.wrt):
+            raise ArgumentError(f"{f.label}.{what} takes one direction per differentiated argument "
+                                f"({', '.join(spec.wrt)}): got {len(parts)}")
+        return parts
+    params = _differentiated(spec)
+    names = ", ".join(name for name, _, _ in params)
+    parts = [given] if spec.bare else list(given) if isinstance(given, tuple | list) else []
+    if len(parts) != len(params):
+        raise ArgumentError(f"{f.label}.{what} takes one direction per differentiated argument ({names}), each "
+                            f"with that argument's lists, tuples and dicts" + ("" if spec.bare else ", in a tuple"))
+    by_leaf: dict[str, Any] = {}
+    for (name, tree, leaves), part in zip(params, parts, strict=True):
+        found, its_tree = flatten(part)
+        if its_tree != tree:
+            raise ShapeError(f"{f.label}.{what}: the direction for {name!r} is not nested like {name} "
+                             "(pass the same lists, tuples and dicts, with an array of the same shape at each leaf)")
+        by_leaf.update(zip(leaves, (leaf for _, leaf in found), strict=True))
+    return [by_leaf[w] for w in spec.wrt]
+
+
 def directions(f: Compiled, spec: Specialization, inputs: Sequence[Any], given: Any, what: str) -> list[Any]:
-    """One array per differentiated input, shaped and typed like it (a tuple when there are several)."""
+    """One array per differentiated input (leaf), shaped and typed like it."""
     wrt_values = _wrt_values(spec, inputs)
-    parts = list(given) if len(spec.wrt) > 1 else [given]
-    if len(parts) != len(spec.wrt):
-        raise ArgumentError(f"{f.label}.{what} takes one direction per differentiated argument "
-                            f"({', '.join(spec.wrt)}): got {len(parts)}")
     out = []
-    for w, value, part in zip(spec.wrt, wrt_values, parts, strict=True):
+    for w, value, part in zip(spec.wrt, wrt_values, _leaf_parts(f, spec, given, what), strict=True):
         array = np.asarray(part, dtype=np.asarray(value).dtype)
         if array.shape != np.shape(value):
             raise ShapeError(f"{f.label}.{what}: the direction for {w!r} has shape {array.shape}, "
@@ -183,23 +284,85 @@ def directions(f: Compiled, spec: Specialization, inputs: Sequence[Any], given: 
     return out
 
 
+def as_given(spec: Specialization, leaves: Sequence[Any]) -> Any:
+    """One value per differentiated leaf, arranged as the user passed the arguments (as ``f.grad`` does)."""
+    if spec.arguments is None or spec.arguments.is_flat:
+        return leaves[0] if spec.bare else tuple(leaves)
+    return spec.arguments.gradients(spec.wrt, list(leaves), spec.bare)
+
+
 # ---------------------------------------------------------------------------
 # the methods
 
 
 def jvp(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """``(f(x), J t)``: the value and the Jacobian times the tangents (the last argument)."""
+    entry = None if kwargs else f.__dict__.get("_jvp_entry")
+    if entry is not None:
+        result = entry(args)
+        if result is not _MISS:
+            return result
     spec, inputs, given = bind(f, args, kwargs, "jvp", 1)
     tangents = directions(f, spec, inputs, given, "jvp")
     value, tangent = derivatives_of(spec).call("jvp", inputs, tangents)
+    _remember(f, spec, "jvp")
     return _plain(value), _plain(tangent)
 
 
 def hvp(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``H v``: the Hessian times ``v`` (the last argument), one block per differentiated argument."""
+    entry = None if kwargs else f.__dict__.get("_hvp_entry")
+    if entry is not None:
+        result = entry(args)
+        if result is not _MISS:
+            return result
     spec, inputs, given = bind(f, args, kwargs, "hvp", 1)
     _scalar_only(f, spec, "hvp")
-    return _plain(derivatives_of(spec).call("hvp", inputs, directions(f, spec, inputs, given, "hvp")))
+    result = derivatives_of(spec).call("hvp", inputs, directions(f, spec, inputs, given, "hvp"))
+    _remember(f, spec, "hvp")
+    return as_given(spec, _plain(result if isinstance(result, tuple) else (result,)))
+
+
+def _remember(f: Compiled, spec: Specialization, name: str) -> None:
+    """After a first call, a fast entry to ``jvp``/``hvp``: one type check of the arguments and directions.
+
+    SciPy's Newton-CG calls ``hessp`` in every CG step; binding the arguments
+    and checking the directions the long way costs 20 µs a call, twenty times
+    a small Rosenbrock's kernel. The entry takes plain arguments of exactly
+    the compiled types (as the gradient's fast entry, diffc/api.py) and
+    directions that are arrays of their argument's dtype and shape (a float
+    for a scalar); anything else takes the full path, which converts or
+    explains. Trees always take the full path.
+    """
+    key = f"_{name}_entry"
+    entry = f.__dict__.get(key)
+    if (entry is not None and entry.spec is spec) or spec.arguments is None or not spec.arguments.is_flat:
+        return
+    work = derivatives_of(spec)
+    if spec.constants or work._constants:
+        return
+    fn = getattr(work.module(), name)
+    fits = _fast_entry(lambda *values: True, spec)  # the arguments' type checks, shared with f.grad's entry
+    names = [p[0] for p in spec.params]
+    count, positions = len(names), [names.index(w) for w in spec.wrt]
+    one = len(positions) == 1
+    scalar_value = name == "jvp"  # (value, J t) as it is; hvp's blocks as f.grad arranges gradients
+
+    def entry(args: tuple[Any, ...]) -> Any:
+        if len(args) != count + 1 or fits(args[:count]) is _MISS:
+            return _MISS
+        given = (args[count],) if one else args[count]
+        if type(given) is not tuple or len(given) != len(positions):
+            return _MISS
+        for k, d in zip(positions, given, strict=True):
+            x = args[k]
+            if type(d) is not type(x) or (type(x) is np.ndarray and (d.shape != x.shape or d.dtype != x.dtype)):
+                return _MISS
+        result = _plain(fn(*args[:count], *given))
+        return (result,) if one and not spec.bare and not scalar_value else result
+
+    entry.spec = spec  # type: ignore[attr-defined]
+    f.__dict__[key] = entry
 
 
 def _scalar_only(f: Compiled, spec: Specialization, what: str) -> None:
@@ -207,19 +370,6 @@ def _scalar_only(f: Compiled, spec: Specialization, what: str) -> None:
         out = spec.forward.outputs[0]
         raise DiffcError(f"{f.label} returns an array ({type_text(out.dtype, out.shape)}), so it has no Hessian; "
                          f"{what} needs a scalar output (use f.jacobian, or f.jvp and f.vjp)")
-
-
-def _basis(shape: tuple[int, ...], dtype: Any) -> Any:
-    """The unit arrays of ``shape``, one at a time, in C order."""
-    for k in range(int(np.prod(shape, dtype=np.int64))):
-        e = np.zeros(shape, dtype=dtype)
-        e.flat[k] = 1
-        yield e if e.ndim else e[()]
-
-
-def _unit(wrt_values: Sequence[np.ndarray], i: int, e: Any) -> list[Any]:
-    """Directions for all differentiated arguments: ``e`` for the ``i``-th, zeros for the others."""
-    return [e if j == i else np.zeros_like(v) if v.ndim else 0.0 for j, v in enumerate(wrt_values)]
 
 
 def jacobian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], mode: str = "auto",
@@ -231,36 +381,53 @@ def jacobian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], mode: s
     ``"auto"`` picks the fewer calls. ``compressed=True`` returns what
     :func:`diffc.structure.structure` found instead of the dense array.
     """
+    if compressed and not kwargs:
+        entry = f.__dict__.get("_diagonal_entry")
+        if entry is not None:
+            result = entry(args)
+            if result is not _MISS:
+                return result
     if mode not in MODES:
         raise DiffcError(f"unknown jacobian mode {mode!r}: choose one of {', '.join(MODES)}")
     spec, inputs, _ = bind(f, args, kwargs, "jacobian", 0)
     wrt_values = _wrt_values(spec, inputs)
     if compressed:
-        found = tuple(_compressed(f, spec, inputs, wrt_values, i) for i in range(len(spec.wrt)))
-        return found[0] if spec.bare else found
-    return _dense(f, spec, inputs, wrt_values, mode)
+        found = as_given(spec, [_compressed(f, spec, inputs, wrt_values, i) for i in range(len(spec.wrt))])
+        _remember_diagonal(f, spec)
+        return found
+    return as_given(spec, _dense(f, spec, inputs, wrt_values, mode))
+
+
+def _remember_diagonal(f: Compiled, spec: Specialization) -> None:
+    """A fast path for ``compressed=True`` when every Jacobian is diagonal: one type check, then one kernel.
+
+    The diagonal is ``Jᵀ1``, one pull-back of a vector of ones, so the call
+    should cost what one gradient costs (issue 15's benchmark row); binding
+    the arguments and reading the structure on every call cost four times the
+    kernel of a 1,000-wide layer. The kernel is the module's ``diagonal``, the
+    gradient of ``sum(f(x))``, which also skips the vjp's copy of the value.
+    Plain arguments only (trees take the full path).
+    """
+    entry = f.__dict__.get("_diagonal_entry")
+    if (entry is not None and entry.spec is spec) or spec.arguments is None or not spec.arguments.is_flat:
+        return
+    work = derivatives_of(spec)
+    if spec.scalar_output or any(work.structure(x).kind != "diagonal" for x in work.wrt_nodes(spec.forward)):
+        return
+    if spec.constants or work._constants:  # the entry passes the first module's hidden constants
+        return
+    f.__dict__["_diagonal_entry"] = _fast_entry(work.module().diagonal, spec)
 
 
 def _dense(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray], mode: str) -> Any:
     value = np.asarray(f._timed(spec, "forward", inputs))
-    out_size, in_size = value.size, sum(v.size for v in wrt_values)
-    if mode == "auto":
-        mode = "rev" if out_size <= in_size else "fwd"
-    blocks: list[np.ndarray] = [np.empty(value.shape + v.shape, dtype=value.dtype) for v in wrt_values]
-    if mode == "rev":
-        for k, e in enumerate(_basis(value.shape, value.dtype)):
-            grads = f._timed(spec, "vjp", [*inputs, e])[1]
-            grads = (grads,) if spec.module_bare else grads
-            for block, g, v in zip(blocks, grads, wrt_values, strict=True):
-                block.reshape(out_size, v.size)[k] = np.broadcast_to(g, v.shape).ravel()
-    else:
-        work = derivatives_of(spec)
-        for i, (block, v) in enumerate(zip(blocks, wrt_values, strict=True)):
-            for k, e in enumerate(_basis(v.shape, v.dtype)):
-                column = np.asarray(work.call("jvp", inputs, _unit(wrt_values, i, e))[1])
-                block.reshape(out_size, v.size)[:, k] = np.broadcast_to(column, value.shape).ravel()
-    found = _plain(tuple(blocks))
-    return found[0] if spec.bare else found
+    work = derivatives_of(spec)
+
+    def pull(u: Any) -> Any:
+        grads = f._timed(spec, "vjp", [*inputs, u])[1]
+        return (grads,) if spec.module_bare else grads
+
+    return _plain(dense_jacobian(value, wrt_values, pull, lambda t: work.call("jvp", inputs, t)[1], mode))
 
 
 def _compressed(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray], i: int) -> Any:
@@ -268,21 +435,20 @@ def _compressed(f: Compiled, spec: Specialization, inputs: list[Any], wrt_values
     forward = spec.forward
     x = forward.inputs[[p[0] for p in spec.params].index(spec.wrt[i])]
     found = derivatives_of(spec).structure(x)
-    value = wrt_values[i]
     if found.kind == "zero":
         return 0.0
-    if found.kind == "diagonal":  # Jᵀ 1 = the diagonal, for the price of one gradient
-        ones = np.ones_like(value) if value.ndim else 1.0
-        grads = f._timed(spec, "vjp", [*inputs, ones])[1]
-        grads = (grads,) if spec.module_bare else grads
-        return _plain(np.broadcast_to(grads[i], value.shape).copy() if value.ndim else grads[i])
+    if found.kind == "diagonal":  # Jᵀ1 = the gradient of sum(f(x)) = the diagonal: the price of one gradient
+        if spec.scalar_output:  # a scalar of a scalar: the derivative itself
+            grads = f._timed(spec, "vjp", [*inputs, spec.forward.outputs[0].dtype.numpy.type(1)])[1]
+        else:
+            grads = derivatives_of(spec).call("diagonal", inputs, [])
+        return _plain(((grads,) if spec.module_bare else grads)[i])
     if found.kind == "linear":
         assert found.factor is not None
         return derivatives_of(spec).factor(found.factor, inputs)
     if found.kind == "block-diagonal":
         return _blocks(spec, inputs, wrt_values, i)
-    dense = _dense(f, spec, inputs, wrt_values, "auto")
-    return dense if spec.bare else dense[i]
+    return _dense(f, spec, inputs, wrt_values, "auto")[i]
 
 
 def _blocks(spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray], i: int) -> np.ndarray:
@@ -294,7 +460,7 @@ def _blocks(spec: Specialization, inputs: list[Any], wrt_values: list[np.ndarray
     for k in range(width):
         e = np.zeros_like(value)
         e[:, k] = 1
-        columns.append(np.asarray(work.call("jvp", inputs, _unit(wrt_values, i, e))[1]))
+        columns.append(np.asarray(work.call("jvp", inputs, unit_directions(wrt_values, i, e))[1]))
     return np.stack(columns, axis=-1)  # (rows, ...out row..., width)
 
 
@@ -304,16 +470,13 @@ def hessian(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     _scalar_only(f, spec, "hessian")
     wrt_values = _wrt_values(spec, inputs)
     work = derivatives_of(spec)
-    blocks = [[np.empty(a.shape + b.shape, dtype=a.dtype) for b in wrt_values] for a in wrt_values]
-    for b, v in enumerate(wrt_values):
-        for k, e in enumerate(_basis(v.shape, v.dtype)):
-            result = work.call("hvp", inputs, _unit(wrt_values, b, e))
-            result = result if isinstance(result, tuple) else (result,)
-            for a, column in enumerate(result):
-                blocks[a][b].reshape(wrt_values[a].size, v.size)[:, k] = np.ravel(column)
-    if spec.bare:
-        return _plain(blocks[0][0])
-    return tuple(_plain(tuple(row)) for row in blocks)
+
+    def hvp(v: list[Any]) -> Any:
+        result = work.call("hvp", inputs, v)
+        return result if isinstance(result, tuple) else (result,)
+
+    rows = [as_given(spec, _plain(tuple(row))) for row in dense_hessian(wrt_values, hvp)]
+    return as_given(spec, rows)  # H[a][b]: a's structure outside, b's inside (as jax.hessian)
 
 
 def jacobian_structure(f: Compiled, wrt: str | Sequence[str] | None) -> Structure | tuple[Structure, ...]:
@@ -328,3 +491,112 @@ def jacobian_structure(f: Compiled, wrt: str | Sequence[str] | None) -> Structur
                              f"(arguments: {', '.join(by_name)})")
     found = tuple(structure(forward, by_name[name]) for name in names)
     return found[0] if isinstance(wrt, str) or (wrt is None and spec.bare) else found
+
+
+# ---------------------------------------------------------------------------
+# standalone modules: diffc emit --derivative ...
+
+EMITTABLE = ("grad", "jvp", "vjp", "jacobian", "hvp", "hessian")
+# the compiled functions each derivative needs in the module (forward always comes first)
+_NEEDS = {"grad": ("value_and_grad", "grad"), "vjp": ("vjp",), "jvp": ("jvp",), "jacobian": ("vjp", "jvp"),
+          "hvp": ("hvp",), "hessian": ("hvp",)}
+_SCALAR_ONLY = ("grad", "hvp", "hessian")
+
+
+def emitted(spec: Specialization, which: Sequence[str], annotate: bool) -> tuple[list[FunctionSpec], list[str]]:
+    """The compiled functions and the plain Python ones of a standalone module with the derivatives ``which``.
+
+    ``jacobian`` and ``hessian`` are plain Python over the module's own
+    ``vjp``/``jvp``/``hvp``, with copies of diffc/support/dense.py's loops, so
+    the module builds them exactly as ``f.jacobian`` and ``f.hessian`` do.
+    """
+    unknown = [w for w in which if w not in EMITTABLE]
+    if unknown:
+        raise DiffcError(f"unknown derivative {unknown[0]!r}: choose from {', '.join(EMITTABLE)}")
+    name = spec.forward.name
+    if not spec.wrt:
+        raise DiffcError(f"{name} has no floating-point argument to differentiate")
+    if not spec.scalar_output:
+        scalar = [w for w in which if w in _SCALAR_ONLY]
+        if scalar:
+            out = spec.forward.outputs[0]
+            raise DiffcError(f"{name} returns an array ({type_text(out.dtype, out.shape)}): it has no {scalar[0]} "
+                             "(grad, hvp and hessian need a scalar output); emit vjp, jvp or jacobian")
+    wanted = {"forward"} | {fn for w in which for fn in _NEEDS[w]}
+    found = [s for s in spec.specs(annotate) if s.name in wanted]
+    if wanted & {"jvp", "hvp"}:
+        found += [s for s in derivatives_of(spec).specs(annotate) if s.name in wanted]
+    constants = [c for s in found for c in s.constants]
+    if constants:
+        raise UnsupportedError(f"{name} uses constant arrays too large to print; a standalone module cannot carry "
+                               "them: pass them to the function as arguments instead", op="const")
+    texts = [_wrapper(spec, w) for w in ("jacobian", "hessian") if w in which]
+    if texts:
+        from diffc.support import dense
+
+        texts = [_without_annotations(fn) for fn in dense.EMITTED] + texts
+    return found, texts
+
+
+def emitted_signatures(spec: Specialization, functions: Sequence[FunctionSpec], texts: Sequence[str]) -> list[str]:
+    """``name(arguments)`` of every function of an emitted module, for its docstring."""
+    params = [p[0] for p in spec.params]
+    out = []
+    for s in functions:
+        extra = [n.attr("name") for n in s.program.inputs[len(params):]] if s.name != "grad" else []
+        out.append(f"{s.name}({', '.join([*params, *extra])})")
+    mode = _free("mode", params)
+    out += [f"jacobian({', '.join(params)}, {mode}='auto')" for t in texts if t.startswith("def jacobian(")]
+    out += [f"hessian({', '.join(params)})" for t in texts if t.startswith("def hessian(")]
+    return out
+
+
+def _free(name: str, taken: Sequence[str]) -> str:
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _wrapper(spec: Specialization, which: str) -> str:
+    """The text of the emitted ``jacobian`` or ``hessian``: the module's kernels, called column by column."""
+    params = [p[0] for p in spec.params]
+    call = ", ".join(params)
+    wrt = ", ".join(spec.wrt)
+    name = spec.forward.name
+    if which == "jacobian":
+        mode, u, t = (_free(n, params) for n in ("mode", "u", "t"))
+        pull = f"vjp({call}, {u})[1]"
+        pull = f"({pull},)" if spec.module_bare else pull
+        lines = [f"def jacobian({call}, {mode}=\"auto\"):",
+                 f'    """Jacobian of {name} with respect to {wrt}, shaped output + argument (as jax.jacobian).',
+                 "",
+                 f'    {mode}="rev" takes one vjp per output element, "fwd" one jvp per input element, and',
+                 '    "auto" whichever needs fewer calls.',
+                 '    """',
+                 f"    blocks = dense_jacobian(forward({call}), [{wrt}], lambda {u}: {pull},",
+                 f"                            lambda {t}: jvp({call}, *{t})[1], {mode})",
+                 "    return blocks[0]" if spec.bare else "    return blocks"]
+        return "\n".join(lines)
+    v = _free("v", params)
+    hvp = f"hvp({call}, *{v})"
+    hvp = f"({hvp},)" if len(spec.wrt) == 1 else hvp
+    shape = "x.shape + x.shape" if spec.bare else "blocks H[a][b] shaped a.shape + b.shape"
+    lines = [f"def hessian({call}):",
+             f'    """Hessian of {name} with respect to {wrt}: {shape} (as jax.hessian), one hvp per element."""',
+             f"    blocks = dense_hessian([{wrt}], lambda {v}: {hvp})",
+             "    return blocks[0][0]" if spec.bare else "    return tuple(tuple(row) for row in blocks)"]
+    return "\n".join(lines)
+
+
+def _without_annotations(fn: Callable[..., Any]) -> str:
+    """A support function's source without its type hints (a standalone module imports no typing names)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(fn))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            node.returns = None
+            for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
+                arg.annotation = None
+    return ast.unparse(tree)

@@ -105,3 +105,23 @@ def test_errors_of_the_run_are_not_refusals():
         with pytest.raises(diffc.ShapeError):
             f.grad(np.ones(3), np.ones(4))
     assert "fallback" not in f.stats
+
+
+def test_numba_refusing_a_derivative_kernel_falls_back_for_that_module_alone(monkeypatch, own_cache):
+    """The hvp kernel refused in both Numba forms (the value and gradient not): FallbackWarnings naming hvp(),
+    H v from plain NumPy, and the gradient's fused loops kept."""
+    original = NumbaPrinter.entry_checks
+
+    def untypable(self, inputs, params):
+        refused = ["refused = 'text' + 1.0"] if any(p.endswith("_dot") for p in params) else []
+        return [*refused, *original(self, inputs, params)]
+
+    monkeypatch.setattr(NumbaPrinter, "entry_checks", untypable)
+    f = diffc.compile(sine_moment, args={"x": "f64[n]"})
+    x, v = np.linspace(-1.0, 2.0, 7), np.linspace(0.5, 1.5, 7)
+    with pytest.warns(FallbackWarning, match=r"hvp\(\).*refused = 'text' \+ 1.0"):
+        got = f.hvp(x, v)
+    reference = diffc.compile(sine_moment, args={"x": "f64[n]"}, backend="numpy")
+    assert_close(got, reference.hvp(x, v), rtol=1e-12, atol=1e-14)
+    assert f.stats["derivatives fallback"] == "numpy" and "fallback" not in f.stats
+    assert "for i in" in f.grad_source and "numba" not in f.hvp_source

@@ -153,8 +153,9 @@ def _used(line: str, texts: Sequence[str]) -> bool:
     return any(re.search(rf"(?<![\w.]){name}\.", text) for text in texts)
 
 
-def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standalone: bool) -> str:
-    """A whole module: docstring, imports, ``ShapeError``, then each function.
+def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standalone: bool,
+                  python: Sequence[str] = ()) -> str:
+    """A whole module: docstring, imports, ``ShapeError``, then each function (``python``: plain ones, last).
 
     A standalone module (``diffc emit``) needs nothing of diffc: it defines its
     own ``ShapeError``; a module diffc loads itself imports diffc's.
@@ -167,7 +168,8 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
     support = helper_sources(helpers, standalone)
     # scalar-only code may not use NumPy at all: an unused import would fail a linter (F401); the
     # optional ones (scipy.special, math) only when something calls them (copied helpers included)
-    imports = [line for line in printer.imports if line == "import numba" or _used(line, functions + support)]
+    imports = [line for line in printer.imports
+               if line == "import numba" or _used(line, [*functions, *support, *python])]
     if standalone and "import numba" in imports:
         imports.remove("import numba")
         parts += imports + ["", NUMBA_MISSING, "", "", STANDALONE_SHAPE_ERROR]
@@ -179,6 +181,6 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
         parts += imports
     if support and not standalone:
         parts += [""] + support
-    for text in (support if standalone else []) + functions:
+    for text in [*(support if standalone else []), *functions, *python]:
         parts += ["", "", text]
     return "\n".join(parts) + "\n"
