@@ -577,9 +577,13 @@ class _Traced:
 
     # NumPy's protocols
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if any(getattr(type(x), "_diffc_defer", False) for x in inputs):
+            return NotImplemented  # a loop's per-iteration value (diffc/frontends/control.py) answers
         return _array_ufunc(ufunc, method, *inputs, **kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        if any(getattr(t, "_diffc_defer", False) for t in types):
+            return NotImplemented
         return _array_function(func, types, args, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -1252,6 +1256,9 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
             raise TraceError(f"parameter {pname!r} appears twice")
         dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
         inputs.append(graph.input(pname, dtype, tuple(shape)))
+    from diffc.frontends.control import rewrite  # loops and ifs as written (it builds on this module)
+
+    fn = rewrite(fn)
     with constructing(), local_names(fn, functools.partial(_bind_name, graph)):
         tracers = [Tracer(node) for node in inputs]
         result = fn(*(arguments(tracers) if arguments is not None else tracers))
@@ -1262,6 +1269,9 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
 
 def _bind_name(graph: Graph, name: str, value: Any) -> None:
     """A local of the user's function names its traced value (``z``) or its size (``m, n = X.shape``)."""
+    if name.startswith("_dc_"):  # diffc/frontends/control.py's temporaries
+        return
+    value = getattr(value, "data", value) if type(value).__name__ == "Batched" else value
     if isinstance(value, Tracer) and value.graph is graph and value.node.op not in (Op.INPUT, Op.CONST, Op.DIM):
         graph.names.setdefault(value.node, name)
     elif isinstance(value, Size) and value.graph is graph and isinstance(value.dim, Sym) and value.dim.name:
