@@ -1295,9 +1295,9 @@ def plain_condition(test: Any, line: int, kind: str) -> bool:
     if test is True or test is False:
         return test
     word = {"Return": "return", "Break": "break", "Continue": "continue", "Raise": "raise"}.get(kind, kind)
-    raise _t._fail(f"the if at line {line} tests a traced value and a branch ends in `{word}`: both branches run "
-                   "when the condition is traced, so assign a name in both branches (or use `a if c else b`) "
-                   "and return it after the if")
+    raise _t._fail(f"a Python `if` on a traced value (line {line}) whose branch ends in `{word}` cannot be traced: "
+                   "when the condition is traced both branches run, so assign a name in both branches and "
+                   "use it after the if, or write `a if c else b` / np.where(c, a, b)")
 
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
