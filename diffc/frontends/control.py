@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import copy
 import functools
 import inspect
@@ -390,6 +391,10 @@ def index(base: Any, key: Any) -> Any:
                 raise _t._fail(f"too many indices: the loop index {k.name} indexes an axis the array lacks")
             size = data.shape[axis]
             same = _same_size(k.size, size, graph)
+            if same is None and isinstance(k.size, Size) and isinstance(size, Size):
+                # range(len(y)) over the rows of X: the sizes must agree, as in y * (X @ w); checked per call
+                graph.unify(k.size.dim, size.dim, (), f"the loop over range() indexing x[{k.name}]")
+                same = True
             if same is None:
                 raise _t._sizes_needed(f"the loop over range({_t.dim_text(_size_dim(k.size))}) indexes an axis of "
                                        f"size {_t.dim_text(_size_dim(size))} at x[{k.name}]")
@@ -398,7 +403,7 @@ def index(base: Any, key: Any) -> Any:
                     out.append(slice(0, k.size))
                 else:
                     raise _t._fail(f"the loop index {k.name} runs to {k.size}, past the axis of size {size} it "
-                                   "indexes", IndexError_)
+                                   "indexes", LoopIndexError)
             else:
                 out.append(slice(None))
             found.append((position, k))
@@ -424,7 +429,7 @@ def index(base: Any, key: Any) -> Any:
     return Batched(result, tuple(a for _, a in order))
 
 
-class IndexError_(TraceError, IndexError):  # noqa: N801 - both a TraceError and Python's IndexError
+class LoopIndexError(TraceError, IndexError):
     """A loop index that runs past the axis it indexes."""
 
 
@@ -886,8 +891,10 @@ class LoopFacts:
         self.stored: set[str] = set()    # arrays written one entry per iteration (z[i] = ...)
 
     def refuse(self, reason: str, node: ast.AST) -> None:
+        """Keep the first reason; ``{line}`` in it (or its end) becomes the user's line."""
         if self.reason is None:
-            self.reason = f"{reason} at line {getattr(node, 'lineno', self.node.lineno)}"
+            line = f"at line {getattr(node, 'lineno', self.node.lineno)}"
+            self.reason = reason.replace("{line}", line) if "{line}" in reason else f"{reason} {line}"
 
 
 def classify(node: ast.For, facts_of: dict[ast.For, LoopFacts]) -> LoopFacts:
@@ -975,10 +982,10 @@ class _Walk:
                     self.index in _key_names(parents[name].slice):
                 continue
             if n in self.facts.carried:
-                self.facts.refuse(f"{n} is read inside the loop; only += updates are supported", name)
+                self.facts.refuse(f"{n} is read inside the loop {{line}}; only += updates are supported", name)
             else:
-                self.facts.refuse(f"{n} is read before the loop body assigns it, so its value would carry over "
-                                  "from the previous iteration", name)
+                self.facts.refuse(f"{n} is read inside the loop {{line}} before the body assigns it, so its value "
+                                  "carries over from the previous iteration; only += updates are supported", name)
 
     def statement(self, stmt: ast.stmt, bound: set[str]) -> set[str]:
         update = update_of(stmt)
@@ -1087,8 +1094,8 @@ class _IfExps(ast.NodeTransformer):
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         return node  # a nested function is the user's own; only the traced function is rewritten
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
-    visit_Lambda = visit_FunctionDef  # type: ignore[assignment]
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]  # noqa: N815 - ast's spelling
+    visit_Lambda = visit_FunctionDef  # type: ignore[assignment]  # noqa: N815
 
 
 class _Reads(ast.NodeTransformer):
@@ -1353,10 +1360,8 @@ def rewrite(fn: Callable[..., Any]) -> Callable[..., Any]:
     if cached is not None and cached[0] == (fn.__code__, fn.__defaults__):
         return cached[1]
     built = _build(fn) or fn
-    try:
+    with contextlib.suppress(TypeError):
         _CACHE[fn] = ((fn.__code__, fn.__defaults__), built)
-    except TypeError:
-        pass
     return built
 
 
