@@ -585,7 +585,7 @@ class Loop:
                 self.graph = self.graph or _graph([value]) or _first_graph(value)
 
     def __iter__(self) -> Iterator[Any]:
-        count = self.args[-1] if len(self.args) == 1 else None
+        count = self.args[-1] if self.reason is None else None  # range(N) or range(0, N)
         enclosing = bool(_ACTIVE.loops)
         if isinstance(count, Size):
             self.graph = count.graph
@@ -1396,8 +1396,9 @@ def _build(fn: types.FunctionType) -> Callable[..., Any] | None:
         return None
     if not any(isinstance(n, (ast.For, ast.If, ast.IfExp)) for n in ast.walk(node)):
         return None
-    if RUNTIME in fn.__code__.co_varnames or RUNTIME in fn.__code__.co_names:
-        return None
+    code = fn.__code__
+    if RUNTIME in code.co_varnames or RUNTIME in code.co_names or "__class__" in code.co_freevars:
+        return None  # (super() needs the class's own cell, which only a class body makes)
     facts_of: dict[ast.For, LoopFacts] = {}
     for loop_node in _top_loops(node.body):
         classify(loop_node, facts_of)
