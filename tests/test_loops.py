@@ -459,3 +459,88 @@ def test_functions_without_loops_or_source_are_traced_as_before() -> None:
     square = lambda x: np.sum(x * x)  # noqa: E731
     assert rewrite(square) is square
     assert rewrite(np.sum) is np.sum
+
+
+# ---------------------------------------------------------------------------
+# more spellings: the tutorial's loop, a conditional expression, concrete sizes
+
+
+def tutorial_loop(w, b, X, y):
+    """docs/tutorial.md's loop_gradient: tuple assignment, w @ X[i], X[i, j], += on names and entries."""
+    m, n = X.shape
+    J, dw, db = 0.0, np.zeros(n), 0.0
+    for i in range(m):
+        z = w @ X[i] + b
+        a = 1 / (1 + np.exp(-z))
+        J += -(y[i] * np.log(a) + (1 - y[i]) * np.log(1 - a))
+        dz = a - y[i]
+        for j in range(n):
+            dw[j] += X[i, j] * dz
+        db += dz
+    return J / m, dw / m, db / m
+
+
+def hinge_expression(w, X, y):
+    """The hinge loss with a conditional expression in the loop."""
+    J = 0.0
+    for i in range(X.shape[0]):
+        margin = y[i] * (X[i] @ w)
+        J += (1 - margin) if margin < 1 else 0.0
+    return J / X.shape[0]
+
+
+def test_the_tutorial_loop_traces_to_the_vectorized_outputs() -> None:
+    w, b, x, y = logistic_data(8, 3)
+    params = [(name, *parse_type(text)) for name, text in {"w": "f64[n]", "b": "f64", "X": "f64[m,n]",
+                                                            "y": "f64[m]"}.items()]
+    program = trace(tutorial_loop, params)
+    values = [diffc.compile(Program(program.graph, program.inputs, [node], ["out"], "tutorial_loop"), wrt=(),
+                            backend="numpy")(w, b, x, y) for node in program.outputs]
+    want_dw, want_db = hand_gradient(w, b, x, y)
+    for got, want in zip(values, (vectorized(w, b, x, y), want_dw, want_db), strict=True):
+        assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba-plain"])
+def test_a_conditional_expression_in_the_loop(backend: str) -> None:
+    m, n = 10, 3
+    X, w = rng.normal(size=(m, n)), rng.normal(size=n)
+    y = np.where(rng.random(m) < 0.5, -1.0, 1.0)
+    types = {"w": "f64[n]", "X": "f64[m,n]", "y": "f64[m]"}
+    value, grad = value_and_grad_both(hinge_expression, types, "w", (w, X, y))[backend == "numba-plain"]
+
+    def reference(w):
+        return np.mean(np.maximum(0.0, 1 - y * (X @ w)))
+
+    assert_close(value, reference(w), rtol=1e-12, atol=1e-12)
+    assert_close(grad, numeric_grad(reference, [w])[0], rtol=1e-6, atol=1e-8)
+
+
+def test_declared_concrete_sizes_give_the_same_map_reduce() -> None:
+    """With f64[9,4] the loop counts are ints and np.zeros(m) a NumPy array: still one pass, no unrolling."""
+    args = logistic_data(9, 4)
+    compiled = diffc.compile(notes_forward, args={"w": "f64[4]", "b": "f64", "x": "f64[9,4]", "y": "f64[9]"},
+                             wrt=("w", "b"), backend="numpy")
+    value, (dw, db) = compiled.value_and_grad(*args)
+    want_dw, want_db = hand_gradient(*args)
+    assert_close(value, vectorized(*args), rtol=1e-12, atol=1e-12)
+    assert_close(dw, want_dw, rtol=1e-12, atol=1e-12)
+    assert compiled.ir.count("matmul") == 1  # the rows in one product, not 9 slices
+
+
+def unbound_in_a_loop_branch(x):
+    total = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            r = x[i]
+        total += r
+    return total
+
+
+def test_a_name_assigned_in_one_branch_inside_a_loop_names_the_if() -> None:
+    """r carries over from an earlier iteration when x[i] <= 0: outside the form; unrolled, the if refuses it."""
+    compiled = diffc.compile(unbound_in_a_loop_branch, backend="numpy")
+    with pytest.raises(TraceError, match=r"r is assigned only in the then branch of the if at line \d+"):
+        compiled(np.ones(3))
+    with pytest.raises(TraceError, match=r"r is read inside the loop at line \d+ before the body assigns it"):
+        compiled(np.ones(UNROLL_LIMIT + 1))
