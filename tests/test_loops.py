@@ -544,3 +544,52 @@ def test_a_name_assigned_in_one_branch_inside_a_loop_names_the_if() -> None:
         compiled(np.ones(3))
     with pytest.raises(TraceError, match=r"r is read inside the loop at line \d+ before the body assigns it"):
         compiled(np.ones(UNROLL_LIMIT + 1))
+
+
+def carried_by_both_loops(X, a):
+    """J updated in the outer body and in the inner loop: each update summed over its own loops."""
+    m, n = X.shape
+    J = 1.0
+    for i in range(m):
+        J += a[i] ** 2
+        for j in range(n):
+            J += X[i, j] * a[i]
+        J -= 0.5 * a[i]
+    return J
+
+
+def branches_over_two_axes(W, X):
+    """An if/elif/else on one entry per (i, j), each branch changing the accumulator differently."""
+    m, n = X.shape
+    J = 0.0
+    for i in range(m):
+        for j in range(n):
+            t = W[j] * X[i, j]
+            if t > 0:
+                J += t
+            elif t > -0.5:
+                J -= t * t
+            else:
+                J += 0.1
+    return J
+
+
+def test_an_accumulator_of_both_loops(backend: str) -> None:
+    X, a = rng.normal(size=(4, 3)), rng.normal(size=4)
+
+    def reference(X, a):
+        return 1.0 + np.sum(a ** 2) + np.sum(X * a[:, None]) - 0.5 * np.sum(a)
+
+    compiled = diffc.compile(carried_by_both_loops, backend=backend)
+    check_grad(compiled, [X, a], f=reference)
+    assert compiled.stats["sizes"] == "symbolic"
+
+
+def test_branches_over_two_loop_axes(backend: str) -> None:
+    W, X = rng.normal(size=3), rng.normal(size=(5, 3))
+
+    def reference(W, X):
+        t = W[None, :] * X
+        return np.sum(np.where(t > 0, t, np.where(t > -0.5, -t * t, 0.1)))
+
+    check_grad(diffc.compile(branches_over_two_axes, backend=backend), [W, X], f=reference)

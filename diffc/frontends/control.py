@@ -445,11 +445,11 @@ def _unbatch(value: Any, key: tuple[Any, ...], what: str) -> Any:
                        "(dw[j] += ..., z[i] = ...)")
     graph = keyed[0].loop.graph
     if not isinstance(value, Batched):
-        value = Batched(_as_tracer(value, graph), ()) if _graph([value]) or graph else value
-    missing = [k for k in keyed if k not in value.axes]
-    for k in missing:  # the same value in every iteration of k: broadcast it along k's axis
-        value = broadcasting(lambda v, z: v + z, (value, Batched(Tracer(graph.const(0, DType.I64, (_size_dim(
-            k.size),))), (k,))))
+        value = Batched(_as_tracer(value, graph), ())
+    for k in keyed:
+        if k not in value.axes:  # the same value in every iteration of k: broadcast it along k's axis
+            zeros = Tracer(graph.const(0, value.data.node.dtype, (_size_dim(k.size),)))
+            value = broadcasting(lambda v, z: v + z, (value, Batched(zeros, (k,))))
     rest = [a for a in value.axes if a not in keyed]
     positions = [value.axes.index(a) for a in rest] + [value.axes.index(k) for k in keyed]
     nb = len(value.axes)
@@ -746,17 +746,19 @@ class Branches:
 
 
 def _merge(test: Any, a: Any, b: Any, name: str) -> Any:
-    if a is b:
-        return a
+    if a is b or (type(a) is type(b) and isinstance(a, (int, float, str)) and a == b):
+        return a  # unchanged by both branches (the two copies of a number are equal)
     if isinstance(a, Accum) or isinstance(b, Accum):
         loop = a.loop if isinstance(a, Accum) else b.loop
         a, b = _chain(a, [loop]), _chain(b, [loop])
         if a.loop is not b.loop:
             raise _t._fail(f"{name}: an accumulator of two different loops in the branches of an if")
-        zero = 0.0
-        da = zero if a.delta is None else a.delta
-        db = zero if b.delta is None else b.delta
-        return Accum(loop, _merge(test, a.base, b.base, name), _where(test, da, db))
+        base = _merge(test, a.base, b.base, name)
+        if a.delta is b.delta:  # an outer level that neither branch changed
+            return Accum(loop, base, a.delta)
+        da = 0.0 if a.delta is None else a.delta
+        db = 0.0 if b.delta is None else b.delta
+        return Accum(loop, base, _where(test, da, db))
     numeric = (_Traced, Batched, int, float, np.ndarray, np.number, np.bool_)
     if isinstance(a, numeric) and isinstance(b, numeric):
         return _where(test, a, b)
