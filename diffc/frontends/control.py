@@ -63,7 +63,6 @@ import numpy as np
 from diffc.errors import TraceError
 from diffc.frontends import construction
 from diffc.frontends import trace as _t
-from diffc.ir import DType
 
 __all__ = ["UNROLL_LIMIT", "Accum", "BatchIndex", "Batched", "rewrite"]
 
