@@ -98,6 +98,32 @@ def plain_numba(fn: Any, types: dict[str, str], wrt: Any) -> dict[str, Any]:
     return load_compiled(diffc.compile(fn, args=types, wrt=wrt))
 
 
+class PlainNumba:
+    """The Numba back end's standalone module run as plain Python, called like a diffc.Compiled."""
+
+    def __init__(self, fn: Any, types: dict[str, str], wrt: Any = None) -> None:
+        self.namespace = plain_numba(fn, types, wrt)
+
+    def __call__(self, *args: Any) -> Any:
+        return call_plain(self.namespace["forward"], *args)
+
+    def value_and_grad(self, *args: Any) -> Any:
+        return call_plain(self.namespace["value_and_grad"], *args)
+
+    def grad(self, *args: Any) -> Any:
+        return call_plain(self.namespace["grad"], *args)
+
+
+def compiled_on(backend: str, fn: Any, types: dict[str, str], wrt: Any = None) -> Any:
+    """diffc.compile on the NumPy back end, or the Numba back end's text run as Python."""
+    if backend == "numpy":
+        return diffc.compile(fn, args=types, wrt=wrt, backend="numpy")
+    return PlainNumba(fn, types, wrt)
+
+
+BOTH = pytest.mark.parametrize("backend", ["numpy", "numba-plain"])
+
+
 def value_and_grad_both(fn: Any, types: dict[str, str], wrt: Any, args: tuple[Any, ...]) -> list[Any]:
     """(value, grads) from the NumPy back end and from the Numba back end's text run as Python."""
     numpy_result = diffc.compile(fn, args=types, wrt=wrt, backend="numpy").value_and_grad(*args)
@@ -356,15 +382,17 @@ def test_relu_with_an_if(backend: str) -> None:
         assert_close(got, want, rtol=1e-6, atol=1e-8)
 
 
+@BOTH
 @pytest.mark.parametrize("x", [2.5, 0.3, -2.0])
 def test_if_elif_else_on_a_scalar(x: float, backend: str) -> None:
-    compiled = diffc.compile(piecewise, args={"x": "f64"}, backend=backend)
+    compiled = compiled_on(backend, piecewise, {"x": "f64"})
     assert compiled(x) == pytest.approx(piecewise(x), rel=1e-14)
     assert compiled.grad(x) == pytest.approx(numeric_grad(piecewise, [x])[0], rel=1e-6, abs=1e-9)
 
 
+@BOTH
 def test_the_branch_not_taken_gets_an_exact_zero(backend: str) -> None:
-    compiled = diffc.compile(_guarded, args={"x": "f64[n]"}, backend=backend)
+    compiled = compiled_on(backend, _guarded, {"x": "f64[n]"})
     x = np.array([-1.0, -2.0, 0.5])
     grad = compiled.grad(x)
     assert np.all(grad == 0.0)
@@ -574,17 +602,17 @@ def branches_over_two_axes(W, X):
     return J
 
 
+@BOTH
 def test_an_accumulator_of_both_loops(backend: str) -> None:
     X, a = rng.normal(size=(4, 3)), rng.normal(size=4)
 
     def reference(X, a):
         return 1.0 + np.sum(a ** 2) + np.sum(X * a[:, None]) - 0.5 * np.sum(a)
 
-    compiled = diffc.compile(carried_by_both_loops, backend=backend)
-    check_grad(compiled, [X, a], f=reference)
-    assert compiled.stats["sizes"] == "symbolic"
+    check_grad(compiled_on(backend, carried_by_both_loops, {"X": "f64[m,n]", "a": "f64[m]"}), [X, a], f=reference)
 
 
+@BOTH
 def test_branches_over_two_loop_axes(backend: str) -> None:
     W, X = rng.normal(size=3), rng.normal(size=(5, 3))
 
@@ -592,4 +620,33 @@ def test_branches_over_two_loop_axes(backend: str) -> None:
         t = W[None, :] * X
         return np.sum(np.where(t > 0, t, np.where(t > -0.5, -t * t, 0.1)))
 
-    check_grad(diffc.compile(branches_over_two_axes, backend=backend), [W, X], f=reference)
+    check_grad(compiled_on(backend, branches_over_two_axes, {"W": "f64[n]", "X": "f64[m,n]"}), [W, X], f=reference)
+
+
+def last_iteration(x):
+    """A body local after the loop holds its last iteration's value, as in Python."""
+    J = 0.0
+    for i in range(x.shape[0]):
+        a = x[i] ** 2
+        J += a
+    return J + a * i
+
+
+@BOTH
+def test_a_body_local_after_the_loop_is_its_last_value(backend: str) -> None:
+    x = rng.normal(size=5)
+    compiled = compiled_on(backend, last_iteration, {"x": "f64[n]"})
+    check_grad(compiled, [x], f=lambda x: np.sum(x ** 2) + x[-1] ** 2 * (len(x) - 1))
+
+
+def kept_in_a_list(x):
+    rows = []
+    for i in range(x.shape[0]):
+        a = x[i] ** 2
+        rows.append(a)
+    return rows[0] * 2.0
+
+
+def test_a_per_iteration_value_kept_past_the_loop_is_refused() -> None:
+    with pytest.raises(TraceError, match=r"computed inside the loop over i at line \d+ .* used after the loop"):
+        diffc.compile(kept_in_a_list, args={"x": "f64[n]"}, backend="numpy").source  # noqa: B018

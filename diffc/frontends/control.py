@@ -152,6 +152,10 @@ class Batched:
     __array_priority__ = 2000
     _diffc_defer = True  # a tracer's NumPy protocols leave mixed calls to this class
 
+    def _diffc_refuse(self, label: str) -> TraceError:
+        """Why the function cannot return this value (trace.py asks)."""
+        return TraceError(f"{label}: {stale_message(self.axes[0])}")
+
     def __init__(self, data: Any, axes: tuple[BatchIndex, ...]) -> None:
         self.data, self.axes = data, axes
 
@@ -286,10 +290,25 @@ def _wrap(data: Any, axes: tuple[BatchIndex, ...]) -> Any:
     return Batched(data, axes) if axes else data
 
 
+def _check_live(values: Sequence[Any]) -> None:
+    for v in values:
+        if isinstance(v, Batched):
+            stale = [a for a in v.axes if a.loop.done]
+            if stale:
+                raise _t._fail(stale_message(stale[0]))
+
+
+def stale_message(index: BatchIndex) -> str:
+    return (f"a value computed inside the loop over {index.name} at line {index.line} (one per iteration) is used "
+            "after the loop: diffc runs a map-reduce loop's body once for all iterations, so only its += "
+            "accumulators and the arrays it fills (z[i] = ...) have a value after it")
+
+
 def broadcasting(fn: Callable[..., Any], values: Sequence[Any]) -> Any:
     """``fn`` (a ufunc, an operator) applied to the aligned values: elementwise along every batch axis."""
     if not any(isinstance(v, Batched) for v in values):
         return fn(*values)
+    _check_live(values)
     axes, aligned = _aligned(values)
     return _wrap(fn(*aligned), axes)
 
@@ -374,6 +393,7 @@ def index(base: Any, key: Any) -> Any:
     items = key if isinstance(key, tuple) else (key,)
     if not isinstance(base, Batched) and not any(_is_index(k) for k in items):
         return base[key]
+    _check_live([base])
     graph = _graph([base]) or next(k.loop.graph for k in items if _is_index(k))
     old = base.axes if isinstance(base, Batched) else ()
     data = base.data if isinstance(base, Batched) else _as_tracer(base, graph)
@@ -575,6 +595,7 @@ class Loop:
         self.index: BatchIndex | None = None
         self.graph: Any = None
         self.traced = False
+        self.done = False  # the body ran: its per-iteration values are no longer usable
 
     def probe(self, *values: Any) -> None:
         """The loop-invariant values the body reads: a traced one makes the loop a traced loop."""
@@ -611,6 +632,7 @@ class Loop:
             yield self.index
         finally:
             _ACTIVE.loops.pop()
+            self.done = True
 
     def _unrolled(self) -> Iterator[Any]:
         if any(isinstance(a, Size) or (isinstance(a, Tracer) and a.weak) for a in self.args):
@@ -622,6 +644,19 @@ class Loop:
                            f"form: {self.reason}; such a loop unrolls up to {UNROLL_LIMIT} iterations only "
                            "(docs/loops.md)")
         return iter(range(*self.args))
+
+    def last(self, value: Any) -> Any:
+        """A body local after the loop: its value in the last iteration, as in Python (the index: N - 1)."""
+        index = self.index
+        if index is None:
+            return value
+        if value is index:
+            return index.size - 1
+        if isinstance(value, Batched) and index in value.axes:
+            key = tuple(-1 if a is index else slice(None) for a in value.axes)
+            rest = tuple(a for a in value.axes if a is not index)
+            return _wrap(value.data[key], rest)
+        return value
 
     def finish(self, value: Any) -> Any:
         """An accumulator after the loop: its base plus the sum over this loop's axis of its delta."""
@@ -1242,6 +1277,11 @@ class _Rewriter:
         node.body = self.block(node.body, loops + [(facts, name)])
         out.append(node)
         if facts.reason is None:
+            assigned = _names_stored(ast.Module(body=node.body, type_ignores=[])) | {index}
+            for local in sorted(n for n in assigned - facts.carried - facts.stored if not n.startswith(PREFIX)):
+                last = _assign(local, ast.Call(func=ast.Attribute(value=_load(name), attr="last", ctx=ast.Load()),
+                                               args=[_load(local)], keywords=[]))
+                out.append(ast.copy_location(_guarded([last]), node))
             for carried in sorted(facts.carried):
                 finish = _assign(carried, ast.Call(func=ast.Attribute(value=_load(name), attr="finish",
                                                                       ctx=ast.Load()),

@@ -1216,6 +1216,8 @@ def _output_node(graph: Graph, value: Any, label: str) -> Node:
         raise TraceError(f"{label}: the function returned None (is a `return` missing?)")
     if isinstance(value, _indexing.MaskedSelection):
         raise value.refuse(f"{label}: returning x[mask]")
+    if hasattr(type(value), "_diffc_refuse"):  # a per-iteration value of a loop (diffc/frontends/control.py)
+        raise value._diffc_refuse(label)
     raise TraceError(f"{label}: cannot return a value of type {type(value).__name__} from a traced function; "
                      "return arrays, numbers, or a tuple or dict of them")
 
