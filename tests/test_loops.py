@@ -650,3 +650,19 @@ def kept_in_a_list(x):
 def test_a_per_iteration_value_kept_past_the_loop_is_refused() -> None:
     with pytest.raises(TraceError, match=r"computed inside the loop over i at line \d+ .* used after the loop"):
         diffc.compile(kept_in_a_list, args={"x": "f64[n]"}, backend="numpy").source  # noqa: B018
+
+
+def over_a_list(W1, W2):
+    params = [W1, W2]
+    J = 0.0
+    for k in range(len(params)):
+        J += np.sum(params[k] ** 2)
+    return J
+
+
+def test_a_loop_over_a_python_list_unrolls_as_before() -> None:
+    W1, W2 = rng.normal(size=(3, 2)), rng.normal(size=4)
+    compiled = diffc.compile(over_a_list, backend="numpy")
+    grads = compiled.grad(W1, W2)
+    assert_close(grads[0], 2 * W1, rtol=1e-14, atol=0)
+    assert_close(grads[1], 2 * W2, rtol=1e-14, atol=0)

@@ -25,7 +25,8 @@ axes, and an accumulator update is kept as a per-iteration delta
 (:class:`Accum`) that the end of the loop sums over the loop's axis. The IR is
 therefore the vectorized expression itself (``X @ w + b``, a ``sum`` over the
 rows), with the same fused kernel and gradient. Inner loops of the same kind
-nest (``for j in range(n): dw[j] += x[i][j] * dz``).
+nest (``for j in range(n): dw[j] += x[i][j] * dz``). After the loop, a body
+local holds its last iteration's value and the index is ``N - 1``, as in Python.
 
 A ``range`` loop outside that class (a carried value read other than by
 ``+=``, ``break``, the index used as a number) is unrolled, as plain tracing
@@ -603,6 +604,13 @@ class Loop:
             if isinstance(value, (_Traced, Batched)) or construction.has_traced(value):
                 self.traced = True
                 self.graph = self.graph or _graph([value]) or _first_graph(value)
+
+    def indexed(self, *values: Any) -> None:
+        """The values the body indexes by the loop index: a Python list of arrays takes the unrolled path."""
+        for value in values:
+            if isinstance(value, (list, tuple, dict)):
+                self.reason = f"a {type(value).__name__} is indexed by the loop index {self.name}"
+                return
 
     def __iter__(self) -> Iterator[Any]:
         count = self.args[-1] if self.reason is None else None  # range(N) or range(0, N)
@@ -1269,10 +1277,14 @@ class _Rewriter:
                            - _names_stored(ast.Module(body=node.body, type_ignores=[])) - {index}
                            - facts.carried - facts.stored)
         probes = [n for n in invariant if n not in _BUILTIN_NAMES]
-        if probes:
-            out.append(ast.copy_location(_guarded([ast.Expr(value=ast.Call(
-                func=ast.Attribute(value=_load(name), attr="probe", ctx=ast.Load()),
-                args=[_load(n) for n in probes], keywords=[]))]), node))
+        indexed = sorted({s.value.id for s in ast.walk(ast.Module(body=node.body, type_ignores=[]))
+                          if isinstance(s, ast.Subscript) and isinstance(s.value, ast.Name)
+                          and index in _key_names(s.slice)} & set(probes))
+        for method, names in (("probe", probes), ("indexed", indexed)):
+            if names and (method == "probe" or facts.reason is None):
+                out.append(ast.copy_location(_guarded([ast.Expr(value=ast.Call(
+                    func=ast.Attribute(value=_load(name), attr=method, ctx=ast.Load()),
+                    args=[_load(n) for n in names], keywords=[]))]), node))
         node.iter = _load(name)
         node.body = self.block(node.body, loops + [(facts, name)])
         out.append(node)
@@ -1399,11 +1411,11 @@ def rewrite(fn: Callable[..., Any]) -> Callable[..., Any]:
     except TypeError:
         cached = None
     if cached is not None and cached[0] == (fn.__code__, fn.__defaults__):
-        return cached[1]
-    built = _build(fn) or fn
-    with contextlib.suppress(TypeError):
+        return cached[1] or fn
+    built = _build(fn)
+    with contextlib.suppress(TypeError):  # the entry must not refer to fn, or it would keep fn alive
         _CACHE[fn] = ((fn.__code__, fn.__defaults__), built)
-    return built
+    return built or fn
 
 
 def _parse(fn: types.FunctionType) -> ast.FunctionDef | None:
@@ -1475,7 +1487,6 @@ def _build(fn: types.FunctionType) -> Callable[..., Any] | None:
     new.__doc__ = fn.__doc__
     new.__module__ = fn.__module__
     new.__dict__.update(fn.__dict__)
-    new.__diffc_original__ = fn  # type: ignore[attr-defined]
     return new
 
 
