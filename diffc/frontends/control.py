@@ -836,13 +836,34 @@ construction.swap_while_tracing(np, "ones", _zeros_like_shape(1, np.ones))
 # the source step: which loops are map-reduce loops
 
 
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _comprehension_names(node: ast.AST) -> set[str]:
+    """The names a comprehension binds for itself (``j`` in ``sum(w[j] for j in range(n))``)."""
+    return {t.id for c in ast.walk(node) if isinstance(c, _COMPREHENSIONS) for g in c.generators
+            for t in ast.walk(g.target) if isinstance(t, ast.Name)}
+
+
 def _names_loaded(node: ast.AST) -> list[ast.Name]:
-    return [n for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+    """The names read, without those a comprehension inside binds for itself."""
+    own = _comprehension_names(node)
+    return [n for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in own]
+
+
+def _walk_outside_comprehensions(node: ast.AST) -> list[ast.AST]:
+    out, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        out.append(item)
+        if not isinstance(item, _COMPREHENSIONS):
+            stack.extend(ast.iter_child_nodes(item))
+    return out
 
 
 def _names_stored(node: ast.AST) -> set[str]:
     out: set[str] = set()
-    for n in ast.walk(node):
+    for n in _walk_outside_comprehensions(node):
         if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
             out.add(n.id)
         elif isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store) and isinstance(n.value, ast.Name):
