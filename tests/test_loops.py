@@ -666,3 +666,23 @@ def test_a_loop_over_a_python_list_unrolls_as_before() -> None:
     grads = compiled.grad(W1, W2)
     assert_close(grads[0], 2 * W1, rtol=1e-14, atol=0)
     assert_close(grads[1], 2 * W2, rtol=1e-14, atol=0)
+
+
+def with_a_comprehension(w, b, x, y):
+    """tests/test_models.py's loop: the dot product as a generator over j inside the loop over i."""
+    m, n = x.shape
+    cost = 0.0
+    for i in range(m):
+        z = sum(w[j] * x[i][j] for j in range(n)) + b
+        a = sigmoid(z)
+        cost += -(y[i] * np.log(a) + (1 - y[i]) * np.log(1 - a))
+    return cost / m
+
+
+def test_a_generator_inside_the_loop_body() -> None:
+    args = logistic_data(6, 3)
+    value, (dw, db) = diffc.compile(with_a_comprehension, wrt=("w", "b"), backend="numpy").value_and_grad(*args)
+    want_dw, want_db = hand_gradient(*args)
+    assert_close(value, vectorized(*args), rtol=1e-12, atol=1e-12)
+    assert_close(dw, want_dw, rtol=1e-12, atol=1e-12)
+    assert_close(db, want_db, rtol=1e-12, atol=1e-12)
