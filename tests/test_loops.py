@@ -686,3 +686,20 @@ def test_a_generator_inside_the_loop_body() -> None:
     assert_close(value, vectorized(*args), rtol=1e-12, atol=1e-12)
     assert_close(dw, want_dw, rtol=1e-12, atol=1e-12)
     assert_close(db, want_db, rtol=1e-12, atol=1e-12)
+
+
+def fills_rows(X):
+    """Rows written one per iteration: Z[i] (the map-reduce form) and Z[i, :] (unrolled)."""
+    m, n = X.shape
+    Z = np.zeros((m, n))
+    Y = np.zeros((m, n))
+    for i in range(m):
+        Z[i] = X[i] * 2.0
+    for i in range(m):
+        Y[i, :] = np.tanh(X[i])
+    return np.sum(Z * Y)
+
+
+def test_arrays_filled_row_by_row() -> None:
+    X = rng.normal(size=(4, 3))
+    check_grad(diffc.compile(fills_rows, backend="numpy"), [X], f=lambda X: np.sum(2 * X * np.tanh(X)))

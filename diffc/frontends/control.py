@@ -569,6 +569,14 @@ def store(value: Any, key: Any, e: Any, loops: Sequence[Loop]) -> Any:
     raise _t._fail("z[i] = ... inside a map-reduce loop needs the loop to cover z's axis (range(len(z)))")
 
 
+def assign(value: Any, key: Any, e: Any) -> Any:
+    """``value[key] = e`` in place, except that a NumPy array given a traced entry becomes a traced copy."""
+    if isinstance(value, np.ndarray) and (isinstance(e, _Traced) or construction.has_traced(e)):
+        value = _t._indexing.np_copy(_as_tracer(value, _first_graph(e)))
+    value[key] = e
+    return value
+
+
 def setitem(value: Any, key: Any, e: Any) -> Any:
     """``value[key] = e`` without changing ``value`` itself: both branches of an ``if`` start from it."""
     if isinstance(value, Batched) or isinstance(e, Batched):
@@ -934,6 +942,11 @@ def _same_target(expr: ast.expr, target: ast.expr) -> bool:
     return False
 
 
+def _names_only(key: ast.expr) -> bool:
+    """A key of names alone (``z[i]``, ``T[i, j]``): what an entry written per iteration is indexed by."""
+    return all(isinstance(e, ast.Name) for e in (key.elts if isinstance(key, ast.Tuple) else [key]))
+
+
 def _key_names(key: ast.expr) -> set[str]:
     elements = key.elts if isinstance(key, ast.Tuple) else [key]
     return {e.id for e in elements if isinstance(e, ast.Name)}
@@ -1058,6 +1071,8 @@ class _Walk:
             self.read(update.expr, bound)
             if update.key is not None:
                 self.read(update.key, bound)
+                if not _names_only(update.key):
+                    self.facts.refuse(f"{update.name}[...] += is indexed by more than loop indices", stmt)
             if update.name in self.facts.stored or update.name in self.plain_assigned:
                 self.facts.refuse(f"{update.name} is both updated by += and assigned inside the loop", stmt)
             self.facts.carried.add(update.name)
@@ -1106,6 +1121,8 @@ class _Walk:
             if self.index not in _key_names(target.slice):
                 self.facts.refuse(f"{name}[...] is written in every iteration without the loop index "
                                   f"{self.index} in its index", stmt)
+            elif not _names_only(target.slice):
+                self.facts.refuse(f"{name}[...] = is indexed by more than loop indices", stmt)
             if name in self.facts.carried:
                 self.facts.refuse(f"{name} is both updated by += and assigned inside the loop", stmt)
             self.facts.stored.add(name)
@@ -1271,11 +1288,15 @@ class _Rewriter:
             target = stmt.targets[0]
             name = target.value.id  # type: ignore[attr-defined]
             carriers = [n for f, n in mapreduce if name in f.stored]
-            if not carriers:
-                return None
-            where = ast.Tuple(elts=[_load(n) for n in carriers], ctx=ast.Load())
-            self.changed = True
-            return ast.copy_location(_assign(name, _call("store", _load(name), target.slice, stmt.value, where)), stmt)
+            if carriers:
+                where = ast.Tuple(elts=[_load(n) for n in carriers], ctx=ast.Load())
+                return ast.copy_location(_assign(name, _call("store", _load(name), target.slice, stmt.value, where)),
+                                         stmt)
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Subscript) \
+                and isinstance(stmt.targets[0].value, ast.Name):  # an unrolled loop filling a NumPy array
+            target = stmt.targets[0]
+            name = target.value.id  # type: ignore[attr-defined]
+            return ast.copy_location(_assign(name, _call("assign", _load(name), target.slice, stmt.value)), stmt)
         return None
 
     def loop(self, node: ast.For, loops: list[tuple[LoopFacts, str]]) -> list[ast.stmt]:
@@ -1406,6 +1427,7 @@ class _Runtime:
     acc_index = staticmethod(acc_index)
     store = staticmethod(store)
     setitem = staticmethod(setitem)
+    assign = staticmethod(assign)
     condition = staticmethod(condition)
     plain_condition = staticmethod(plain_condition)
     choose = staticmethod(choose)
