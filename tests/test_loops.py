@@ -254,6 +254,19 @@ def test_the_notes_loop_with_real_numba() -> None:
     assert_close(db, want_db, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow  # a few seconds of Numba compiling; the plain-Python twins run by default
+def test_a_branch_in_a_loop_with_real_numba() -> None:
+    m, n = 50, 3
+    X, w = rng.normal(size=(m, n)), rng.normal(size=n)
+    y = np.where(rng.random(m) < 0.5, -1.0, 1.0)
+    compiled = diffc.compile(hinge, args={"w": "f64[n]", "X": "f64[m,n]", "y": "f64[m]"}, wrt="w")
+    value, grad = compiled.value_and_grad(w, X, y)
+    assert "fallback" not in compiled.stats
+    margin = y * (X @ w)
+    assert_close(value, np.mean(np.maximum(0.0, 1 - margin)) + 0.01 * np.sum(w * w), rtol=1e-12, atol=1e-12)
+    assert_close(grad, -(X.T @ (y * (margin < 1))) / m + 0.02 * w, rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # other loops: X[i, j] accumulators, rows times a matrix, carried arrays
 

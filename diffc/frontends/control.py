@@ -1226,7 +1226,6 @@ class _Rewriter:
     def __init__(self, facts_of: dict[ast.For, LoopFacts]) -> None:
         self.facts_of = facts_of
         self.count = 0
-        self.changed = False
 
     def fresh(self, kind: str) -> str:
         self.count += 1
@@ -1281,7 +1280,6 @@ class _Rewriter:
                 value = _call("acc", _load(update.name), update.expr, sign, where)
             else:
                 value = _call("acc_index", _load(update.name), update.key, update.expr, sign, where)
-            self.changed = True
             return ast.copy_location(_assign(update.name, value), stmt)
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Subscript) \
                 and isinstance(stmt.targets[0].value, ast.Name):
@@ -1305,7 +1303,6 @@ class _Rewriter:
         if args is None:  # not a range loop: Python's own
             node.body = self.block(node.body, loops)
             return [node]
-        self.changed = True
         name = self.fresh("loop")
         literal = all(isinstance(a, ast.Constant) for a in args)
         if len(args) == 1 and isinstance(args[0], ast.Call) and isinstance(args[0].func, ast.Name) and \
@@ -1345,7 +1342,6 @@ class _Rewriter:
 
     def branch(self, node: ast.If, loops: list[tuple[LoopFacts, str]]) -> list[ast.stmt]:
         """Plain condition: the ``if`` as written. Traced: both branches, then every name merged."""
-        self.changed = True
         then_plain = self.block(copy.deepcopy(node.body), loops)
         else_plain = self.block(copy.deepcopy(node.orelse), loops)
         then_traced = [_Functional().visit(s) for s in self.block(copy.deepcopy(node.body), loops)]
