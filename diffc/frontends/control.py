@@ -10,7 +10,8 @@ cells and defaults (``types.FunctionType``). Nothing is evaluated but the
 rewritten function, when the tracer calls it; line numbers are the user's, so
 errors point at the user's lines. A function without source (a lambda, a
 builtin, code made by ``exec``) or without a ``for ... in range`` / ``if`` /
-``a if c else b`` is traced exactly as before.
+``a if c else b`` (nor a call of a function by name, whose own loops and
+branches are rewritten when it is called) is traced exactly as before.
 
 Map-reduce loops (docs/loops.md has the rule). A loop ``for i in range(N)``
 whose iterations are independent is a map followed by a sum: its body reads
@@ -1180,6 +1181,27 @@ class _IfExps(ast.NodeTransformer):
     visit_Lambda = visit_FunctionDef  # type: ignore[assignment]  # noqa: N815
 
 
+class _Callees(ast.NodeTransformer):
+    """``f(x)`` -> ``_diffc_.callee(f)(x)``: a Python function the traced one calls is rewritten too."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id not in _BUILTIN_NAMES:
+            node.func = ast.copy_location(_call("callee", node.func), node.func)
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]  # noqa: N815 - ast's spelling
+    visit_Lambda = visit_FunctionDef  # type: ignore[assignment]  # noqa: N815
+
+
+def callee(fn: Any) -> Any:
+    """The function a traced function calls, with its own loops and branches rewritten (cached)."""
+    return rewrite(fn) if isinstance(fn, (types.FunctionType, types.MethodType, functools.partial)) else fn
+
+
 class _Reads(ast.NodeTransformer):
     """Subscripts read with a loop index in their key become ``_diffc_.index(x, key)``."""
 
@@ -1424,6 +1446,7 @@ class _Runtime:
     store = staticmethod(store)
     setitem = staticmethod(setitem)
     assign = staticmethod(assign)
+    callee = staticmethod(callee)
     condition = staticmethod(condition)
     plain_condition = staticmethod(plain_condition)
     choose = staticmethod(choose)
@@ -1486,7 +1509,7 @@ def _build(fn: types.FunctionType) -> Callable[..., Any] | None:
     node = _parse(fn)
     if node is None:
         return None
-    if not any(isinstance(n, (ast.For, ast.If, ast.IfExp)) for n in ast.walk(node)):
+    if not any(isinstance(n, (ast.For, ast.If, ast.IfExp)) or _calls_a_name(n) for n in ast.walk(node)):
         return None
     code = fn.__code__
     if RUNTIME in code.co_varnames or RUNTIME in code.co_names or "__class__" in code.co_freevars:
@@ -1495,7 +1518,7 @@ def _build(fn: types.FunctionType) -> Callable[..., Any] | None:
     for loop_node in _top_loops(node.body):
         classify(loop_node, facts_of)
     rewriter = _Rewriter(facts_of)
-    body = [_IfExps().visit(s) for s in node.body]
+    body = [_Callees().visit(_IfExps().visit(s)) for s in node.body]
     node.body = rewriter.block(body, [])
     node.decorator_list = []
     freevars = fn.__code__.co_freevars
@@ -1527,6 +1550,11 @@ def _build(fn: types.FunctionType) -> Callable[..., Any] | None:
     new.__module__ = fn.__module__
     new.__dict__.update(fn.__dict__)
     return new
+
+
+def _calls_a_name(node: ast.AST) -> bool:
+    """``sigmoid(z)``: a call of a function by name, which may have loops or branches of its own."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in _BUILTIN_NAMES
 
 
 def _fix_locations(module: ast.Module, line: int) -> None:
