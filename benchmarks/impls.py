@@ -53,6 +53,8 @@ def _jax() -> Any:
 
 
 def available(workload: Workload, name: str) -> bool:
+    if name in workload.peer_notes:
+        return False
     if name in PEERS:
         return have(name)
     if name == NUMBA_PAR:
@@ -74,7 +76,8 @@ def build(workload: Workload, name: str, args: tuple[Any, ...]) -> tuple[Call, t
         jax = _jax()
         import jax.numpy as jnp
 
-        fn = jax.jit(jax.value_and_grad(workload.model(jnp), argnums=workload.argnums))
+        model = workload.peer_models.get(JAX, workload.model)
+        fn = jax.jit(jax.value_and_grad(model(jnp), argnums=workload.argnums))
 
         def call(*a: Any) -> Any:
             return jax.block_until_ready(fn(*a))

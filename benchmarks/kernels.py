@@ -273,6 +273,7 @@ def w7_numba(a, b):
 
 HAND_NUMBA: dict[str, tuple[Any, Any | None]] = {
     "W1": (w1_numba, w1_numba_par),
+    "W1loop": (w1_numba, w1_numba_par),  # the hand kernel is the loop already
     "W2": (w2_numba, w2_numba_par),
     "W3": (w3_numba, None),
     "W4": (w4_numba, w4_numba_par),

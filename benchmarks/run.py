@@ -130,6 +130,9 @@ def first_calls(entry: Entry, key: str, size: int, cache: str, second: tuple[str
 def prepare(entry: Entry, workload: Workload, args: tuple[Any, ...], reference: Any) -> Any:
     """Build, run once and check one implementation; the callable to time, or None if it is n/a."""
     impl = entry.impl
+    if impl in workload.peer_notes:
+        entry.unavailable = workload.peer_notes[impl]
+        return None
     if impl in PEERS and not available(workload, impl):
         entry.unavailable = f"{'jax' if impl == JAX else 'torch'} is not importable"
         return None
@@ -265,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
                         "or scaling)")
     options = parser.parse_args(argv)
 
-    keys = [k.strip().upper() for k in options.only.split(",")] if options.only else list(WORKLOADS)
+    spelled = {key.upper(): key for key in WORKLOADS}  # --only w1loop finds W1loop
+    keys = [spelled.get(k.strip().upper(), k.strip()) for k in options.only.split(",")] if options.only \
+        else list(WORKLOADS)
     unknown = [k for k in keys if k not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload {', '.join(unknown)} (choose from {', '.join(WORKLOADS)})")

@@ -39,6 +39,8 @@ class Workload:
     sizes: dict[str, int] = field(default_factory=dict)  # "full" / "quick" -> size (rows or elements)
     elements: Callable[[int], int] = lambda size: size  # elements touched, for ns per element
     copy_elements: Callable[[int], int] | None = None  # float64 elements a minimal pass reads (and writes)
+    peer_models: dict[str, Callable[[Any], Callable[..., Any]]] = field(default_factory=dict)  # JAX's own text
+    peer_notes: dict[str, str] = field(default_factory=dict)  # a peer that cannot run the model: why
 
     def args(self, size: int, seed: int = 0) -> tuple[Any, ...]:
         return self.make_args(size, np.random.default_rng(seed))
@@ -80,6 +82,36 @@ def _linear_args(labels01: bool) -> Callable[[int, np.random.Generator], tuple[A
             return w, 0.1, X, y01
         return w, X, 2 * y01 - 1
     return make
+
+
+# ---------------------------------------------------------------------------
+# W1loop the same model as the notes first write it: a loop over the m examples
+
+def w1loop_model(xp: Any) -> Callable[..., Any]:
+    def logistic_loop(w, b, X, y):
+        m, n = X.shape
+        z = xp.zeros(m)
+        a = xp.zeros(m)
+        J = 0.0
+        for i in range(m):
+            z[i] = xp.dot(w, X[i]) + b
+            a[i] = 1 / (1 + xp.exp(-z[i]))
+            J = J + (-(y[i] * xp.log(a[i]) + (1 - y[i]) * xp.log(1 - a[i])))
+        return J / m
+    return logistic_loop
+
+
+def w1loop_jax(jnp: Any) -> Callable[..., Any]:
+    """JAX cannot run the loop as written (it would unroll 200000 iterations, and jax arrays are immutable):
+    the same loop as ``lax.fori_loop``, which JAX differentiates as a scan, one iteration after another."""
+    import jax
+
+    def logistic_loop(w, b, X, y):
+        def body(i, J):
+            a = 1 / (1 + jnp.exp(-(jnp.dot(w, X[i]) + b)))
+            return J - (y[i] * jnp.log(a) + (1 - y[i]) * jnp.log(1 - a))
+        return jax.lax.fori_loop(0, X.shape[0], body, 0.0) / X.shape[0]
+    return logistic_loop
 
 
 # ---------------------------------------------------------------------------
@@ -217,6 +249,11 @@ WORKLOADS: dict[str, Workload] = {w.key: w for w in [
     Workload("W1", "logistic regression (lecture form)", _rows, _linear_args(True),
              ("w", "b", "X", "y"), {"w": "f64[n]", "b": "f64", "X": "f64[m,n]", "y": "f64[m]"}, ("w", "b"),
              w1_model, w1_numpy, {"full": 200_000, "quick": 20_000}, elements=lambda m: 64 * m),
+    Workload("W1loop", "W1 as the notes' loop over examples", _rows, _linear_args(True),
+             ("w", "b", "X", "y"), {"w": "f64[n]", "b": "f64", "X": "f64[m,n]", "y": "f64[m]"}, ("w", "b"),
+             w1loop_model, w1_numpy, {"full": 200_000, "quick": 20_000}, elements=lambda m: 64 * m,
+             peer_models={"JAX jit": w1loop_jax},
+             peer_notes={"torch.compile": "a Python loop over 200000 rows: dynamo would unroll every iteration"}),
     Workload("W2", "DAG logistic regression ½‖w‖² − λ·mean log σ", _rows, _linear_args(False),
              ("w", "X", "y"), {"w": "f64[n]", "X": "f64[m,n]", "y": "f64[m]"}, ("w",),
              w2_model, w2_numpy, {"full": 200_000, "quick": 20_000}, elements=lambda m: 64 * m),

@@ -473,7 +473,10 @@ def test_arrays_built_inside_the_function_are_constants() -> None:
     x = rng.normal(size=4)
     check_grad(c, (x,), f=f)
     with pytest.raises(TraceError, match="symbolic while tracing"):
-        trace(lambda x: x * np.zeros(x.shape[0]), [("x", DType.F64, (n,))])
+        trace(lambda x: x * np.full(x.shape[0], 2.0), [("x", DType.F64, (n,))])
+    # np.zeros / np.ones of a size are constants (the arrays a loop fills, docs/loops.md)
+    ones = trace(lambda x: np.sum(x * np.ones(x.shape[0]) + np.zeros(x.shape[0])), [("x", DType.F64, (n,))])
+    assert diffc.compile(ones, backend="numpy")(x) == pytest.approx(np.sum(x), rel=1e-14)
 
 
 # ---------------------------------------------------------------------------

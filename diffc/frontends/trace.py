@@ -585,9 +585,13 @@ class _Traced:
 
     # NumPy's protocols
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if any(getattr(type(x), "_diffc_defer", False) for x in inputs):
+            return NotImplemented  # a loop's per-iteration value (diffc/frontends/control.py) answers
         return _array_ufunc(ufunc, method, *inputs, **kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        if any(getattr(t, "_diffc_defer", False) for t in types):
+            return NotImplemented
         return _array_function(func, types, args, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -1220,6 +1224,8 @@ def _output_node(graph: Graph, value: Any, label: str) -> Node:
         raise TraceError(f"{label}: the function returned None (is a `return` missing?)")
     if isinstance(value, _indexing.MaskedSelection):
         raise value.refuse(f"{label}: returning x[mask]")
+    if hasattr(type(value), "_diffc_refuse"):  # a per-iteration value of a loop (diffc/frontends/control.py)
+        raise value._diffc_refuse(label)
     raise TraceError(f"{label}: cannot return a value of type {type(value).__name__} from a traced function; "
                      "return arrays, numbers, or a tuple or dict of them")
 
@@ -1260,8 +1266,11 @@ def trace(fn: Callable[..., Any], params: Sequence[tuple[str, DType, Shape]], na
             raise TraceError(f"parameter {pname!r} appears twice")
         dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
         inputs.append(graph.input(pname, dtype, tuple(shape)))
+    from diffc.frontends.control import rewrite  # loops and ifs as written (it builds on this module)
+
     # leaves of a tree argument (params_0_0) take the name the function unpacks them to ((W1, b1), ... = params)
     leaves = {node for node in inputs if node.attr("name") not in _parameter_names(fn)} if arguments else set()
+    fn = rewrite(fn)
     with constructing(), local_names(fn, functools.partial(_bind_name, graph, leaves)):
         tracers = [Tracer(node) for node in inputs]
         result = fn(*(arguments(tracers) if arguments is not None else tracers))
@@ -1283,6 +1292,9 @@ def _bind_name(graph: Graph, leaves: set[Node], name: str, value: Any) -> None:
     An input keeps its parameter's name (``y = x`` does not rename ``x``), except a leaf of a tree
     argument: ``(W1, b1), (W2, b2) = params`` names the leaf ``params_0_0`` ``W1``, once.
     """
+    if name.startswith("_dc_"):  # diffc/frontends/control.py's temporaries
+        return
+    value = getattr(value, "data", value) if type(value).__name__ == "Batched" else value
     if isinstance(value, Tracer) and value.graph is graph and value.node in leaves:
         leaves.discard(value.node)
         graph.names[value.node] = name
