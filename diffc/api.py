@@ -155,7 +155,20 @@ class Specialization:
 
     @property
     def scalar_output(self) -> bool:
-        return self.forward.outputs[0].shape == ()
+        return len(self.forward.outputs) == 1 and self.forward.outputs[0].shape == ()
+
+    @property
+    def several_outputs(self) -> bool:
+        """A tuple or dict of values: the value is all of them; reverse mode needs one output."""
+        return len(self.forward.outputs) > 1
+
+    @property
+    def output_keys(self) -> list[str] | None:
+        """The keys of a returned dict (the tracer names a tuple's outputs out0, out1, ...), else None."""
+        names = self.forward.output_names
+        if not self.several_outputs or names == [f"out{i}" for i in range(len(names))]:
+            return None
+        return names
 
     def vjp_program(self) -> Program:
         if self._vjp is None:
@@ -188,7 +201,8 @@ class Specialization:
 
     def specs(self, annotate: bool | None = None) -> list[FunctionSpec]:
         name = self.forward.name
-        specs = [FunctionSpec("forward", self.forward, 0, f"Value of {name}.")]
+        layout = tuple(range(len(self.forward.outputs))) if self.several_outputs else 0
+        specs = [FunctionSpec("forward", self.forward, layout, f"Value of {name}.")]
         wrt = self.wrt_text()
         grad_doc = f"Value of {name} and its gradient with respect to {wrt}."
         if self.scalar_output and self.wrt:
@@ -196,7 +210,7 @@ class Specialization:
             specs.append(FunctionSpec("value_and_grad", program, self.layout(True), grad_doc))
             specs.append(FunctionSpec("grad", program, None, f"Gradient of {name} with respect to {wrt}.",
                                       delegate=("value_and_grad", 1)))
-        if self.wrt:
+        if self.wrt and not self.several_outputs:
             vjp_doc = f"Gradients of {name} with respect to {wrt}, pulled back from its cotangent."
             vjp = self.vjp_program()
             vjp_only = Program(vjp.graph, vjp.inputs, vjp.outputs, vjp.output_names, vjp.name)
@@ -509,8 +523,11 @@ class Compiled:
         if name != "forward":
             return self._value_and_grad(args, kwargs, name)
         spec, values = self._prepare(*self._bind(args, kwargs))
-        self._remember("forward", spec)
-        return _plain(self._timed(spec, "forward", values))
+        keys = spec.output_keys
+        if keys is None:  # a dict is rebuilt here, so only the other results take the fast entry
+            self._remember("forward", spec)
+        result = _plain(self._timed(spec, "forward", values))
+        return dict(zip(keys, result, strict=True)) if keys is not None else result
 
     def _timed(self, spec: Specialization, name: str, values: list[Any]) -> Any:
         """Call ``name``; the first call of each is timed (it includes Numba's compilation)."""
@@ -600,6 +617,7 @@ class Compiled:
 
             return diffc_dask.call(self, args, kwargs, name)
         spec, values = self._prepare(*self._bind(args, kwargs))
+        _one_output(spec, self.label)
         if not spec.scalar_output:
             shape = type_text(spec.forward.outputs[0].dtype, spec.forward.outputs[0].shape)
             raise DiffcError(f"{self.label} returns an array ({shape}), so it has no gradient; "
@@ -626,6 +644,7 @@ class Compiled:
             raise ArgumentError(f"{self.label}.vjp({', '.join([*names, 'cotangent'])}) takes the arguments of "
                                 f"{self.label}, then the cotangent: {error}") from None
         spec, inputs = self._prepare(values[:-1], omitted)
+        _one_output(spec, self.label)
         out = spec.forward.outputs[0]
         cotangent = np.asarray(values[-1], dtype=out.dtype.numpy)
         if cotangent.ndim != out.ndim:
@@ -804,6 +823,15 @@ def _coerce(value: Any, param: Param) -> Any:
 
 
 _MISS = object()  # a fast entry's answer when the arguments need the full path
+
+
+def _one_output(spec: Specialization, label: str) -> None:
+    """Reverse mode differentiates one output: several (a tuple, a dict) are refused with what to do."""
+    if spec.several_outputs:
+        names = ", ".join(spec.forward.output_names)
+        raise DiffcError(f"{label} returns {len(spec.forward.outputs)} values ({names}); a gradient or vjp needs "
+                         "one output: return the loss alone (or differentiate a function that picks one); "
+                         "f(*args) gives all of them")
 
 
 def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple[Any, ...]], Any]:

@@ -512,3 +512,23 @@ def test_import_diffc_does_not_import_sympy() -> None:
                          capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_several_outputs_are_all_returned(backend: str) -> None:
+    """A tuple or a dict of values comes back whole (not its first value), on every call path; a gradient
+    of several values is refused with what to do."""
+    x = np.arange(3.0)
+    pair = diffc.compile(lambda x: (np.sum(x), x * 2), backend=backend, args={"x": "f64[n]"})
+    named = diffc.compile(lambda x: {"total": np.sum(x), "twice": x * 2}, backend=backend, args={"x": "f64[n]"})
+    for _ in range(2):  # the first call and the fast entry after it
+        total, twice = pair(x)
+        assert total == 3.0 and np.array_equal(twice, 2 * x)
+        result = named(x)
+        assert list(result) == ["total", "twice"] and result["total"] == 3.0
+        assert np.array_equal(result["twice"], 2 * x)
+    for f in (pair, named):
+        with pytest.raises(diffc.DiffcError, match="returns 2 values .* needs one output"):
+            f.grad(x)
+        with pytest.raises(diffc.DiffcError, match="needs one output"):
+            f.vjp(x, 1.0)
