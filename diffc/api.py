@@ -138,6 +138,7 @@ class Specialization:
     _vjp: Program | None = None
     _module: ModuleType | None = None
     _constants: tuple[Any, ...] | None = None
+    gradient_refused: UnsupportedError | None = None  # why the module has no gradient (an op without an adjoint)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stats: dict[str, Any] = field(default_factory=dict)  # seconds per stage, and whether the cache hit
     vector_math: bool = True
@@ -203,11 +204,23 @@ class Specialization:
         name = self.forward.name
         layout = tuple(range(len(self.forward.outputs))) if self.several_outputs else 0
         specs = [FunctionSpec("forward", self.forward, layout, f"Value of {name}.")]
-        wrt = self.wrt_text()
-        grad_doc = f"Value of {name} and its gradient with respect to {wrt}."
+        try:
+            specs += self._gradient_specs()
+        except UnsupportedError as refused:  # the value still runs; a gradient call raises this
+            self.gradient_refused = refused
+        # constant arrays too large to print are trailing parameters of every function, bound by the calls below
+        self._constants = hidden_constants([spec.program for spec in specs])
+        annotate = self.annotate if annotate is None else annotate
+        return [replace(spec, constants=self._constants, vector_math=self.vector_math, annotate=annotate)
+                for spec in specs]
+
+    def _gradient_specs(self) -> list[FunctionSpec]:
+        name, wrt = self.forward.name, self.wrt_text()
+        specs = []
         if self.scalar_output and self.wrt:
             program = self.grad_program()
-            specs.append(FunctionSpec("value_and_grad", program, self.layout(True), grad_doc))
+            specs.append(FunctionSpec("value_and_grad", program, self.layout(True),
+                                      f"Value of {name} and its gradient with respect to {wrt}."))
             specs.append(FunctionSpec("grad", program, None, f"Gradient of {name} with respect to {wrt}.",
                                       delegate=("value_and_grad", 1)))
         if self.wrt and not self.several_outputs:
@@ -215,11 +228,7 @@ class Specialization:
             vjp = self.vjp_program()
             vjp_only = Program(vjp.graph, vjp.inputs, vjp.outputs, vjp.output_names, vjp.name)
             specs.append(FunctionSpec("vjp", vjp_only, (0, self.vjp_layout()), vjp_doc))
-        # constant arrays too large to print are trailing parameters of every function, bound by the calls below
-        self._constants = hidden_constants([spec.program for spec in specs])
-        annotate = self.annotate if annotate is None else annotate
-        return [replace(spec, constants=self._constants, vector_math=self.vector_math, annotate=annotate)
-                for spec in specs]
+        return specs
 
     @property
     def constants(self) -> tuple[Any, ...]:
@@ -233,6 +242,8 @@ class Specialization:
         for spec in self.specs(annotate):
             if spec.name == which:
                 return print_function(spec, self.variant)
+        if self.gradient_refused is not None and which != "forward":
+            raise self.gradient_refused.with_traceback(None)
         raise DiffcError(f"{self.forward.name} has no {which} function")
 
     def module_source(self, doc: str, standalone: bool, annotate: bool | None = None) -> str:
@@ -617,7 +628,7 @@ class Compiled:
 
             return diffc_dask.call(self, args, kwargs, name)
         spec, values = self._prepare(*self._bind(args, kwargs))
-        _one_output(spec, self.label)
+        _differentiable(spec, self.label)
         if not spec.scalar_output:
             shape = type_text(spec.forward.outputs[0].dtype, spec.forward.outputs[0].shape)
             raise DiffcError(f"{self.label} returns an array ({shape}), so it has no gradient; "
@@ -644,7 +655,7 @@ class Compiled:
             raise ArgumentError(f"{self.label}.vjp({', '.join([*names, 'cotangent'])}) takes the arguments of "
                                 f"{self.label}, then the cotangent: {error}") from None
         spec, inputs = self._prepare(values[:-1], omitted)
-        _one_output(spec, self.label)
+        _differentiable(spec, self.label)
         out = spec.forward.outputs[0]
         cotangent = np.asarray(values[-1], dtype=out.dtype.numpy)
         if cotangent.ndim != out.ndim:
@@ -825,13 +836,17 @@ def _coerce(value: Any, param: Param) -> Any:
 _MISS = object()  # a fast entry's answer when the arguments need the full path
 
 
-def _one_output(spec: Specialization, label: str) -> None:
-    """Reverse mode differentiates one output: several (a tuple, a dict) are refused with what to do."""
+def _differentiable(spec: Specialization, label: str) -> None:
+    """Reverse mode differentiates one output: several (a tuple, a dict) are refused with what to do, and so
+    is a program with an op that has no adjoint (its module has the value alone)."""
     if spec.several_outputs:
         names = ", ".join(spec.forward.output_names)
         raise DiffcError(f"{label} returns {len(spec.forward.outputs)} values ({names}); a gradient or vjp needs "
                          "one output: return the loss alone (or differentiate a function that picks one); "
                          "f(*args) gives all of them")
+    spec.module()
+    if spec.gradient_refused is not None:
+        raise spec.gradient_refused.with_traceback(None)
 
 
 def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple[Any, ...]], Any]:

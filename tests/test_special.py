@@ -183,8 +183,13 @@ def test_gammaln_gradient_is_digamma_and_its_hessian_trigamma() -> None:
         assert np.count_nonzero(hessian - np.diag(np.diag(hessian))) == 0
     g = diffc.compile(lambda x: np.sum(sp.digamma(x) * x), args={"x": "f64[n]"}, backend="numpy")
     assert_close(g.grad(x), sp.digamma(x) + x * sp.polygamma(1, x), rtol=1e-13, atol=1e-14, what="digamma'")
-    with pytest.raises(diffc.UnsupportedError, match=r"trigamma, scipy.special.polygamma\(1, x\)"):
-        diffc.compile(lambda x: np.sum(sp.polygamma(1, x)), args={"x": "f64[n]"}, backend="numpy").grad(x)
+    for backend in ("numpy", "numba"):  # the value runs; the gradient, the vjp and their source are refused
+        refused = diffc.compile(lambda x: np.sum(sp.polygamma(1, x)), args={"x": "f64[n]"}, backend=backend)
+        assert_close(refused(x), np.sum(sp.polygamma(1, x)), rtol=1e-14, atol=0.0, what=f"{backend} value")
+        for attempt in ("grad", "vjp", "grad_source"):
+            with pytest.raises(diffc.UnsupportedError, match=r"trigamma, scipy.special.polygamma\(1, x\)"):
+                getattr(refused, attempt)(x) if attempt == "grad" else refused.vjp(x, 1.0) if attempt == "vjp" \
+                    else refused.grad_source
     with pytest.raises(diffc.UnsupportedCallError, match="n = 0 .* n = 1 .* got n = 2.*test_special.py"):
         diffc.compile(lambda x: np.sum(sp.polygamma(2, x)), args={"x": "f64[n]"}, backend="numpy", wrt=())(x)
 
