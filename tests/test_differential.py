@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import as_tuple, numeric_grad
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, given, seed, settings
 from plain_numba import call_plain, load_compiled
 from programs import ProgramSpec, programs
 
@@ -471,11 +471,25 @@ def test_regression(path: str, spec: ProgramSpec) -> None:
 # the hypothesis tests
 
 
-@settings(COMMON, max_examples=2000)
-@given(programs())
-def test_plain_numba_module_matches_numpy_backend(spec: ProgramSpec) -> None:
-    """2000 random programs: the Numba back end's text, run as Python, equals the NumPy back end."""
-    check_plain(spec)
+def _plain_shard(shard: int) -> Any:
+    """500 of the 2000 random programs: the Numba back end's text, run as Python, equals the NumPy back end.
+
+    Four tests of their own seeds rather than one of 2000 examples, so that pytest-xdist spreads them over
+    the cores (one test is one worker's).
+    """
+    @seed(shard)
+    @settings(COMMON, max_examples=500)
+    @given(programs())
+    def test(spec: ProgramSpec) -> None:
+        check_plain(spec)
+
+    return test
+
+
+test_plain_numba_module_matches_numpy_backend_1 = _plain_shard(1)
+test_plain_numba_module_matches_numpy_backend_2 = _plain_shard(2)
+test_plain_numba_module_matches_numpy_backend_3 = _plain_shard(3)
+test_plain_numba_module_matches_numpy_backend_4 = _plain_shard(4)
 
 
 @settings(COMMON, max_examples=300)
