@@ -32,7 +32,8 @@ from diffc import cache
 from diffc.errors import DiffcError, RowCouplingError
 from diffc.passes.decompose import split_rows
 
-__all__ = ["Problem", "RowCouplingError", "is_dask", "lazy_value_and_grad", "loads", "value_and_grad"]
+__all__ = ["Problem", "RowCouplingError", "compiles", "compute", "is_dask", "lazy_value_and_grad", "loads",
+           "value_and_grad"]
 
 
 def is_dask(value: Any) -> bool:
@@ -51,6 +52,15 @@ _LOAD_LOCK = threading.Lock()
 def loads() -> dict[str, int]:
     """How many times this process loaded each block kernel (by cache key): 1 each, however many tasks ran."""
     return dict(_LOADS)
+
+
+def compiles() -> dict[str, int]:
+    """How many machine-code versions of each loaded block kernel this process holds (Numba's signatures).
+
+    1 each on the Numba back end however many blocks ran (a second would
+    mean a recompile, say for another dtype); 0 on the NumPy back end.
+    """
+    return {key: len(getattr(module.value_and_grad, "signatures", ())) for key, module in _LOADED.items()}
 
 
 @dataclass(frozen=True)
@@ -232,6 +242,47 @@ def call(f: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> An
     return finish(result)
 
 
+def _client() -> Any:
+    """The ``distributed.Client`` that ``dask.compute`` would use now, or None (threads, processes, sync)."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        client = default_client()
+    except ValueError:
+        return None
+    from dask.base import get_scheduler
+
+    return client if get_scheduler() == client.get else None  # dask.config.set(scheduler=...) wins
+
+
+def compute(graph: Any, progress: bool = False) -> Any:
+    """``graph`` computed by the active scheduler, with a progress bar if asked.
+
+    Under a ``distributed.Client`` the bar is ``distributed.progress`` on the
+    future; under the local schedulers it is ``dask.diagnostics.ProgressBar``
+    (which a Client's tasks never report to, hence the two).
+    """
+    import dask
+
+    client = _client()
+    if client is not None:
+        future = client.compute(graph)
+        if progress:
+            from distributed import progress as show
+
+            show(future, notebook=False)
+            print(flush=True)  # the bar ends its line with a carriage return
+        return future.result()
+    if not progress:
+        return dask.compute(graph)[0]
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar():
+        return dask.compute(graph)[0]
+
+
 # ---------------------------------------------------------------------------
 # scipy.optimize.minimize
 
@@ -245,9 +296,10 @@ class Problem:
     ``persist=False`` keeps them lazy (data that fits nowhere is regenerated
     or reread per pass). ``minimize(problem, problem.x0, jac=True)``, then
     ``problem.unpack(result.x)`` gives the arguments back, in ``f``'s order.
+    ``progress=True`` shows a bar per evaluation (see :func:`compute`).
     """
 
-    def __init__(self, f: Any, *args: Any, persist: bool = True, **kwargs: Any) -> None:
+    def __init__(self, f: Any, *args: Any, persist: bool = True, progress: bool = False, **kwargs: Any) -> None:
         import dask
 
         values, _ = f._bind(args, kwargs)
@@ -266,6 +318,7 @@ class Problem:
         self.shapes = [np.shape(values[i]) for i in self.positions]
         self.x0 = np.concatenate([np.ravel(np.asarray(values[i], dtype=np.float64)) for i in self.positions])
         self.calls = 0
+        self.progress = progress
 
     def unpack(self, x: np.ndarray) -> list[Any]:
         """The differentiated arguments from the flat vector (scalars as floats)."""
@@ -281,7 +334,8 @@ class Problem:
         values = list(self.values)
         for i, piece in zip(self.positions, self.unpack(np.asarray(x, dtype=np.float64)), strict=True):
             values[i] = piece
-        value, grads = self.f.value_and_grad(*values)
+        graph, finish = lazy_value_and_grad(self.f, *values)
+        value, grads = finish(compute(graph, self.progress))
         grads = grads if isinstance(grads, tuple) else (grads,)
         self.calls += 1
         return float(value), np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in grads])

@@ -79,8 +79,10 @@ def test_grad_columns_chunked_and_mixed_chunks(backend: str) -> None:
     close(lazy, f.grad(w, X, y))
 
 
-def test_float32() -> None:
-    f = diffc.compile(logistic, wrt=("w", "b"), backend="numpy")
+@pytest.mark.parametrize("kind", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
+def test_float32(kind: str) -> None:
+    """float32 blocks give float32 gradients; Numba's float32 kernels cost a cold compile, so in the slow run."""
+    f = diffc.compile(logistic, wrt=("w", "b"), backend=kind)
     w, X, y = data(dtype=np.float32)
     lazy = f.value_and_grad(w, np.float32(0.25), da.from_array(X, chunks=(64, 4)), da.from_array(y, chunks=64))
     ref = f.value_and_grad(w, np.float32(0.25), X, y)
@@ -148,6 +150,19 @@ def test_progress_bar_sees_the_tasks(capsys: pytest.CaptureFixture[str]) -> None
     assert "100%" in capsys.readouterr().out
 
 
+def test_problem_progress_bar_per_evaluation(capsys: pytest.CaptureFixture[str]) -> None:
+    """Problem(progress=True) under threads: one finished Dask bar per evaluation, the same value as in memory."""
+    f = diffc.compile(logistic, wrt=("w", "b"), backend="numpy")
+    w, X, y = data()
+    problem = diffc_dask.Problem(f, w, 0.25, da.from_array(X, chunks=(60, 4)), da.from_array(y, chunks=60),
+                                 progress=True)
+    value, gradient = problem(problem.x0)
+    problem(problem.x0 + 0.5)
+    assert capsys.readouterr().out.count("100% Completed") == 2
+    ref_value, (gw, gb) = f.value_and_grad(w, 0.25, X, y)
+    close((value, gradient), (ref_value, np.append(gw, gb)))
+
+
 def _client(workers: int):
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -172,6 +187,24 @@ def test_distributed_loads_the_kernel_once_per_worker() -> None:
         counts = client.run(diffc_dask.loads)
     assert counts and all(set(c.values()) <= {1} for c in counts.values()), counts
     assert sum(len(c) for c in counts.values()) >= 1
+
+
+@pytest.mark.slow
+def test_numba_kernel_compiled_once_per_worker() -> None:
+    """Numba back end, two worker processes, 16 blocks, two evaluations: one load and one machine-code version
+    of the block kernel per process (diffc.dask.compiles counts Numba's signatures), the answers in-memory's."""
+    f = diffc.compile(logistic, wrt=("w", "b"), backend="numba")
+    w, X, y = data(m=400)
+    cluster, client = _client(2)
+    with cluster, client:
+        Xd, yd = da.from_array(X, chunks=(25, 4)), da.from_array(y, chunks=25)
+        for shift in (0.0, 1.0):
+            close(f.value_and_grad(w + shift, 0.25, Xd, yd), f.value_and_grad(w + shift, 0.25, X, y))
+        loaded, compiled = client.run(diffc_dask.loads), client.run(diffc_dask.compiles)
+    assert sum(len(c) for c in compiled.values()) >= 1
+    for worker in compiled:
+        assert set(loaded[worker].values()) <= {1} and set(compiled[worker].values()) <= {1}, (loaded, compiled)
+        assert set(compiled[worker]) == set(loaded[worker])
 
 
 def _slow_block(block: np.ndarray) -> np.ndarray:

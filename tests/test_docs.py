@@ -54,6 +54,12 @@ def run_file(path: Path) -> None:
     assert runner.failures == 0, "".join(report)
 
 
+def needs_dask(path: Path) -> None:
+    """docs/dask.md runs Dask: without the extra it is skipped, saying so."""
+    if path.name == "dask.md":
+        pytest.importorskip("dask.array", reason="docs/dask.md needs the dask extra: pip install -e '.[dask]'")
+
+
 def numpy_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """``diffc.compile`` (and grad, value_and_grad, emit, which call it) default to backend="numpy"."""
     monkeypatch.setattr(diffc.api, "compile", functools.partial(diffc.api.compile, backend="numpy"))
@@ -63,6 +69,7 @@ def numpy_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_doc_blocks(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # blocks that write files write them here
+    needs_dask(path)
     if path.name != "README.md":
         numpy_by_default(monkeypatch)
     run_file(path)
@@ -72,6 +79,7 @@ def test_doc_blocks(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_doc_blocks_numba(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
+    needs_dask(path)
     run_file(path)
 
 

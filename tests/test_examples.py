@@ -4,11 +4,12 @@ Each script runs in a subprocess with this tree on PYTHONPATH, as a user would
 run it, and its printed numbers are checked against independent references:
 ln 2 for logistic regression's loss at w = 0, the notes' hand-worked
 gradient of e = (a + b)(b + 1), hand-derived gradients of the DAG logistic
-regression and the ReLU layer, SciPy's own ``rosen``/``rosen_der``. The
+regression and the ReLU layer, SciPy's own ``rosen``/``rosen_der``, the
+true weights that generated the Dask example's labels. The
 small runs use the NumPy back end, except logistic regression, run on both
 back ends as the default run's real-Numba sample; the full-size runs, on
 Numba, are marked slow. Without scikit-learn, matplotlib or tqdm (the
-``examples`` extra, also in ``test``) the tests skip, saying which is missing.
+``examples`` extra, also in ``test``) or Dask (the ``dask`` extra) the tests skip, saying which is missing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 NEEDS = {"logistic_regression": ("sklearn", "tqdm"), "mlp_digits": ("sklearn", "tqdm"),
          "rosenbrock_lbfgs": ("scipy",), "notes_pictures": (), "training_curve": ("sklearn", "matplotlib"),
-         "demo": (), "newton_cg": ("scipy",)}
+         "demo": (), "newton_cg": ("scipy",), "dask_logistic": ("dask", "scipy")}
 NUMBER = r"([-+0-9.eE]+|nan|inf)"
 
 
@@ -38,7 +39,8 @@ def run_example(name: str, *argv: str, small: bool = True, backend: str = "numpy
     """Run ``examples/<name>.py`` and return its stdout; skip if a package it needs is missing."""
     missing = [m for m in NEEDS[name] if importlib.util.find_spec(m) is None]
     if missing:
-        pytest.skip(f"examples/{name}.py needs {', '.join(missing)}: pip install -e '.[examples]'")
+        extra = "dask" if "dask" in missing else "examples"
+        pytest.skip(f"examples/{name}.py needs {', '.join(missing)}: pip install -e '.[{extra}]'")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if cache is not None:
         env["DIFFC_CACHE_DIR"] = str(cache)
@@ -153,6 +155,27 @@ def test_training_curve(tmp_path: Path, cache: Path) -> None:
         assert float(last_train) < float(first) and float(last_test) < float(first)
     lasts = [float(r[2]) for r in rows]
     assert lasts == sorted(lasts, reverse=True)  # a larger step gets further in the same number of steps
+
+
+def check_dask_logistic(out: str) -> None:
+    losses = numbers(rf"evaluation +\d+ +loss {NUMBER}", out)
+    assert len(losses) >= 5
+    assert math.isclose(losses[0], math.log(2.0), rel_tol=1e-6)  # w = 0, b = 0: ln 2 on every row
+    assert min(losses) == losses[-1] < 0.7 * losses[0], losses  # L-BFGS ends at its best point
+    [(correlation, distance)] = re.findall(rf"corr\(w, w_true\) {NUMBER} +\|w - w_true\| / \|w_true\| {NUMBER}", out)
+    assert float(correlation) > 0.99 and float(distance) < 0.15  # the labels' own weights, recovered
+
+
+def test_dask_logistic_small(cache: Path) -> None:
+    """60,000 lazy rows in 9 blocks on Dask's threads: the loss falls from ln 2 and w_true comes back."""
+    check_dask_logistic(run_example("dask_logistic", cache=cache))
+
+
+@pytest.mark.slow
+def test_dask_logistic_small_on_worker_processes(cache: Path) -> None:
+    pytest.importorskip("distributed", reason="the dask extra is not installed: pip install -e '.[dask]'")
+    out = run_example("dask_logistic", "--scheduler", "processes", "--workers", "2", backend="numba", cache=cache)
+    check_dask_logistic(out)
 
 
 @pytest.mark.slow
