@@ -139,6 +139,7 @@ class Specialization:
     _module: ModuleType | None = None
     _constants: tuple[Any, ...] | None = None
     gradient_refused: UnsupportedError | None = None  # why the module has no gradient (an op without an adjoint)
+    _key: tuple[str, str] | None = None  # (printer variant, cache key)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stats: dict[str, Any] = field(default_factory=dict)  # seconds per stage, and whether the cache hit
     vector_math: bool = True
@@ -302,6 +303,14 @@ class Specialization:
         return True
 
     def cache_key(self) -> str:
+        """The key of this signature's module on disk, made once per printer variant: printing names more nodes
+        (graph.names), so a key made after printing would differ from the one a process that found the module
+        on disk (and printed nothing) makes."""
+        if self._key is None or self._key[0] != self.variant:
+            self._key = (self.variant, self._new_key())
+        return self._key[1]
+
+    def _new_key(self) -> str:
         names = sorted((n.id, name) for n, name in self.forward.graph.names.items())
         # the IR text shows a constant array by its shape only: its bytes must be part of the key too
         arrays = [hashlib.sha256(n.value.tobytes()).hexdigest() for n in self.forward.nodes()

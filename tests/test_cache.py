@@ -256,3 +256,26 @@ def test_sealed_text_round_trips_and_refuses_edits() -> None:
     assert unsealed(sealed(text).replace("3.5", "4.5").encode()) is None
     assert unsealed(text.encode()) is None and unsealed(b"") is None
     assert unsealed(sealed(text).encode()[:-3]) is None
+
+
+KEY_CHILD = """
+import numpy as np, diffc, diffc.dask
+def loss(w, b, X, y):
+    z = X @ w + b
+    return np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(w * w)
+f = diffc.compile(loss, args={"w": "f64[n]", "b": "f64", "X": "f64[m,n]", "y": "f64[m]"}, backend="numpy")
+spec = f._specialize(f._params)
+plan = diffc.dask._plan(f, spec, ("X", "y"))
+print(plan.kernel.key)
+"""
+
+
+def test_the_key_is_the_same_after_a_miss_and_after_a_hit(tmp_path: Path) -> None:
+    """Printing a module names more nodes; the key a process holds afterwards must still be the one that a
+    process which found the module on disk holds: diffc.dask ships a block kernel to workers by this key, and
+    a key that changed with printing made the first worker that found it compile it again."""
+    pytest.importorskip("dask", reason="the block kernel of diffc.dask needs the dask extra")
+    env = {**os.environ, "DIFFC_CACHE_DIR": os.fspath(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", KEY_CHILD], env=env, capture_output=True, text=True, timeout=300,
+                           check=True).stdout.split() for _ in range(2)]
+    assert runs[0] == runs[1]
