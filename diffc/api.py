@@ -529,7 +529,7 @@ class Compiled:
     # -- calls --------------------------------------------------------------------
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         direct = self._direct.get("forward")
-        if direct is not None and not kwargs and tuple(map(type, args)) == direct[1]:
+        if direct is not None and not kwargs and direct[1](args):
             return direct[0](*args)
         return self._call("forward", args, kwargs)
 
@@ -607,10 +607,10 @@ class Compiled:
             return
         full = self._value_and_grad
         if direct is not None:  # an instance attribute: no bound method made per call, as the class's is
-            fn, scalar_types = direct
+            fn, exact = direct
 
             def method(*args: Any, **kwargs: Any) -> Any:
-                if not kwargs and tuple(map(type, args)) == scalar_types:
+                if not kwargs and exact(args):
                     return fn(*args)
                 return full(args, kwargs, name)
         else:
@@ -627,7 +627,7 @@ class Compiled:
     def value_and_grad(self, /, *args: Any, **kwargs: Any) -> Any:
         """``(value, gradients)``; after the first call a fast entry shadows this method."""
         direct = self._direct.get("value_and_grad")
-        if direct is not None and not kwargs and tuple(map(type, args)) == direct[1]:
+        if direct is not None and not kwargs and direct[1](args):
             return direct[0](*args)
         return self._call("value_and_grad", args, kwargs)
 
@@ -651,7 +651,7 @@ class Compiled:
     def grad(self, /, *args: Any, **kwargs: Any) -> Any:
         """The gradients; after the first call a fast entry shadows this method."""
         direct = self._direct.get("grad")
-        if direct is not None and not kwargs and tuple(map(type, args)) == direct[1]:
+        if direct is not None and not kwargs and direct[1](args):
             return direct[0](*args)
         return self._call("grad", args, kwargs)
 
@@ -858,6 +858,22 @@ def _differentiable(spec: Specialization, label: str) -> None:
         raise spec.gradient_refused.with_traceback(None)
 
 
+def _exact_types(types: tuple[type, ...]) -> Callable[[tuple[Any, ...]], bool]:
+    """A test that the arguments are exactly of ``types``: written out for up to four arguments, where a
+    call of a small function is all the cost there is (``tuple(map(type, args)) == types`` took 0.36 µs of
+    W7's 1.3 µs; this, 0.1)."""
+    count = len(types)
+    if count > 4:
+        return lambda args: tuple(map(type, args)) == types
+    a, b, c, d = (*types, None, None, None, None)[:4]
+    return {0: lambda args: not args,
+            1: lambda args: len(args) == 1 and type(args[0]) is a,
+            2: lambda args: len(args) == 2 and type(args[0]) is a and type(args[1]) is b,
+            3: lambda args: len(args) == 3 and type(args[0]) is a and type(args[1]) is b and type(args[2]) is c,
+            4: lambda args: (len(args) == 4 and type(args[0]) is a and type(args[1]) is b and type(args[2]) is c
+                             and type(args[3]) is d)}[count]
+
+
 def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple[Any, ...]], Any]:
     """A call path that only checks each argument's type, then calls the compiled code.
 
@@ -909,7 +925,7 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
 
     entry.spec = spec  # type: ignore[attr-defined]
     if scalar_types is not None and not constants and not plain and not parallel:
-        entry.direct = (fn, scalar_types)  # type: ignore[attr-defined]  # nothing to add: skip a frame (W7)
+        entry.direct = (fn, _exact_types(scalar_types))  # type: ignore[attr-defined]  # nothing to add: skip a frame (W7)
     return entry
 
 
