@@ -554,7 +554,8 @@ class Compiled:
         fn = getattr(spec.module(), name)
         apply_cap()  # the fast entry's cap (diffc/threads.py), on this path too
         if f"first {name}" in spec.stats:
-            return fn(*values, *spec.constants)
+            with quiet_numba_hints(spec.variant):  # a new layout or dtype compiles here too
+                return fn(*values, *spec.constants)
         started = time.perf_counter()
         try:
             with quiet_numba_hints(spec.variant):
@@ -913,8 +914,11 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
                 if rank == -1:
                     if type(value) is not kind:
                         return _MISS
-                elif type(value) is not np.ndarray or value.ndim != rank or value.dtype != kind or 1 in value.shape:
-                    return _MISS  # a size-1 axis may broadcast: the full path decides, as on a first call
+                elif (type(value) is not np.ndarray or value.ndim != rank or value.dtype != kind or 1 in value.shape
+                      or not value.flags.c_contiguous):
+                    # a size-1 axis may broadcast: the full path decides, as on a first call; another layout is a
+                    # new Numba compile, which the full path makes with Numba's hints quiet
+                    return _MISS
             if sized and any(shape is not None and value.shape != shape
                              for value, shape in zip(args, shapes)):  # noqa: B905 - lengths checked above
                 return _MISS
