@@ -643,8 +643,6 @@ class Compiled:
             shape = type_text(spec.forward.outputs[0].dtype, spec.forward.outputs[0].shape)
             raise DiffcError(f"{self.label} returns an array ({shape}), so it has no gradient; "
                              "use f.vjp(*args, cotangent) for its vector-Jacobian product")
-        if not spec.wrt:
-            raise DiffcError(f"{self.label} has no floating-point argument to differentiate")
         self._remember(name, spec)
         result = _plain(self._timed(spec, name, values))
         return self._gradients(spec, result) if name == "grad" else (result[0], self._gradients(spec, result[1]))
@@ -847,13 +845,16 @@ _MISS = object()  # a fast entry's answer when the arguments need the full path
 
 
 def _differentiable(spec: Specialization, label: str) -> None:
-    """Reverse mode differentiates one output: several (a tuple, a dict) are refused with what to do, and so
-    is a program with an op that has no adjoint (its module has the value alone)."""
+    """What every derivative needs (gradients, vjp, jvp, hvp, Jacobians): one output (several, a tuple or a
+    dict, are refused with what to do), a floating-point argument, and an adjoint for every op (else the
+    module holds the value alone, and the refusal is raised here)."""
     if spec.several_outputs:
         names = ", ".join(spec.forward.output_names)
         raise DiffcError(f"{label} returns {len(spec.forward.outputs)} values ({names}); a gradient or vjp needs "
                          "one output: return the loss alone (or differentiate a function that picks one); "
                          "f(*args) gives all of them")
+    if not spec.wrt:
+        raise DiffcError(f"{label} has no floating-point argument to differentiate")
     spec.module()
     if spec.gradient_refused is not None:
         raise spec.gradient_refused.with_traceback(None)
@@ -903,9 +904,11 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
 
     scalar_types = tuple(kind for kind, _ in checks) if all(rank == -1 for _, rank in checks) else None
 
+    exact = _exact_types(scalar_types) if scalar_types is not None else None
+
     def entry(args: tuple[Any, ...]) -> Any:
-        if scalar_types is not None:  # all scalars: one comparison of types
-            if tuple(map(type, args)) != scalar_types:
+        if exact is not None:  # all scalars: the types compared, written out
+            if not exact(args):
                 return _MISS
         elif len(args) != count:
             return _MISS
@@ -929,7 +932,7 @@ def _fast_entry(fn: Callable[..., Any], spec: Specialization) -> Callable[[tuple
 
     entry.spec = spec  # type: ignore[attr-defined]
     if scalar_types is not None and not constants and not plain and not parallel:
-        entry.direct = (fn, _exact_types(scalar_types))  # type: ignore[attr-defined]  # nothing to add: skip a frame (W7)
+        entry.direct = (fn, exact)  # type: ignore[attr-defined]  # nothing to add: skip a frame (W7)
     return entry
 
 
@@ -1025,8 +1028,9 @@ def _from_function(fn: Callable[..., Any], wrt: Any, args: ArgTypes, backend: st
         types.setdefault(name, text)
     _params_from_types(list(types), types)  # a bad type is refused now, not at the first call
     for name, value in _defaults(fn, names).items():  # a defaulted number types itself: args= need not name it
-        if name not in types and _scalar_type(value) is not None:
-            types[name] = _scalar_type(value)  # type: ignore[assignment]
+        text = _scalar_type(value)
+        if name not in types and text is not None:
+            types[name] = text
     params = _params_from_types(names, types) if set(names) <= set(types) else None
     inferred = params is None  # sizes come from the first call: X_0, w_n until _name_sizes names them
 

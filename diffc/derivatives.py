@@ -29,7 +29,7 @@ import numpy as np
 from diffc import cache
 from diffc.adjoint.forward import bind_one, hvp_program, jvp_program
 from diffc.adjoint.reverse import reverse
-from diffc.api import _MISS, _fast_entry, _plain, quiet_numba_hints
+from diffc.api import _MISS, _differentiable, _fast_entry, _plain, quiet_numba_hints
 from diffc.codegen.module import FunctionSpec, print_function, render_module
 from diffc.codegen.printer import hidden_constants
 from diffc.errors import ArgumentError, DiffcError, ShapeError, UnsupportedError
@@ -203,11 +203,6 @@ def derivatives_of(spec: Specialization) -> Derivatives:
 # argument handling shared by the methods
 
 
-def _differentiable(f: Compiled, spec: Specialization) -> None:
-    if not spec.wrt:
-        raise DiffcError(f"{f.label} has no floating-point argument to differentiate")
-
-
 def bind(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], what: str,
          extra: int) -> tuple[Specialization, list[Any], Any]:
     """The signature, the coerced inputs and the trailing argument (tangents, direction) of a call."""
@@ -219,7 +214,7 @@ def bind(f: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any], what: str,
         raise ArgumentError(f"{f.label}.{what}({', '.join([*names, tail])}) takes the arguments of {f.label}, "
                             f"then {tail}: {error}") from None
     spec, inputs = f._prepare(values[:-1] if extra else values, omitted)
-    _differentiable(f, spec)
+    _differentiable(spec, f.label)
     return spec, inputs, values[-1] if extra else None
 
 

@@ -92,7 +92,7 @@ def _np_gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: Any = 1) -
 def _np_trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: Any = -1) -> Tracer:
     """``sum(d * (y[1:] + y[:-1]) / 2)`` along the axis, d = dx or ``diff(x)`` (NumPy's formula)."""
     what = "np.trapezoid"
-    values = _traced(y, what) if isinstance(y, trace._Traced) else _operand(y)
+    values = _operand(y)
     (ax,) = _axes(np.ndim(values), axis, what)
     if x is None:
         d = dx
@@ -110,7 +110,7 @@ def _np_trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: Any = -1) -> Trace
 def _np_polyval(p: Any, x: Any) -> Any:
     """Horner's rule from the highest coefficient, starting from ``zeros_like(x)`` as NumPy does."""
     coefficients = p if isinstance(p, trace._Traced) else np.asarray(p)
-    y = np.zeros_like(_operand(x)) if not isinstance(x, trace._Traced) else np.zeros_like(x)
+    y = np.zeros_like(_operand(x))
     for k in range(len(coefficients)):
         y = y * x + coefficients[k]
     return y

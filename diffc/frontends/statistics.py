@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from diffc.frontends import trace
+from diffc.frontends.numerics import _operand
 from diffc.frontends.trace import _UNSET, Tracer, _fail, _reject_kwargs, _traced
 
 
@@ -134,11 +135,11 @@ def _np_cov(m: Any, y: Any = None, rowvar: Any = True, bias: Any = False, ddof: 
     """``np.cov``: each row a variable (``rowvar=True``), the deviations' product over N - ddof, squeezed."""
     what = "np.cov"
     _reject_kwargs(what, fweights=fweights, aweights=aweights, dtype=dtype)
-    rows = np.atleast_2d(m if isinstance(m, trace._Traced) else np.asarray(m, dtype=np.float64))
+    rows = np.atleast_2d(_operand(m))
     if not rowvar and rows.shape[0] != 1:
         rows = rows.T
     if y is not None:
-        other = np.atleast_2d(y if isinstance(y, trace._Traced) else np.asarray(y, dtype=np.float64))
+        other = np.atleast_2d(_operand(y))
         if not rowvar and other.shape[0] != 1:
             other = other.T
         rows = np.concatenate((rows, other), axis=0)

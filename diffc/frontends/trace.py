@@ -1294,7 +1294,7 @@ def _bind_name(graph: Graph, leaves: set[Node], name: str, value: Any) -> None:
     """
     if name.startswith("_dc_"):  # diffc/frontends/control.py's temporaries
         return
-    value = getattr(value, "data", value) if type(value).__name__ == "Batched" else value
+    value = value.data if getattr(type(value), "_diffc_defer", False) else value  # a loop's value: its tracer
     if isinstance(value, Tracer) and value.graph is graph and value.node in leaves:
         leaves.discard(value.node)
         graph.names[value.node] = name
