@@ -148,9 +148,21 @@ def helper_sources(helpers: dict[str, str], standalone: bool) -> list[str]:
 
 
 def _used(line: str, texts: Sequence[str]) -> bool:
-    """Whether the name an ``import`` line binds (``np`` for ``import numpy as np``) is read in ``texts``."""
+    """Whether the name an import line binds is read in ``texts``.
+
+    ``np`` of ``import numpy as np`` is read as ``np.``; ``ClassVar`` of
+    ``from typing import ClassVar`` as the bare name.
+    """
     name = re.escape(line.split()[-1])
-    return any(re.search(rf"(?<![\w.]){name}\.", text) for text in texts)
+    after = r"\b" if line.startswith("from ") else r"\."
+    return any(re.search(rf"(?<![\w.]){name}{after}", text) for text in texts)
+
+
+def _grouped(imports: list[str]) -> list[str]:
+    """The standard library's imports, a blank line, then the rest (isort's order; the printers list them so)."""
+    third = [line for line in imports if line.split()[1].split(".")[0] in ("numpy", "numba", "scipy")]
+    first = [line for line in imports if line not in third]
+    return [*first, "", *third] if first and third else imports
 
 
 def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standalone: bool,
@@ -170,15 +182,16 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
     # optional ones (scipy.special, math) only when something calls them (copied helpers included)
     imports = [line for line in printer.imports
                if line == "import numba" or _used(line, [*functions, *support, *python])]
-    if standalone and "import numba" in imports:
+    numba_guarded = standalone and "import numba" in imports  # a standalone module says what is missing
+    if numba_guarded:
         imports.remove("import numba")
-        parts += imports + ["", NUMBA_MISSING, "", "", STANDALONE_SHAPE_ERROR]
+    parts += _grouped(imports)
+    if numba_guarded:
+        parts += ["", NUMBA_MISSING, "", "", STANDALONE_SHAPE_ERROR]
     elif standalone:
-        parts += imports + ["", "", STANDALONE_SHAPE_ERROR]
+        parts += ["", "", STANDALONE_SHAPE_ERROR]
     elif any("raise ShapeError(" in text for text in functions):
-        parts += imports + ["", "from diffc.errors import ShapeError"]
-    else:
-        parts += imports
+        parts += ["", "from diffc.errors import ShapeError"]
     if support and not standalone:
         parts += [""] + support
     for text in [*(support if standalone else []), *functions, *python]:

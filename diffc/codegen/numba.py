@@ -21,7 +21,8 @@ from diffc.ir import Dim, Node, Op
 class NumbaPrinter(LoopPrinting, NumbaLinalgPrinting, NumbaSpecialPrinting, Printer):
     backend: ClassVar[str] = "numba"
     checks_module: ClassVar[str] = "numba_checks"
-    imports: ClassVar[tuple[str, ...]] = ("import math", "import numpy as np", "import numba")
+    imports: ClassVar[tuple[str, ...]] = ("import math", "from typing import ClassVar", "import numpy as np",
+                                          "import numba")
     decorator: ClassVar[str] = '@numba.njit(error_model="numpy", cache=True)'
     fused_decorator: ClassVar[str] = ('@numba.njit(error_model="numpy", '
                                       'fastmath={"contract", "afn", "arcp", "nsz", "reassoc"}, cache=True)')
