@@ -26,7 +26,7 @@ entry stays, so a helper may still be called from Python):
 
 Accuracy against the exact value (mpmath), on each function's whole domain
 (``docs/vmath.md`` has the table; tests/test_vmath.py checks it): float64
-within 0.85-1.2 ULP; float32 within 0.51 ULP, since the float32 helpers
+within 0.85-1.15 ULP; float32 within 0.51 ULP, since the float32 helpers
 compute in float64 and round once. Special values follow NumPy (NaN in, NaN out;
 ``exp(-inf) = 0``; ``log(0) = -inf``; ``sin(inf) = nan``; -0.0 kept where NumPy
 keeps it). Overflow and invalid operations return inf/NaN without NumPy's
@@ -58,18 +58,13 @@ import numpy as np
 
 
 @numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
-def exp_f64(x):
-    """e**x for float64: <= 0.85 ULP on the whole line (subnormal results included); exp(-0.0) = 1.
+def exp_parts_f64(x):
+    """(e**r, k) with e**x = e**r 2**k, |r| <= ln2/2, for |x| <= 746: the reduction and polynomial of ``exp_f64``.
 
-    x = k ln2 + r with |r| <= ln2/2 (ln2 in two parts, k ln2_hi exact), e**r =
-    1 + r + r**2 P(r) with P a degree-10 minimax fit, summed with the rounding
-    error of 1 + r kept; 2**k is two exponent-field scalings, so results down
-    in the subnormal range are rounded once. x is clamped to [-746, 710]
-    first: beyond that the result is 0 or inf anyway; NaN passes the clamp.
+    x = k ln2 + r (ln2 in two parts, k ln2_hi exact), e**r = 1 + r + r**2 P(r)
+    with P a degree-10 minimax fit, summed with the rounding error of 1 + r
+    kept. The callers scale by 2**k as their range needs.
     """
-    x = np.float64(x)
-    x = 710.0 if x > 710.0 else x
-    x = -746.0 if x < -746.0 else x
     t = x * 1.4426950408889634 + 6755399441055744.0  # 1.5 * 2**52: rounds x/ln2 to an integer
     kf = t - 6755399441055744.0
     k = np.float64(t).view(np.int64) - 0x4338000000000000
@@ -82,7 +77,22 @@ def exp_f64(x):
          + r * (2.755725548881358e-06 + r * (2.7557349633016106e-07 + r * (2.510518421532937e-08
          + r * 2.0889375863212716e-09))))))))))
     h = 1.0 + r
-    e = h + (((1.0 - h) + r) + (rl + r * r * p))
+    return h + (((1.0 - h) + r) + (rl + r * r * p)), k
+
+
+@numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
+def exp_f64(x):
+    """e**x for float64: <= 0.85 ULP on the whole line (subnormal results included); exp(-0.0) = 1.
+
+    ``exp_parts_f64`` gives e**r and k; 2**k is two exponent-field scalings,
+    so results down in the subnormal range are rounded once. x is clamped to
+    [-746, 710] first: beyond that the result is 0 or inf anyway; NaN passes
+    the clamp.
+    """
+    x = np.float64(x)
+    x = 710.0 if x > 710.0 else x
+    x = -746.0 if x < -746.0 else x
+    e, k = exp_parts_f64(x)
     k1 = k >> 1
     s1 = np.int64((k1 + 1023) << 52).view(np.float64)
     s2 = np.int64((k - k1 + 1023) << 52).view(np.float64)
@@ -437,11 +447,14 @@ def trig_fast_range(x, low, high):
 
 @numba.njit(error_model="numpy", fastmath={"contract"}, forceinline=True, no_cfunc_wrapper=True)
 def tanh_f64(x):
-    """tanh x for float64: <= 1.2 ULP on the whole line; tanh(+-inf) = +-1, tanh(-0.0) = -0.0.
+    """tanh x for float64: <= 1.1 ULP on the whole line; tanh(+-inf) = +-1, tanh(-0.0) = -0.0.
 
-    With a = |x| and t = expm1(2a): below tanh = 1/2 (t < 2), a + a**3 G(a**2)
-    with G a degree-10 minimax fit (no cancellation); above, 1 - 2/(t + 2),
-    with t + 2 carried in double-double. The sign is copied back from x.
+    With a = |x| and E = e**(2a): below tanh = 1/2 (E < 3), a + a**3 G(a**2)
+    with G a degree-10 minimax fit (no cancellation); above, 1 - 2/(E + 1),
+    with E + 1 carried in double-double. a is clamped to 20 (tanh rounds to 1
+    from 19.1 on), so E is a normal number and 2**k one exponent field: that
+    costs less than ``exp_f64``'s full range or an expm1. The sign is copied
+    back from x.
     """
     x = np.float64(x)
     a = abs(x)
@@ -450,12 +463,13 @@ def tanh_f64(x):
          + z * (-0.008863234415616721 + z * (0.003592110613397399 + z * (-0.0014556637064971774
          + z * (0.0005889453038929324 + z * (-0.00023466222239235888 + z * (8.515820353494434e-05
          + z * -2.063409604140226e-05))))))))))
-    t = expm1_f64(2.0 * (20.0 if a > 20.0 else a))  # tanh rounds to 1 from 19.1 on; keeps t finite
-    d = t + 2.0
-    dl = ((2.0 - d) + t) if t < 2.0 else ((t - d) + 2.0)
+    er, k = exp_parts_f64(2.0 * (20.0 if a > 20.0 else a))
+    e = er * np.int64((k + 1023) << 52).view(np.float64)
+    d = e + 1.0
+    dl = (e - d) + 1.0  # Fast2Sum: e >= 1
     q = 2.0 / d
     q = q - q * (0.5 * q) * dl
-    y = a + a * (z * g) if t < 2.0 else 1.0 - q
+    y = a + a * (z * g) if e < 3.0 else 1.0 - q
     return np.copysign(y, x)
 
 
@@ -742,7 +756,8 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "sin_fast_f64": ("rem_pio2_fast_f64", "sincos_kernel_f64"),
     "cos_fast_f64": ("rem_pio2_fast_f64", "sincos_kernel_f64"),
     "trig_fast_range": ("trig_fast_ok",),
-    "tanh_f64": ("expm1_f64",),
+    "exp_f64": ("exp_parts_f64",),
+    "tanh_f64": ("exp_parts_f64",),
     **{f"{f}_f32": (f"{f}_f64",) for f in FUNCTIONS if f not in ("sin", "cos")},
     "rem_pio2_f32": ("two_over_pi_limb",),
     "sin_f32": ("rem_pio2_f32", "sincos_kernel_f32"),
