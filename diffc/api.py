@@ -228,7 +228,8 @@ class Specialization:
             vjp_doc = f"Gradients of {name} with respect to {wrt}, pulled back from its cotangent."
             vjp = self.vjp_program()
             vjp_only = Program(vjp.graph, vjp.inputs, vjp.outputs, vjp.output_names, vjp.name)
-            specs.append(FunctionSpec("vjp", vjp_only, (0, self.vjp_layout()), vjp_doc))
+            built_on = "value_and_grad" if self.scalar_output else None  # the gradient times the cotangent
+            specs.append(FunctionSpec("vjp", vjp_only, (0, self.vjp_layout()), vjp_doc, pullback_of=built_on))
         return specs
 
     @property

@@ -518,7 +518,12 @@ def emitted(spec: Specialization, which: Sequence[str], annotate: bool) -> tuple
             raise DiffcError(f"{name} returns an array ({type_text(out.dtype, out.shape)}): it has no {scalar[0]} "
                              "(grad, hvp and hessian need a scalar output); emit vjp, jvp or jacobian")
     wanted = {"forward"} | {fn for w in which for fn in _NEEDS[w]}
-    found = [s for s in spec.specs(annotate) if s.name in wanted]
+    every = spec.specs(annotate)
+    for s in every:  # a function built on another (a scalar function's vjp on value_and_grad) needs it too
+        built_on = s.delegate[0] if s.delegate else s.pullback_of
+        if s.name in wanted and built_on:
+            wanted.add(built_on)
+    found = [s for s in every if s.name in wanted]
     if wanted & {"jvp", "hvp"}:
         found += [s for s in derivatives_of(spec).specs(annotate) if s.name in wanted]
     constants = [c for s in found for c in s.constants]

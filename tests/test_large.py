@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 
 import diffc
 from diffc.codegen.split import split_function
+from diffc.errors import FallbackWarning
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from compile_scaling import source as build  # noqa: E402
@@ -29,7 +31,13 @@ def check_large(kind: str, ops: int, backend: str) -> None:
     fn, args = build(kind, ops)
     x: Any = 0.3 if args["x"] == "f64" else np.array([0.1, 0.25, 0.4])
     f = diffc.compile(fn, args=args, backend=backend)
-    value, grad = f.value_and_grad(x)
+    with warnings.catch_warnings():
+        # grad and vjp are built on value_and_grad: when it is too large for Numba (NumPy statements, run by
+        # Python), they must be plain Python too, not Numba functions that fail to type and fall back
+        warnings.simplefilter("error", FallbackWarning)
+        value, grad = f.value_and_grad(x)
+        np.testing.assert_array_equal(f.grad(x), grad)
+        np.testing.assert_allclose(f.vjp(x, 2.5), 2.5 * np.asarray(grad), rtol=1e-15, atol=0)
     reference = diffc.compile(fn, args=args, backend="numpy") if backend != "numpy" else f
     ref_value, ref_grad = reference.value_and_grad(x)
     np.testing.assert_allclose(value, ref_value, rtol=1e-10)

@@ -50,6 +50,7 @@ class FunctionSpec:
     layout: Layout
     doc: str
     delegate: tuple[str, int] | None = None  # (function, index): return function(...)[index]
+    pullback_of: str | None = None  # a scalar function's vjp: that function's gradients times the cotangent
     vector_math: bool = True  # fused loops call diffc's vectorizable elementary functions
     constants: tuple[Any, ...] = ()  # large constant arrays: trailing hidden parameters _const0, ...
     annotate: bool = True  # a comment on each adjoint statement: its rule and forward statement
@@ -87,11 +88,14 @@ def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | N
     printer.constants = spec.constants
     printer.vector_math = spec.vector_math
     printer.annotate = spec.annotate
-    large = not spec.delegate and backend == "numba" and len(spec.program.nodes()) > LARGE_PROGRAM
+    built_on = spec.delegate or spec.pullback_of
+    large = not built_on and backend == "numba" and len(spec.program.nodes()) > LARGE_PROGRAM
     if large:
         printer.vector_math = False
     if spec.delegate:
         lines = printer.delegate(spec.name, spec.program, *spec.delegate, spec.doc)
+    elif spec.pullback_of:
+        lines = printer.pullback(spec.name, spec.program, spec.pullback_of, spec.layout, spec.doc)
     else:
         lines = printer.function(spec.name, spec.program, spec.layout, spec.doc)
     text = "\n".join(lines) + "\n"
@@ -113,6 +117,21 @@ def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | N
             if re.search(rf"\b{name}\(", text) and not keeps_numba:
                 helpers[name] = module
     return text
+
+
+def function_sources(specs: Sequence[FunctionSpec], backend: str, helpers: dict[str, str]) -> list[str]:
+    """Each function's source, in order; one built on another (``grad``, a scalar ``vjp``) is compiled like it.
+
+    A Numba function too large for Numba is printed as NumPy statements, run
+    by Python; a Numba function that called it would fail to type, so the
+    functions built on it are plain Python too.
+    """
+    printed: dict[str, str] = {}
+    for spec in specs:
+        target = spec.delegate[0] if spec.delegate else spec.pullback_of
+        plain = target is not None and not printed[target].startswith("@numba")
+        printed[spec.name] = print_function(spec, "numpy" if plain else backend, helpers).rstrip("\n")
+    return list(printed.values())
 
 
 def helper_sources(helpers: dict[str, str], standalone: bool) -> list[str]:
@@ -176,7 +195,7 @@ def render_module(specs: Sequence[FunctionSpec], backend: str, doc: str, standal
     doc = docstring(doc)
     parts = [f'"""{doc}"""' if "\n" not in doc else f'"""{doc}\n"""', ""]
     helpers: dict[str, str] = {}
-    functions = [print_function(spec, backend, helpers).rstrip("\n") for spec in specs]
+    functions = function_sources(specs, backend, helpers)
     support = helper_sources(helpers, standalone)
     # scalar-only code may not use NumPy at all: an unused import would fail a linter (F401); the
     # optional ones (scipy.special, math) only when something calls them (copied helpers included)
