@@ -290,3 +290,14 @@ def test_thread_cap_gives_the_same_bits(compiled) -> None:
     assert capped[0] == free[0] and np.array_equal(capped[1][0], free[1][0])
     with pytest.raises(ValueError):
         diffc.set_num_threads(0)
+
+
+@pytest.mark.parametrize(("n", "threads"), [(6, False), (100_000, True)])
+def test_a_fixed_size_too_small_for_threads_prints_no_parallel_loop(n: int, threads: bool) -> None:
+    """The run-time test (size times work against the threshold) made at print time when the size is fixed:
+    6 elements get one serial loop, no chunk count and no prange twin; 100,000 keep both."""
+    f = diffc.compile(lambda x: np.sum(np.exp(x) * np.sin(x)), args={"x": f"f64[{n}]"})
+    source = f.grad_source
+    assert ("numba.prange(" in source) is threads and ("chunks" in source) is threads
+    x = np.linspace(-1.0, 1.0, n)
+    np.testing.assert_allclose(f.grad(x), np.exp(x) * (np.sin(x) + np.cos(x)), rtol=1e-14, atol=1e-15)

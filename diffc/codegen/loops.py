@@ -355,9 +355,12 @@ class LoopPrinting:
         # chain over the block (which vectorizes across rows: exp, log... in SIMD), then the
         # row accumulations. The block's rows stay in cache between the first and last pass.
         blocked = any(n in plan.row_matrix for n in loop.nodes + loop.reductions)
-        parallel = self.parallel_enabled and plan.parallel_candidate(loop)
+        size = self.dim(loop.size)  # type: ignore[attr-defined]
+        # a loop over a fixed size too small for threads (the same test the parallel loop makes at run time)
+        small = size.isdigit() and int(size) * work(loop, plan) < PARALLEL_MIN_WORK
+        parallel = self.parallel_enabled and plan.parallel_candidate(loop) and not small
         index = namer.fresh(LOOP_NAMES["index"])
-        t = LoopText(loop, plan, exprs, index, self.dim(loop.size), blocked, parallel)  # type: ignore[attr-defined]
+        t = LoopText(loop, plan, exprs, index, size, blocked, parallel)
         t.start = namer.fresh(LOOP_NAMES["start"]) if blocked else ""
         t.chunk = namer.fresh(LOOP_NAMES["chunk"]) if parallel else ""
         t.chunks = namer.fresh(LOOP_NAMES["chunks"]) if parallel else ""
