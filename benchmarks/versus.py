@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from impls import DIFFC, JAX, build, have, mismatch
+from run import FLOOR, FULL, QUICK
 from timing import copy_call, interleaved_times
 from workloads import WORKLOADS, Workload
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-FLOOR = "copy floor"
 
 # run with the earlier tree on sys.path: writes one standalone module per workload key
 EMIT = """
@@ -128,7 +128,8 @@ def main() -> None:
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", options.commit], capture_output=True,
                             text=True, check=True).stdout.strip()
     label = f"diffc @{commit}"
-    mode, repeats, min_sample = ("quick", 7, 0.005) if options.quick else ("full", 21, 0.02)
+    cfg = QUICK if options.quick else FULL  # run.py's sizes and samples
+    mode, repeats, min_sample = cfg.mode, cfg.repeats, cfg.min_sample
     print(f"This diffc (numba) against {label}'s standalone module (numba), one process, {mode} sizes; medians.\n")
     print(f"| workload | JAX jit | diffc now | {label} | now × JAX | then × JAX | now × then |")
     print("|---|---|---|---|---|---|---|")

@@ -520,9 +520,8 @@ def emitted(spec: Specialization, which: Sequence[str], annotate: bool) -> tuple
     wanted = {"forward"} | {fn for w in which for fn in _NEEDS[w]}
     every = spec.specs(annotate)
     for s in every:  # a function built on another (a scalar function's vjp on value_and_grad) needs it too
-        built_on = s.delegate[0] if s.delegate else s.pullback_of
-        if s.name in wanted and built_on:
-            wanted.add(built_on)
+        if s.name in wanted and s.built_on:
+            wanted.add(s.built_on)
     found = [s for s in every if s.name in wanted]
     if wanted & {"jvp", "hvp"}:
         found += [s for s in derivatives_of(spec).specs(annotate) if s.name in wanted]

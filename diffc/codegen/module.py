@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,11 @@ class FunctionSpec:
     constants: tuple[Any, ...] = ()  # large constant arrays: trailing hidden parameters _const0, ...
     annotate: bool = True  # a comment on each adjoint statement: its rule and forward statement
 
+    @property
+    def built_on(self) -> str | None:
+        """The function this one calls instead of a program of its own (``grad``, a scalar ``vjp``)."""
+        return self.delegate[0] if self.delegate else self.pullback_of
+
 
 def printer_for(backend: str) -> Printer:
     try:
@@ -88,8 +94,7 @@ def print_function(spec: FunctionSpec, backend: str, helpers: dict[str, str] | N
     printer.constants = spec.constants
     printer.vector_math = spec.vector_math
     printer.annotate = spec.annotate
-    built_on = spec.delegate or spec.pullback_of
-    large = not built_on and backend == "numba" and len(spec.program.nodes()) > LARGE_PROGRAM
+    large = not spec.built_on and backend == "numba" and len(spec.program.nodes()) > LARGE_PROGRAM
     if large:
         printer.vector_math = False
     if spec.delegate:
@@ -128,8 +133,7 @@ def function_sources(specs: Sequence[FunctionSpec], backend: str, helpers: dict[
     """
     printed: dict[str, str] = {}
     for spec in specs:
-        target = spec.delegate[0] if spec.delegate else spec.pullback_of
-        plain = target is not None and not printed[target].startswith("@numba")
+        plain = spec.built_on is not None and not printed[spec.built_on].startswith("@numba")
         printed[spec.name] = print_function(spec, "numpy" if plain else backend, helpers).rstrip("\n")
     return list(printed.values())
 
@@ -179,8 +183,8 @@ def _used(line: str, texts: Sequence[str]) -> bool:
 
 def _grouped(imports: list[str]) -> list[str]:
     """The standard library's imports, a blank line, then the rest (isort's order; the printers list them so)."""
-    third = [line for line in imports if line.split()[1].split(".")[0] in ("numpy", "numba", "scipy")]
-    first = [line for line in imports if line not in third]
+    first = [line for line in imports if line.split()[1].split(".")[0] in sys.stdlib_module_names]
+    third = [line for line in imports if line not in first]
     return [*first, "", *third] if first and third else imports
 
 

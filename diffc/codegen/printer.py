@@ -689,12 +689,13 @@ class Printer:
         namer = Namer({*user, *hidden})
         value, grads = namer.fresh("value"), namer.fresh("grads")
         call = ", ".join(user[:-1] + hidden)
-        bare = isinstance(layout, tuple) and isinstance(layout[1], int)
-        count = 1 if bare else len(layout[1])  # type: ignore[index, arg-type]
-        scaled = f"{grads} * {cotangent}" if bare else \
-            "(" + ", ".join(f"{grads}[{k}] * {cotangent}" for k in range(count)) + ("," if count == 1 else "") + ")"
+        assert isinstance(layout, tuple)  # (value, gradients): the gradient layout is value_and_grad's
+        bare = isinstance(layout[1], int)
+        count = 1 if bare else len(layout[1])  # type: ignore[arg-type]
+        scaled = [f"{grads} * {cotangent}"] if bare else [f"{grads}[{k}] * {cotangent}" for k in range(count)]
         return [f"def {fn_name}({', '.join(user + hidden)}):", f'    """{docstring(doc)}"""',
-                f"    {value}, {grads} = {target}({call})", f"    return {value}, {scaled}"]
+                f"    {value}, {grads} = {target}({call})",
+                f"    return {self._layout_text(layout, [value, *scaled], top=True)}"]
 
     def temp_name(self, node: Node, program: Program, forward: set[Node]) -> str:
         """Outputs are named after the output; temporaries after what they compute from their operands'

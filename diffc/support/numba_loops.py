@@ -93,11 +93,12 @@ class PooledBuffer:
 
 def pooled_empty(n: int, dtype: str) -> np.ndarray:
     """np.empty(n, dtype) in memory a freed result left in ``PooledBuffer.pool``, else new (NumPy's, huge pages)."""
-    free = PooledBuffer.pool.get((n * np.dtype(dtype).itemsize, np.dtype(dtype).str))
+    kind = np.dtype(dtype)
+    free = PooledBuffer.pool.get((n * kind.itemsize, kind.str))
     try:
-        raw = free.pop() if free else np.empty(n, dtype)
+        raw = free.pop() if free else np.empty(n, kind)
     except IndexError:  # another thread took the last one
-        raw = np.empty(n, dtype)
+        raw = np.empty(n, kind)
     return np.asarray(PooledBuffer(raw))
 
 
